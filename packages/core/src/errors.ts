@@ -1,0 +1,185 @@
+/**
+ * Every failure in Airlock is an `AirlockError` with a stable `code`. Callers `switch` on `code`
+ * (or use {@link isAirlockError}); messages are for people and never carry key material,
+ * plaintext or filenames.
+ */
+export type ErrorCode =
+  | 'HEADER'
+  | 'HEADER_MAC'
+  | 'NO_MATCH'
+  | 'PAYLOAD_AUTH'
+  | 'TRUNCATED'
+  | 'ARMOR'
+  | 'SIGNATURE'
+  | 'ROLLBACK'
+  | 'FORK'
+  | 'DEVICE_LOG'
+  | 'MANIFEST'
+  | 'NOT_RECIPIENT'
+  | 'ID_MISMATCH'
+  | 'HASH_MISMATCH'
+  | 'DOWNGRADE'
+  | 'UNSAFE_PATH'
+  | 'LINK_EXPIRED'
+  | 'LINK_INVALID'
+  | 'PAKE_FAILED'
+  | 'KEY_FORMAT'
+  | 'LIMIT'
+  | 'INVALID_INPUT'
+
+export class AirlockError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string) {
+    super(message)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** Malformed or non-canonical age header, or a matching stanza that is malformed. */
+export class HeaderError extends AirlockError {
+  constructor(message = 'malformed age header') {
+    super('HEADER', message)
+  }
+}
+
+/** The header MAC did not verify: the header was altered. */
+export class HeaderMacError extends AirlockError {
+  constructor() {
+    super('HEADER_MAC', 'age header MAC does not verify')
+  }
+}
+
+/** None of our identities can open this file: it is not addressed to us. */
+export class NoMatchError extends AirlockError {
+  constructor() {
+    super('NO_MATCH', 'no identity matches any recipient of this file')
+  }
+}
+
+/** A payload chunk failed authentication, or the chunk framing is wrong. */
+export class PayloadAuthError extends AirlockError {
+  constructor(message = 'payload failed authentication') {
+    super('PAYLOAD_AUTH', message)
+  }
+}
+
+/** The ciphertext ended before its final chunk. */
+export class TruncatedError extends AirlockError {
+  constructor(message = 'ciphertext is truncated') {
+    super('TRUNCATED', message)
+  }
+}
+
+export class ArmorError extends AirlockError {
+  constructor(message = 'malformed ASCII armor') {
+    super('ARMOR', message)
+  }
+}
+
+/** A signature does not verify, or the signer is not an active device of the claimed log. */
+export class SignatureError extends AirlockError {
+  constructor(message = 'signature does not verify') {
+    super('SIGNATURE', message)
+  }
+}
+
+/** A device log older than the one already pinned was presented. */
+export class RollbackError extends AirlockError {
+  constructor(message = 'device log rolled back below the pinned state') {
+    super('ROLLBACK', message)
+  }
+}
+
+/** A device log that disagrees with the pinned one at the same or an earlier position. */
+export class ForkError extends AirlockError {
+  constructor(message = 'device log forked from the pinned history') {
+    super('FORK', message)
+  }
+}
+
+/** A device log that is structurally invalid (bad chain, bad op, bad encoding). */
+export class DeviceLogError extends AirlockError {
+  constructor(message: string) {
+    super('DEVICE_LOG', message)
+  }
+}
+
+export class ManifestError extends AirlockError {
+  constructor(message: string) {
+    super('MANIFEST', message)
+  }
+}
+
+export class NotRecipientError extends AirlockError {
+  constructor() {
+    super('NOT_RECIPIENT', 'this device is not a recipient of the item')
+  }
+}
+
+export class IdMismatchError extends AirlockError {
+  constructor(message = 'item identifiers do not match the manifest') {
+    super('ID_MISMATCH', message)
+  }
+}
+
+export class HashMismatchError extends AirlockError {
+  constructor() {
+    super('HASH_MISMATCH', 'ciphertext does not match the signed hash')
+  }
+}
+
+/** Recipient kinds that must not be mixed or accepted were presented (PQ downgrade, scrypt). */
+export class DowngradeError extends AirlockError {
+  constructor(message: string) {
+    super('DOWNGRADE', message)
+  }
+}
+
+export class UnsafePathError extends AirlockError {
+  constructor(message = 'unsafe file path') {
+    super('UNSAFE_PATH', message)
+  }
+}
+
+export class LinkExpiredError extends AirlockError {
+  constructor() {
+    super('LINK_EXPIRED', 'the linking code has expired')
+  }
+}
+
+export class LinkInvalidError extends AirlockError {
+  constructor(message = 'invalid linking payload') {
+    super('LINK_INVALID', message)
+  }
+}
+
+/** The PAKE did not confirm: wrong code or an attacker in the middle. The session is burnt. */
+export class PakeError extends AirlockError {
+  constructor(message = 'linking code did not match; start again with a new code') {
+    super('PAKE_FAILED', message)
+  }
+}
+
+export class KeyFormatError extends AirlockError {
+  constructor(message = 'malformed key') {
+    super('KEY_FORMAT', message)
+  }
+}
+
+export class LimitError extends AirlockError {
+  constructor(message: string) {
+    super('LIMIT', message)
+  }
+}
+
+export class InvalidInputError extends AirlockError {
+  constructor(message: string) {
+    super('INVALID_INPUT', message)
+  }
+}
+
+/** Type guard for any Airlock error, optionally of one code. */
+export function isAirlockError(e: unknown, code?: ErrorCode): e is AirlockError {
+  return e instanceof AirlockError && (code === undefined || e.code === code)
+}
