@@ -1,0 +1,2 @@
+export { nodeAead } from './aead.js'
+export { fileSink, fileSource } from './files.js'
