@@ -8,11 +8,11 @@ import type { ChunkAead } from '../src/stream.js'
 export const nodeAead: ChunkAead = {
   seal(key, nonce, plaintext) {
     const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 })
-    const out = new Uint8Array(plaintext.length + 16)
-    const body = c.update(plaintext)
+    // Buffer.copy is a plain memcpy; TypedArray.set from a Buffer takes a much slower path.
+    const out = Buffer.allocUnsafe(plaintext.length + 16)
+    c.update(plaintext).copy(out, 0)
     c.final()
-    out.set(body, 0)
-    out.set(c.getAuthTag(), plaintext.length)
+    c.getAuthTag().copy(out, plaintext.length)
     return out
   },
   open(key, nonce, sealed) {

@@ -9,7 +9,8 @@ import { InvalidInputError } from './errors.js'
  * (files beyond 2^32 bytes included). Throws `InvalidInputError` for negative or unsafe sizes.
  */
 export function padmeLength(size: number): number {
-  if (!Number.isSafeInteger(size) || size < 0) throw new InvalidInputError('size must be a safe non-negative integer')
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new InvalidInputError('size must be a safe non-negative integer')
   if (size < 2) return size
   const e = floorLog2(size)
   const s = floorLog2(e) + 1

@@ -53,7 +53,11 @@ export async function loadVectors(): Promise<Vector[]> {
       else if (k === 'compressed') v.compressed = val === 'zlib'
     }
     if (v.compressed)
-      v.body = await readAll(bytesStream(v.body).pipeThrough(new DecompressionStream('deflate')))
+      v.body = await readAll(
+        bytesStream(v.body).pipeThrough(
+          new DecompressionStream('deflate') as unknown as TransformStream<Uint8Array, Uint8Array>,
+        ),
+      )
     out.push(v)
   }
   return out
@@ -76,7 +80,7 @@ export type Path = 'buffer' | 'stream' | 'byte-by-byte'
  * the plaintext released before the error.
  */
 export async function checkVector(v: Vector, path: Path, aead?: ChunkAead): Promise<void> {
-  let released = new Uint8Array(0)
+  let released: Uint8Array = new Uint8Array(0)
   let error: unknown = null
   try {
     const file = v.armored ? armorDecode(new TextDecoder().decode(v.body)) : v.body

@@ -1,18 +1,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { padmeLength, padStream, unpadStream } from '../src/padding.js'
+import { readAll } from '../src/streams.js'
 
-async function collect(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = []
-  for await (const p of s) parts.push(p)
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
+const collect = (s: ReadableStream<Uint8Array>) => readAll(s)
 
 function source(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
   return new ReadableStream({

@@ -1,0 +1,38 @@
+/**
+ * @airlock/core — everything that decides whether an Airlock item is safe. Web-platform APIs
+ * only; the Node fast path is `@airlock/core/node`.
+ */
+export * from './age.js'
+export * from './api.js'
+export * from './bytes.js'
+export * from './canonical.js'
+export * from './device-log.js'
+export * from './errors.js'
+export * from './filename.js'
+export * from './identity.js'
+export * from './item.js'
+export {
+  acceptLinkOffer,
+  completeLinkOffer,
+  createLinkOffer,
+  encodeLinkPayload,
+  formatLinkCode,
+  generateLinkCode,
+  type LinkOffer,
+  type LinkPayload,
+  MAX_LINK_LIFETIME_MS,
+  parseLinkCode,
+  parseLinkPayload,
+} from './link.js'
+export * from './manifest.js'
+export * from './padding.js'
+export {
+  type LinkCode,
+  type LinkSecrets,
+  openLinkMessage,
+  type PakeRole,
+  PakeSession,
+  sealLinkMessage,
+} from './pake.js'
+export { CHUNK_SIZE, type ChunkAead, nobleAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
+export { bytesStream, readAll, readerSource } from './streams.js'

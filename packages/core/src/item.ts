@@ -1,0 +1,179 @@
+import { sha256 } from '@noble/hashes/sha2.js'
+import { decryptStream, encryptStream } from './age.js'
+import { bytesEqual, fromBase64Url, toBase64Url } from './bytes.js'
+import { HashMismatchError, InvalidInputError } from './errors.js'
+import type { DeviceSecrets } from './identity.js'
+import {
+  checkSender,
+  type ItemMeta,
+  itemMetaSchema,
+  type Manifest,
+  openManifest,
+  type RecipientSet,
+  type ResolveLog,
+  resolveRecipients,
+  type Sender,
+  sealManifest,
+} from './manifest.js'
+import { padStream, unpadStream } from './padding.js'
+import type { ChunkAead } from './stream.js'
+import { bytesStream, readAll } from './streams.js'
+
+/**
+ * An item is one age file (the padded plaintext) plus its sealed manifest. These are the only
+ * entry points clients use to send and receive one: they fix the order of the checks so that no
+ * caller can release unverified bytes.
+ */
+
+export interface SealItemInput {
+  /** The file or note, exactly `size` bytes (the stream errors otherwise). */
+  plaintext: ReadableStream<Uint8Array>
+  size: number
+  meta: ItemMeta
+  sender: Sender
+  recipients: readonly RecipientSet[]
+  aead?: ChunkAead
+}
+
+export interface SealedItem {
+  /** The age file to upload: Padmé-padded plaintext encrypted to every recipient device. */
+  ciphertext: ReadableStream<Uint8Array>
+  /**
+   * Call after `ciphertext` has been read to its end: signs the manifest over the SHA-256 and
+   * size of exactly the bytes produced and returns it sealed. Throws `InvalidInputError` if the
+   * stream was not fully read or failed.
+   */
+  finish(): Promise<{ manifest: Manifest; sealed: Uint8Array }>
+}
+
+/**
+ * Encrypts an item for the active devices of verified logs (see `resolveRecipients`). Metadata,
+ * sender and recipients are checked before any byte is encrypted (`InvalidInputError`,
+ * `DeviceLogError`); memory stays bounded whatever the size.
+ */
+export async function sealItem(input: SealItemInput): Promise<SealedItem> {
+  if (!itemMetaSchema.safeParse(input.meta).success) throw new InvalidInputError('invalid item metadata')
+  if (!Number.isSafeInteger(input.size) || input.size < 0) throw new InvalidInputError('invalid item size')
+  checkSender(input.sender)
+  const recipients = resolveRecipients(input.recipients).map((r) => r.device.recipient)
+  const padded = input.plaintext.pipeThrough(padStream(input.size))
+  const hash = sha256.create()
+  let size = 0
+  let state: 'reading' | 'done' | 'failed' = 'reading'
+  const measure = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      hash.update(chunk)
+      size += chunk.length
+      controller.enqueue(chunk)
+    },
+    flush() {
+      state = 'done'
+    },
+  })
+  const encrypted = await encryptStream(recipients, padded, { aead: input.aead })
+  const ciphertext = encrypted.pipeThrough(measure)
+  return {
+    ciphertext,
+    async finish() {
+      if (state !== 'done') throw new InvalidInputError('the ciphertext stream was not read to its end')
+      state = 'failed' // one manifest per ciphertext
+      return sealManifest({
+        sender: input.sender,
+        recipients: input.recipients,
+        meta: input.meta,
+        ciphertextSha256: toBase64Url(hash.digest()),
+        ciphertextSize: size,
+        plaintextSize: input.size,
+        aead: input.aead,
+      })
+    },
+  }
+}
+
+/** Buffered {@link sealItem} for small items such as notes. */
+export async function sealItemBytes(
+  input: Omit<SealItemInput, 'plaintext' | 'size'> & { plaintext: Uint8Array },
+): Promise<{ ciphertext: Uint8Array; manifest: Manifest; sealed: Uint8Array }> {
+  const item = await sealItem({
+    ...input,
+    plaintext: bytesStream(input.plaintext),
+    size: input.plaintext.length,
+  })
+  const ciphertext = await readAll(item.ciphertext)
+  return { ciphertext, ...(await item.finish()) }
+}
+
+export interface OpenItemInput {
+  sealed: Uint8Array
+  expect: { itemId: string; conversationId: string }
+  device: DeviceSecrets
+  resolveLog: ResolveLog
+  /** The stored ciphertext; `stream()` is called twice (check, then decrypt), like `Blob`. */
+  ciphertext: { stream(): ReadableStream<Uint8Array> }
+  /** This device's account; if given, the manifest must address the device under it. */
+  accountId?: string
+  aead?: ChunkAead
+}
+
+/**
+ * Opens an item: verifies the manifest (see `openManifest` for the order and errors), then reads
+ * the ciphertext once to its end checking its size and SHA-256 against the signed manifest
+ * (`HashMismatchError`), and only then returns the plaintext: a second read, checked again
+ * (a source that changes between reads ends in `HashMismatchError` before its last chunk is
+ * released), decrypted with post-quantum stanzas only and unpadded to the signed size.
+ * As with any authenticated stream, treat plaintext as provisional (write to a temporary file)
+ * until the stream closes without error.
+ */
+export async function openItem(
+  input: OpenItemInput,
+): Promise<{ manifest: Manifest; plaintext: ReadableStream<Uint8Array> }> {
+  const manifest = await openManifest(input)
+  const expected = { size: manifest.ciphertextSize, sha256: fromBase64Url(manifest.ciphertextSha256) }
+  const reader = input.ciphertext.stream().pipeThrough(verifyCiphertext(expected)).getReader()
+  for (;;) if ((await reader.read()).done) break
+  const checked = input.ciphertext.stream().pipeThrough(verifyCiphertext(expected))
+  const padded = await decryptStream([input.device.ageIdentity], checked, { aead: input.aead, policy: 'pq' })
+  return { manifest, plaintext: padded.pipeThrough(unpadStream(manifest.plaintextSize)) }
+}
+
+/** Buffered {@link openItem} for small items such as notes; all-or-nothing. */
+export async function openItemBytes(
+  input: Omit<OpenItemInput, 'ciphertext'> & { ciphertext: Uint8Array },
+): Promise<{ manifest: Manifest; plaintext: Uint8Array }> {
+  const data = input.ciphertext
+  const { manifest, plaintext } = await openItem({
+    ...input,
+    ciphertext: { stream: () => bytesStream(data) },
+  })
+  return { manifest, plaintext: await readAll(plaintext) }
+}
+
+/**
+ * Passes bytes through while hashing them, holding back the latest chunk until the end so that
+ * downstream never sees the whole input unless size and SHA-256 match. Errors with
+ * `HashMismatchError` as soon as the input is longer than expected, or at the end.
+ */
+function verifyCiphertext(expected: {
+  size: number
+  sha256: Uint8Array
+}): TransformStream<Uint8Array, Uint8Array> {
+  const hash = sha256.create()
+  let seen = 0
+  let held: Uint8Array | null = null
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen += chunk.length
+      if (seen > expected.size) {
+        controller.error(new HashMismatchError())
+        return
+      }
+      hash.update(chunk)
+      if (held) controller.enqueue(held)
+      held = chunk
+    },
+    flush(controller) {
+      if (seen !== expected.size || !bytesEqual(hash.digest(), expected.sha256)) throw new HashMismatchError()
+      if (held) controller.enqueue(held)
+    },
+  })
+}
