@@ -224,6 +224,7 @@ async function readHeader(
         break
       }
       if (buf[scanned] === 0x0a) {
+        if (scanned >= max) throw new LimitError('age header is too large')
         if (macLine) {
           checkMacLine(buf.subarray(lineStart, scanned))
           return { header: buf.slice(0, scanned + 1), rest: buf.slice(scanned + 1) }
