@@ -141,7 +141,10 @@ export type HealthResponse = z.infer<typeof healthResponseSchema>
 export const createAccountRequestSchema = z.strictObject({
   code: codeSchema,
   username: usernameSchema,
-  genesis: wireLogEntrySchema,
+  genesis: wireLogEntrySchema.refine(
+    (e) => apiAccountIdSchema.safeParse(e.account).success,
+    'the account id must be 16–64 base64url characters',
+  ),
 })
 export type CreateAccountRequest = z.infer<typeof createAccountRequestSchema>
 
@@ -295,7 +298,9 @@ export type CreateConversationRequest = z.infer<typeof createConversationRequest
 /**
  * `POST /conversations/:cid/items` reserves an item. `ciphertextSize` is the exact size of the
  * age blob to be uploaded (checked against the item-size limit and the quota before any byte is
- * stored); `label` is an optional opaque client tag (random, never a name) for idempotent retries.
+ * stored). `label` is an optional opaque client tag (random, never a name): reserving again with
+ * the same label from the same device returns the same live reservation (200, to resume its
+ * upload after a crash or a lost response), or `ALREADY_COMMITTED` once it is committed.
  */
 export const reserveItemRequestSchema = z.strictObject({
   ciphertextSize: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),

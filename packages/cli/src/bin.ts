@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError } from 'commander'
+import { approveDevice, listDevices, removeDevice } from './commands/devices.js'
+import { exportItems } from './commands/export.js'
+import { get, inbox, rm } from './commands/inbox.js'
+import { link } from './commands/link.js'
+import { recover } from './commands/recover.js'
+import { note, resume, send } from './commands/send.js'
+import { setup } from './commands/setup.js'
+import { watch } from './commands/watch.js'
+import { resolveHome } from './config.js'
+import type { Context } from './context.js'
+import { describeError, EXIT } from './errors.js'
+import { Output } from './output.js'
+import { closeInput } from './prompt.js'
+
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version
+
+const program = new Command('airlock')
+  .description('Airlock: send files and notes end-to-end encrypted between your own devices.')
+  .version(version)
+  .option('--home <dir>', 'configuration directory (default: $AIRLOCK_HOME or ~/.config/airlock)')
+  .option('--json', 'machine-readable output on stdout (one JSON document, or one per line for streams)')
+  .showHelpAfterError()
+  .exitOverride()
+  .addHelpText(
+    'after',
+    `
+Secrets are never read from the command line. They come from, in order:
+  AIRLOCK_CODE          invite or setup code (setup), or --code-file FILE
+  AIRLOCK_LINK_CODE     linking code or link (devices approve), or --code-file FILE
+  AIRLOCK_PASSPHRASE    export passphrase, or --passphrase-file FILE
+  otherwise a prompt on the terminal, or one line of standard input.
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 not set up / configuration, 4 server unreachable,
+5 login refused (device removed?), 6 verification failed (nothing was written), 7 not found,
+8 upload interrupted (run \`airlock resume\`), 130 cancelled.`,
+  )
+
+/** Runs a command with its context; every failure becomes one line on stderr and an exit code. */
+function action<A extends unknown[]>(f: (ctx: Context, ...args: A) => Promise<void>) {
+  return async (...args: unknown[]) => {
+    const cmd = args.at(-1) as Command
+    const g = cmd.optsWithGlobals<{ home?: string; json?: boolean }>()
+    const out = new Output({ json: Boolean(g.json) })
+    const ctx: Context = { home: resolveHome(g.home), out }
+    let code: number = EXIT.ok
+    try {
+      await f(ctx, ...(args.slice(0, -1) as A))
+    } catch (e) {
+      const d = describeError(e)
+      if (out.json)
+        process.stderr.write(`${JSON.stringify({ error: { code: d.code, message: d.message } })}\n`)
+      else process.stderr.write(`airlock: ${d.message}\n`)
+      if (process.env.AIRLOCK_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`)
+      code = d.exit
+    } finally {
+      closeInput()
+    }
+    process.exit(code)
+  }
+}
+
+program
+  .command('setup <server-url>')
+  .description('create an account (with an invite or the admin setup code) and make this its first device')
+  .option('--username <name>', 'account name (asked for if absent)')
+  .option('--name <device-name>', 'name of this device (default: the host name)')
+  .option('--code-file <file>', 'read the invite or setup code from this file (- for stdin)')
+  .option(
+    '--recovery-out <file>',
+    'where to write the recovery key (default ./airlock-recovery-<user>.txt; - for stdout)',
+  )
+  .action(action((ctx, url: string, o: Record<string, string>) => setup(ctx, url, o)))
+
+program
+  .command('link <server-url>')
+  .description('make this a new device of an existing account: shows a QR code and a short code to approve')
+  .option('--name <device-name>', 'name of this device (default: the host name)')
+  .action(action((ctx, url: string, o: { name?: string }) => link(ctx, url, o)))
+
+program
+  .command('recover <server-url> <recovery-file>')
+  .description('make this a device of the account with the paper recovery key (- reads it from stdin)')
+  .option('--name <device-name>', 'name of this device (default: the host name)')
+  .action(action((ctx, url: string, file: string, o: { name?: string }) => recover(ctx, url, file, o)))
+
+const devices = program
+  .command('devices')
+  .description('list the devices of the account (from the verified device log)')
+  .option('--all', 'include removed devices')
+  .action(action((ctx, o: { all?: boolean }) => listDevices(ctx, o)))
+devices
+  .command('approve')
+  .description('add a new device that runs `airlock link`, after comparing its confirmation code')
+  .option('--code-file <file>', 'read the code or link from this file (- for stdin)')
+  .action(action((ctx, o: { codeFile?: string }) => approveDevice(ctx, o)))
+devices
+  .command('remove <device-id>')
+  .description('remove a device: it can no longer log in or receive new items')
+  .action(action((ctx, id: string) => removeDevice(ctx, id)))
+
+program
+  .command('send <paths...>')
+  .description('send files (a directory as its files, - for stdin) to all my devices')
+  .option('--name <name>', 'the name to give stdin (or a single file)')
+  .action(action((ctx, paths: string[], o: { name?: string }) => send(ctx, paths, o)))
+
+program
+  .command('note [text]')
+  .description('send a text note to all my devices (from stdin when no text or -)')
+  .action(action((ctx, text: string | undefined) => note(ctx, text)))
+
+program
+  .command('resume')
+  .description('finish uploads an interrupted `airlock send` left behind')
+  .action(action((ctx) => resume(ctx)))
+
+program
+  .command('inbox')
+  .description('list my items (only what verifies is shown)')
+  .action(action((ctx) => inbox(ctx)))
+
+program
+  .command('get <item-id>')
+  .description('download, verify and save an item (never overwrites)')
+  .option('--out <dir>', 'where to save it (default: the current directory)')
+  .action(action((ctx, id: string, o: { out?: string }) => get(ctx, id, o)))
+
+program
+  .command('watch')
+  .description('stay connected and save every item arriving from my other devices')
+  .option('--dir <dir>', 'where to save items (default: the current directory)')
+  .action(action((ctx, o: { dir?: string }) => watch(ctx, o)))
+
+program
+  .command('rm <item-id>')
+  .description('delete an item from the server')
+  .action(action((ctx, id: string) => rm(ctx, id)))
+
+program
+  .command('export <dir>')
+  .description(
+    "export every item for the standard age tool: .age files re-encrypted to this device's X25519 key plus its identity file (age 1.1 cannot read post-quantum items), or --passphrase, or --decrypted",
+  )
+  .option('--decrypted', 'write the plain files instead')
+  .option('--passphrase', 'encrypt to a passphrase (age scrypt) instead of the identity')
+  .option('--passphrase-file <file>', 'read the passphrase from this file (- for stdin)')
+  .action(
+    action((ctx, dir: string, o: { decrypted?: boolean; passphrase?: boolean; passphraseFile?: string }) =>
+      exportItems(ctx, dir, o),
+    ),
+  )
+
+try {
+  await program.parseAsync()
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : EXIT.usage)
+  throw e
+}

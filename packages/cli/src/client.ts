@@ -1,0 +1,221 @@
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import { API_ERROR_STATUS, API_PREFIX, type ApiErrorCode, apiErrorBodySchema } from '@airlock/core'
+import type { z } from 'zod'
+import { ApiError, CliError } from './errors.js'
+
+/**
+ * HTTP to an Airlock server. The server is untrusted: every response body is checked against
+ * core's zod schemas (api.ts) before anything looks at it, error bodies included.
+ */
+
+/** The largest JSON response read (a page of 500 items with their manifests can be a few MiB). */
+const MAX_JSON_BYTES = 64 * 1024 * 1024
+
+export interface RequestOptions {
+  body?: unknown
+  /** Raw bytes sent as application/octet-stream instead of JSON. */
+  bytes?: Uint8Array
+  query?: Record<string, string | number | undefined>
+  /** Send without the bearer token. */
+  anonymous?: boolean
+  signal?: AbortSignal
+}
+
+export interface StreamResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Readable
+}
+
+export class ApiClient {
+  /** `https://host:port`, the origin the device signs its logins for. */
+  readonly origin: string
+  token: string | null = null
+  /** Called once when the session has expired; should log in again (sets `token`). */
+  relogin: (() => Promise<void>) | null = null
+
+  constructor(origin: string) {
+    this.origin = origin
+  }
+
+  url(path: string): string {
+    return `${this.origin}${API_PREFIX}${path}`
+  }
+
+  /** A JSON request whose response must match `schema`. */
+  async json<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S,
+    opts: RequestOptions = {},
+  ): Promise<z.infer<S>> {
+    const res = await this.request(method, path, opts)
+    const text = await readText(res)
+    let value: unknown
+    try {
+      value = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      throw badResponse()
+    }
+    const r = schema.safeParse(value)
+    if (!r.success) throw badResponse()
+    return r.data
+  }
+
+  /** A request whose successful response carries no body of interest (e.g. 204). */
+  async send(method: string, path: string, opts: RequestOptions = {}): Promise<void> {
+    const res = await this.request(method, path, opts)
+    await res.body?.cancel().catch(() => {})
+  }
+
+  /**
+   * Any request; resolves on a 2xx response, throws `ApiError` for an error response (after
+   * one fresh login if the session had expired), `CliError('NETWORK')` if the server cannot be
+   * reached.
+   */
+  async request(
+    method: string,
+    path: string,
+    opts: RequestOptions & { headers?: Record<string, string>; full?: string } = {},
+  ): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.fetchOnce(method, path, opts)
+      if (res.ok) return res
+      const err = await errorOf(res)
+      if (attempt === 0 && err.apiCode === 'UNAUTHENTICATED' && !opts.anonymous && this.relogin) {
+        await this.relogin()
+        continue
+      }
+      throw err
+    }
+  }
+
+  /**
+   * A request whose body or response is a large stream (uploads, downloads), over `node:http`:
+   * about twice the throughput of `fetch` with a web-stream body here. Same errors as
+   * {@link request}; on success the caller must consume or destroy `body`.
+   */
+  async stream(
+    method: string,
+    path: string,
+    opts: { headers?: Record<string, string>; body?: ReadableStream<Uint8Array>; signal?: AbortSignal } = {},
+  ): Promise<StreamResponse> {
+    const headers: Record<string, string> = { ...opts.headers }
+    if (this.token) headers.authorization = `Bearer ${this.token}`
+    const url = new URL(path, this.origin)
+    if (url.origin !== this.origin) throw new CliError('BAD_RESPONSE', 'refusing a request to another host')
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+        method,
+        headers,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      })
+      req.once('response', resolve)
+      req.once('error', (e) => reject(opts.signal?.aborted ? e : networkError(this.origin, e)))
+      if (opts.body) {
+        // A failed body (the server hung up, the source failed) ends the request with an error.
+        pipeline(Readable.fromWeb(opts.body as WebReadableStream<Uint8Array>), req).catch((e) => {
+          req.destroy(e instanceof Error ? e : new Error(String(e)))
+        })
+      } else req.end()
+    })
+    const status = res.statusCode ?? 0
+    if (status >= 200 && status < 300) return { status, headers: res.headers, body: res }
+    const parts: Buffer[] = []
+    let n = 0
+    for await (const chunk of res) {
+      n += (chunk as Buffer).length
+      if (n > 64 * 1024) break
+      parts.push(chunk as Buffer)
+    }
+    res.destroy()
+    throw errorFromText(status, Buffer.concat(parts).toString('utf8'))
+  }
+
+  private async fetchOnce(
+    method: string,
+    path: string,
+    opts: RequestOptions & { headers?: Record<string, string>; full?: string },
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...opts.headers }
+    if (!opts.anonymous && this.token) headers.authorization = `Bearer ${this.token}`
+    let body: RequestInit['body'] | undefined
+    if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json'
+      body = JSON.stringify(opts.body)
+    } else if (opts.bytes !== undefined) {
+      headers['content-type'] = 'application/octet-stream'
+      // A copy over a plain ArrayBuffer, which every BodyInit typing accepts.
+      body = new Uint8Array(opts.bytes)
+    }
+    let url = opts.full ?? this.url(path)
+    if (opts.query) {
+      const q = new URLSearchParams()
+      for (const [k, v] of Object.entries(opts.query)) if (v !== undefined) q.set(k, String(v))
+      const s = q.toString()
+      if (s) url += `?${s}`
+    }
+    const init: RequestInit = { method, headers, redirect: 'error' }
+    if (body !== undefined) init.body = body
+    if (opts.signal) init.signal = opts.signal
+    try {
+      return await fetch(url, init)
+    } catch (e) {
+      if (opts.signal?.aborted) throw e
+      throw networkError(this.origin, e)
+    }
+  }
+}
+
+export function networkError(origin: string, cause?: unknown): CliError {
+  const detail = cause instanceof Error && cause.cause instanceof Error ? ` (${cause.cause.message})` : ''
+  return new CliError('NETWORK', `cannot reach the Airlock server at ${origin}${detail}`)
+}
+
+export function badResponse(what = 'response'): CliError {
+  return new CliError('BAD_RESPONSE', `the server sent a malformed ${what}`)
+}
+
+/** Turns an error response into an `ApiError`, without trusting its body. */
+export async function errorOf(res: Response): Promise<ApiError> {
+  let text = ''
+  try {
+    text = await readText(res, 64 * 1024)
+  } catch {}
+  return errorFromText(res.status, text)
+}
+
+function errorFromText(status: number, text: string): ApiError {
+  try {
+    const r = apiErrorBodySchema.safeParse(JSON.parse(text))
+    if (r.success) return new ApiError(status, r.data.error.code, r.data.error.message)
+  } catch {}
+  // tus answers in plain text; keep the status class.
+  const byStatus = Object.entries(API_ERROR_STATUS).find(([, s]) => s === status)?.[0] as
+    | ApiErrorCode
+    | undefined
+  return new ApiError(status, byStatus ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST'), `HTTP ${status}`)
+}
+
+/** Reads a response body as text, refusing more than `max` bytes. */
+async function readText(res: Response, max = MAX_JSON_BYTES): Promise<string> {
+  if (!res.body) return ''
+  const reader = res.body.getReader()
+  const parts: Uint8Array[] = []
+  let n = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    n += value.length
+    if (n > max) {
+      await reader.cancel().catch(() => {})
+      throw badResponse('(oversized) response')
+    }
+    parts.push(value)
+  }
+  return Buffer.concat(parts).toString('utf8')
+}

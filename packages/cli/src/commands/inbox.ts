@@ -1,0 +1,84 @@
+import { resolve } from 'node:path'
+import { type CommittedItem, deleteItemResponseSchema, printable } from '@airlock/core'
+import type { Context } from '../context.js'
+import { receiveItem } from '../download.js'
+import { CliError, describeError, isApiError } from '../errors.js'
+import { findItem, itemFileName, listItems, openItemManifest } from '../items.js'
+import { formatBytes, formatTime } from '../output.js'
+import { Session } from '../session.js'
+
+/** `airlock inbox`: my items, each shown only from its verified manifest. */
+export async function inbox(ctx: Context): Promise<void> {
+  const s = await Session.open(ctx.home, ctx.out)
+  const items = (await listItems(s)).filter((i): i is CommittedItem => !i.deleted)
+  const rows = []
+  for (const item of items) {
+    try {
+      const m = await openItemManifest(s, item)
+      rows.push({
+        itemId: item.itemId,
+        seq: item.seq,
+        kind: m.kind,
+        name: m.kind === 'note' ? null : m.filename,
+        size: m.plaintextSize,
+        fromDevice: m.sender.deviceId,
+        fromName: s.deviceName(m.sender.deviceId),
+        created: m.created,
+        verified: true as const,
+      })
+    } catch (e) {
+      rows.push({
+        itemId: item.itemId,
+        seq: item.seq,
+        verified: false as const,
+        error: describeError(e).code,
+      })
+    }
+  }
+  ctx.out.result(
+    { items: rows },
+    rows.length === 0
+      ? ['(no items)']
+      : rows.map((r) =>
+          r.verified
+            ? `${r.itemId}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${r.name === null ? '(note)' : printable(r.name)}  from ${printable(r.fromName)}`
+            : r.error === 'NO_MATCH' || r.error === 'NOT_RECIPIENT'
+              ? `${r.itemId}  (not addressed to this device)`
+              : `${r.itemId}  REFUSED: does not verify (${r.error})`,
+        ),
+  )
+}
+
+/** `airlock get <id> [--out dir]`: downloads, verifies and saves one item. */
+export async function get(ctx: Context, id: string, opts: { out?: string }): Promise<void> {
+  const s = await Session.open(ctx.home, ctx.out)
+  const item = await findItem(s, id)
+  const r = await receiveItem(s, item, resolve(opts.out ?? '.'), ctx.out)
+  const name = itemFileName(r.manifest)
+  ctx.out.result(
+    {
+      itemId: r.itemId,
+      kind: r.manifest.kind,
+      name: r.manifest.kind === 'note' ? null : r.manifest.filename,
+      size: r.manifest.plaintextSize,
+      fromDevice: r.manifest.sender.deviceId,
+      path: r.path,
+    },
+    `saved ${printable(name)} (${formatBytes(r.manifest.plaintextSize)}) from ${printable(s.deviceName(r.manifest.sender.deviceId))} to ${printable(r.path)}`,
+  )
+}
+
+/** `airlock rm <id>`: deletes an item (and its blob) from the server. */
+export async function rm(ctx: Context, id: string): Promise<void> {
+  const s = await Session.open(ctx.home, ctx.out)
+  const item = await findItem(s, id)
+  try {
+    const r = await s.client.json('DELETE', `/items/${item.itemId}`, deleteItemResponseSchema)
+    if (r.itemId !== item.itemId) throw new CliError('BAD_RESPONSE', 'the server deleted another item')
+  } catch (e) {
+    if (isApiError(e, 'FORBIDDEN'))
+      throw new CliError('USAGE', 'only the sending account can delete this item')
+    throw e
+  }
+  ctx.out.result({ deleted: item.itemId }, `deleted ${item.itemId}`)
+}

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto'
+import { open, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import {
+  createAccountResponseSchema,
+  createGenesis,
+  deviceFingerprint,
+  entryValue,
+  generateDevice,
+  toBase64Url,
+  usernameSchema,
+  verifyLog,
+} from '@airlock/core'
+import { ApiClient } from '../client.js'
+import { assertNotSetUp, isLoopback, serverOrigin } from '../config.js'
+import type { Context } from '../context.js'
+import {
+  checkDeviceName,
+  defaultDeviceName,
+  prepareEntry,
+  publishEntry,
+  saveEnrollment,
+} from '../enrollment.js'
+import { CliError, isApiError } from '../errors.js'
+import { readLine, readSecret } from '../prompt.js'
+import { serializeRecovery } from '../recovery.js'
+import { login } from '../session.js'
+import { saveLog } from '../sync.js'
+
+export interface SetupOptions {
+  username?: string
+  name?: string
+  codeFile?: string
+  recoveryOut?: string
+}
+
+/**
+ * `airlock setup <server-url>`: creates the account with an invite or the admin setup code and
+ * makes this the first device (the genesis of the device log), then adds a paper recovery key.
+ */
+export async function setup(ctx: Context, serverUrl: string, opts: SetupOptions): Promise<void> {
+  const { home, out } = ctx
+  const origin = serverOrigin(serverUrl)
+  await assertNotSetUp(home)
+  if (origin.startsWith('http:') && !isLoopback(origin)) {
+    out.warn(
+      'this server is reached over plain http: anyone on the network sees your traffic (still end-to-end encrypted)',
+    )
+  }
+  const name = checkDeviceName(opts.name ?? defaultDeviceName())
+  const code = await readSecret({
+    env: 'AIRLOCK_CODE',
+    file: opts.codeFile,
+    question: 'Invite or setup code: ',
+  })
+  const username = opts.username ?? (await readLine('Username: '))
+  if (!usernameSchema.safeParse(username).success) {
+    throw new CliError('USAGE', 'a username has 1 to 32 of a-z 0-9 . _ - and starts with a letter or digit')
+  }
+  const recoveryOut = opts.recoveryOut ?? resolve(`airlock-recovery-${username}.txt`)
+  if (recoveryOut !== '-' && (await stat(recoveryOut).catch(() => null))) {
+    throw new CliError('USAGE', `${recoveryOut} exists; choose another place with --recovery-out`)
+  }
+
+  const client = new ApiClient(origin)
+  const accountId = toBase64Url(randomBytes(16))
+  const device = await generateDevice({ name, kind: 'cli' })
+  const genesis = createGenesis(accountId, device)
+  let created: { accountId: string; deviceId: string; selfConversationId: string; admin: boolean }
+  try {
+    created = await client.json('POST', '/accounts', createAccountResponseSchema, {
+      body: { code, username, genesis: entryValue(genesis) },
+      anonymous: true,
+    })
+  } catch (e) {
+    if (isApiError(e, 'FORBIDDEN'))
+      throw new CliError('LOGIN_FAILED', 'the code is unknown, already used or expired')
+    if (isApiError(e, 'USERNAME_TAKEN')) throw new CliError('USAGE', `the username ${username} is taken`)
+    throw e
+  }
+  if (created.accountId !== accountId || created.deviceId !== device.record.id) {
+    throw new CliError('BAD_RESPONSE', 'the server created another account')
+  }
+  let log = verifyLog(accountId, [entryValue(genesis)])
+  await saveEnrollment(home, device, log, {
+    v: 1,
+    server: origin,
+    accountId,
+    username,
+    deviceId: device.record.id,
+    selfConversationId: created.selfConversationId,
+  })
+
+  // The recovery key is written before the server learns of it, so it is never lost half-way.
+  await login(client, device)
+  const recovery = await generateDevice({ name: 'recovery key', kind: 'recovery' })
+  const prepared = prepareEntry(log, device, 'add', recovery.record)
+  const pin = { seq: prepared.next.seq, head: prepared.next.head }
+  await writeRecovery(
+    ctx,
+    recoveryOut,
+    serializeRecovery({ server: origin, accountId, pin, device: recovery }),
+  )
+  await publishEntry(client, prepared)
+  log = prepared.next
+  await saveLog(home, log)
+
+  out.result(
+    {
+      accountId,
+      username,
+      admin: created.admin,
+      deviceId: device.record.id,
+      fingerprint: deviceFingerprint(device.record),
+      recoveryDeviceId: recovery.record.id,
+      recoveryFile: recoveryOut === '-' ? null : recoveryOut,
+    },
+    [
+      `Account ${username} created${created.admin ? ' (administrator)' : ''} on ${origin}.`,
+      `This device: "${name}" ${device.record.id}`,
+      `  fingerprint ${deviceFingerprint(device.record)}`,
+      ...(recoveryOut === '-'
+        ? []
+        : [
+            `Recovery key written to ${recoveryOut} (readable only by you).`,
+            'Print it or copy it somewhere safe and offline, then delete the file: whoever holds it can',
+            'add devices to your account. If you lose every device: airlock recover <server-url> <file>',
+          ]),
+    ],
+  )
+}
+
+/** Writes the recovery text to a new 0600 file, or to stdout with a warning for `-`. */
+export async function writeRecovery(ctx: Context, path: string, text: string): Promise<void> {
+  if (path === '-') {
+    ctx.out.warn('the recovery key follows on stdout: it is shown once; store it safely and offline')
+    process.stdout.write(text)
+    return
+  }
+  const fh = await open(path, 'wx', 0o600)
+  try {
+    await fh.writeFile(text)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}

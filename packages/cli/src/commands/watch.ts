@@ -1,0 +1,135 @@
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { type CommittedItem, isAirlockError, printable } from '@airlock/core'
+import { z } from 'zod'
+import { readJson, writeFileAtomic } from '../config.js'
+import type { Context } from '../context.js'
+import { receiveItem } from '../download.js'
+import { describeError } from '../errors.js'
+import { itemFileName, listItems } from '../items.js'
+import { formatBytes } from '../output.js'
+import { runPush } from '../push.js'
+import { Session } from '../session.js'
+
+const stateSchema = z.strictObject({
+  v: z.literal(1),
+  watch: z.record(z.string(), z.number().int().nonnegative()),
+})
+const NOTE_PREVIEW = 200
+
+/**
+ * `airlock watch [--dir d]`: stays connected and saves every item that arrives from my other
+ * devices into the folder, one line per item. On every (re)connection it catches up from the
+ * last seq it handled (kept in `state.json`), so nothing sent while it was away is missed.
+ */
+export async function watch(ctx: Context, opts: { dir?: string }): Promise<void> {
+  const { out } = ctx
+  const dest = resolve(opts.dir ?? '.')
+  const s = await Session.open(ctx.home, out)
+  const cid = s.config.selfConversationId
+  const state = (await readJson(s.home.state, stateSchema)) ?? { v: 1 as const, watch: {} }
+  let cursor = state.watch[cid] ?? 0
+
+  const controller = new AbortController()
+  const stop = () => controller.abort()
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+
+  let running: Promise<void> | null = null
+  let again = false
+  let retry: NodeJS.Timeout | undefined
+  const catchUp = (): void => {
+    if (running) {
+      again = true
+      return
+    }
+    running = (async () => {
+      do {
+        again = false
+        await receiveNew()
+      } while (again && !controller.signal.aborted)
+    })()
+      .catch((e) => {
+        // A network failure: try again shortly (and on the next event).
+        out.warn(describeError(e).message)
+        clearTimeout(retry)
+        retry = setTimeout(catchUp, 5000)
+      })
+      .finally(() => {
+        running = null
+      })
+  }
+
+  const receiveNew = async (): Promise<void> => {
+    for (const item of await listItems(s, cursor)) {
+      if (controller.signal.aborted) return
+      if (!item.deleted && item.senderDeviceId !== s.deviceId) await receiveOne(item)
+      cursor = item.seq
+      state.watch[cid] = cursor
+      await writeFileAtomic(s.home.state, JSON.stringify(state), 0o600)
+    }
+  }
+
+  const receiveOne = async (item: CommittedItem): Promise<void> => {
+    try {
+      const r = await receiveItem(s, item, dest, out)
+      const m = r.manifest
+      const from = s.deviceName(m.sender.deviceId)
+      let preview = ''
+      if (m.kind === 'note' && m.plaintextSize <= 64 * 1024) {
+        preview = (await readFile(r.path, 'utf8')).slice(0, NOTE_PREVIEW)
+      }
+      out.result(
+        {
+          event: 'received',
+          itemId: item.itemId,
+          seq: item.seq,
+          kind: m.kind,
+          name: m.kind === 'note' ? null : m.filename,
+          size: m.plaintextSize,
+          fromDevice: m.sender.deviceId,
+          path: r.path,
+        },
+        m.kind === 'note'
+          ? `note from ${printable(from)}: ${printable(preview)}  (saved to ${printable(r.path)})`
+          : `received ${printable(itemFileName(m))} (${formatBytes(m.plaintextSize)}) from ${printable(from)} -> ${printable(r.path)}`,
+      )
+    } catch (e) {
+      // An item that does not verify is refused for good and never written; anything else is retried.
+      if (!isAirlockError(e)) throw e
+      if (e.code === 'NO_MATCH' || e.code === 'NOT_RECIPIENT') {
+        // Sent before this device was linked (or to other devices only): not for us, not an attack.
+        out.result(
+          { event: 'skipped', itemId: item.itemId, seq: item.seq, code: e.code },
+          `skipped item ${item.itemId}: not addressed to this device (sent before it was linked?)`,
+        )
+        return
+      }
+      const d = describeError(e)
+      out.result(
+        { event: 'refused', itemId: item.itemId, seq: item.seq, code: d.code, message: d.message },
+        `REFUSED item ${item.itemId}: ${d.message} (nothing was written)`,
+      )
+    }
+  }
+
+  out.info(`watching for items; saving them to ${dest} (Ctrl-C to stop)`)
+  try {
+    await runPush(
+      s,
+      {
+        onReady: catchUp,
+        onEvent: (e) => {
+          if (e.type === 'log') void s.syncLog().catch((err) => out.warn(describeError(err).message))
+          else if (e.type === 'item' && e.conversationId === cid) catchUp()
+        },
+        onDisconnect: () => out.info('disconnected; reconnecting...'),
+      },
+      controller.signal,
+    )
+  } finally {
+    clearTimeout(retry)
+    controller.abort()
+    await running
+  }
+}

@@ -1,0 +1,158 @@
+import { open, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { API_PREFIX, type CommittedItem, isAirlockError, type Manifest, openItem } from '@airlock/core'
+import { fileSource, nodeAead } from '@airlock/core/node'
+import { CliError, isApiError } from './errors.js'
+import { itemFileName, openItemManifest, sealedManifest } from './items.js'
+import type { Output, Progress } from './output.js'
+import { saveStream } from './placement.js'
+import type { Session } from './session.js'
+import { isTransient } from './tus.js'
+
+/**
+ * Receiving an item: verify the manifest first, download the ciphertext to
+ * `<home>/downloads/<id>.part` (continuing a partial download with an HTTP Range request), let
+ * core's `openItem` check its signed size and SHA-256 before decrypting, write the plaintext to a
+ * temporary file and only then move it into place. If anything fails to verify, the partial
+ * ciphertext is deleted and nothing is written.
+ */
+
+export interface Received {
+  itemId: string
+  manifest: Manifest
+  path: string
+}
+
+const RETRIES = 5
+
+function partPath(s: Session, itemId: string): string {
+  return join(s.home.downloads, `${itemId}.part`)
+}
+
+/** Downloads the ciphertext of `item` (exactly `size` bytes, as signed) to its part file. */
+async function downloadCiphertext(
+  s: Session,
+  item: CommittedItem,
+  size: number,
+  progress: Progress,
+): Promise<string> {
+  const path = partPath(s, item.itemId)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fetchRest(s, item.itemId, path, size, progress)
+      return path
+    } catch (e) {
+      if (!isTransient(e) || attempt >= RETRIES) throw e
+      if (isApiError(e, 'UNAUTHENTICATED')) await s.login()
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
+    }
+  }
+}
+
+async function fetchRest(
+  s: Session,
+  itemId: string,
+  path: string,
+  size: number,
+  progress: Progress,
+): Promise<void> {
+  let have = (await stat(path).catch(() => null))?.size ?? 0
+  if (have > size) {
+    await rm(path, { force: true })
+    have = 0
+  }
+  progress.resumeAt(have)
+  if (have === size) return
+  const res = await s.client.stream('GET', `${API_PREFIX}/items/${itemId}/blob`, {
+    headers: have > 0 ? { range: `bytes=${have}-` } : {},
+  })
+  let start = 0
+  if (res.status === 206) {
+    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))
+    if (!m || Number(m[1]) !== have || Number(m[3]) !== size) {
+      res.body.destroy()
+      throw new CliError('BAD_RESPONSE', 'the server answered a range request with another range')
+    }
+    start = have
+  } else if (res.status !== 200) {
+    res.body.destroy()
+    throw new CliError('BAD_RESPONSE', `unexpected HTTP ${res.status} for a download`)
+  }
+  const fh = await open(path, start === 0 ? 'w' : 'r+', 0o600)
+  let pos = start
+  try {
+    for await (const chunk of res.body) {
+      const bytes = chunk as Buffer
+      // Never store more than the signed size, whatever the server sends.
+      if (pos + bytes.length > size)
+        throw new CliError('BAD_RESPONSE', 'the server sent more bytes than the item has')
+      await fh.write(bytes, 0, bytes.length, pos)
+      pos += bytes.length
+      progress.update(pos)
+    }
+  } catch (e) {
+    res.body.destroy()
+    if (e instanceof CliError) throw e
+    throw new CliError('NETWORK', 'the download was interrupted')
+  } finally {
+    await fh.close()
+  }
+  if (pos !== size) throw new CliError('NETWORK', 'the download ended early')
+}
+
+/**
+ * Downloads, verifies, decrypts and saves one item under `dest`; returns where it went. Every
+ * verification failure is a core `AirlockError` (nothing written); network failures leave the
+ * partial ciphertext for the next attempt.
+ */
+export async function receiveItem(
+  s: Session,
+  item: CommittedItem,
+  dest: string,
+  out: Output,
+): Promise<Received> {
+  const { manifest, plaintext, done } = await openReceived(s, item, out)
+  try {
+    const path = await saveStream(dest, itemFileName(manifest), plaintext)
+    await done()
+    return { itemId: item.itemId, manifest, path }
+  } catch (e) {
+    // A ciphertext that failed to verify is useless: fetch it afresh next time.
+    if (isAirlockError(e)) await done()
+    throw e
+  }
+}
+
+/**
+ * Opens a verified plaintext stream of an item (for export), downloading as above. The stream
+ * is provisional until it ends without error: write it to a temporary file.
+ */
+export async function openReceived(
+  s: Session,
+  item: CommittedItem,
+  out: Output,
+): Promise<{ manifest: Manifest; plaintext: ReadableStream<Uint8Array>; done: () => Promise<void> }> {
+  const manifest = await openItemManifest(s, item)
+  const progress = out.progress('downloading', manifest.ciphertextSize)
+  let part: string
+  try {
+    part = await downloadCiphertext(s, item, manifest.ciphertextSize, progress)
+  } finally {
+    progress.stop()
+  }
+  try {
+    const opened = await openItem({
+      sealed: sealedManifest(item),
+      expect: { itemId: item.itemId, conversationId: item.conversationId },
+      device: s.device,
+      resolveLog: s.resolveLog,
+      accountId: s.config.accountId,
+      ciphertext: { stream: () => fileSource(part) },
+      aead: nodeAead,
+    })
+    return { ...opened, done: () => rm(part, { force: true }) }
+  } catch (e) {
+    if (isAirlockError(e)) await rm(part, { force: true })
+    throw e
+  }
+}

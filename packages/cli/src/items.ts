@@ -1,0 +1,105 @@
+import {
+  type CommittedItem,
+  committedItemSchema,
+  fromBase64Url,
+  type ItemTombstone,
+  listItemsResponseSchema,
+  type Manifest,
+  openManifest,
+} from '@airlock/core'
+import { nodeAead } from '@airlock/core/node'
+import { CliError, isApiError } from './errors.js'
+import type { Session } from './session.js'
+
+/**
+ * Items of my own ("self") conversation as the server lists them, and their manifests opened and
+ * verified: a name, size or sender is only ever shown from a manifest that passed core's
+ * `openManifest` against my verified device log.
+ */
+
+const PAGE = 500
+
+/** Every item (and tombstone) with `seq > since`, in seq order. */
+export async function listItems(s: Session, since = 0): Promise<(CommittedItem | ItemTombstone)[]> {
+  const cid = s.config.selfConversationId
+  const out: (CommittedItem | ItemTombstone)[] = []
+  let cursor = since
+  for (;;) {
+    const page = await s.client.json('GET', `/conversations/${cid}/items`, listItemsResponseSchema, {
+      query: { since: cursor, limit: PAGE },
+    })
+    for (const item of page.items) {
+      if (item.conversationId !== cid || item.seq <= cursor) {
+        throw new CliError(
+          'BAD_RESPONSE',
+          'the server listed items out of order or from another conversation',
+        )
+      }
+      cursor = item.seq
+      out.push(item)
+    }
+    if (!page.more || page.items.length === 0) return out
+  }
+}
+
+/** One committed item by id; `NOT_FOUND` if the server does not have it. */
+export async function fetchItem(s: Session, itemId: string): Promise<CommittedItem> {
+  let item: CommittedItem
+  try {
+    item = await s.client.json('GET', `/items/${encodeURIComponent(itemId)}`, committedItemSchema)
+  } catch (e) {
+    if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', `no item ${itemId}`)
+    throw e
+  }
+  if (item.itemId !== itemId) throw new CliError('BAD_RESPONSE', 'the server sent another item')
+  if (item.conversationId !== s.config.selfConversationId) {
+    throw new CliError('NOT_FOUND', 'that item is not in your own conversation')
+  }
+  return item
+}
+
+/** Resolves an id or a unique prefix of at least 4 characters to a committed item. */
+export async function findItem(s: Session, idOrPrefix: string): Promise<CommittedItem> {
+  if (/^[A-Za-z0-9_-]{22}$/.test(idOrPrefix)) return fetchItem(s, idOrPrefix)
+  if (!/^[A-Za-z0-9_-]{4,21}$/.test(idOrPrefix))
+    throw new CliError('USAGE', 'an item id has 22 characters (or give a unique prefix of 4 or more)')
+  const matches = (await listItems(s)).filter(
+    (i): i is CommittedItem => !i.deleted && i.itemId.startsWith(idOrPrefix),
+  )
+  if (matches.length === 0) throw new CliError('NOT_FOUND', `no item starts with ${idOrPrefix}`)
+  if (matches.length > 1)
+    throw new CliError('USAGE', `${idOrPrefix} matches ${matches.length} items; give more of the id`)
+  return matches[0]!
+}
+
+/** The item's sealed manifest bytes (base64url on the wire). */
+export function sealedManifest(item: CommittedItem): Uint8Array {
+  try {
+    return fromBase64Url(item.manifest)
+  } catch {
+    throw new CliError('BAD_RESPONSE', 'the server sent a malformed manifest')
+  }
+}
+
+/** Decrypts and verifies an item's manifest (see core `openManifest` for the order of checks). */
+export async function openItemManifest(s: Session, item: CommittedItem): Promise<Manifest> {
+  return openManifest({
+    sealed: sealedManifest(item),
+    device: s.device,
+    expect: { itemId: item.itemId, conversationId: item.conversationId },
+    resolveLog: s.resolveLog,
+    accountId: s.config.accountId,
+    aead: nodeAead,
+  })
+}
+
+/** The file name an item is saved under (before sanitising): its name, or a dated one for notes. */
+export function itemFileName(m: Manifest): string {
+  if (m.kind === 'note') {
+    const d = new Date(m.created)
+    const p = (x: number) => String(x).padStart(2, '0')
+    const stamp = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
+    return `note-${stamp}.txt`
+  }
+  return m.filename || 'unnamed'
+}

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto'
+import { chmod, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { collisionKey, safeFilename, unusedName } from '@airlock/core'
+import { fileSink } from '@airlock/core/node'
+
+/**
+ * Writing received files. Names come from manifests another device wrote, so each path
+ * component goes through core's `safeFilename`, directories are only ever created (or reused when
+ * they are real directories, never symlinks), and a file is written to a temporary file first and
+ * moved into place only when its stream ended without error, under a name nothing else has
+ * (`unusedName`, claimed with O_EXCL), so nothing is ever overwritten.
+ */
+
+const MAX_DEPTH = 8
+
+/** Safe components of a relative name with `/` separators; `..`, `.` and empty parts dropped. */
+export function safeComponents(name: string): string[] {
+  const parts = name
+    .split('/')
+    .filter((p) => p !== '' && p !== '.' && p !== '..')
+    .map(safeFilename)
+  if (parts.length === 0) return ['unnamed']
+  if (parts.length > MAX_DEPTH)
+    return [...parts.slice(0, MAX_DEPTH - 1), safeFilename(parts.slice(MAX_DEPTH - 1).join('_'))]
+  return parts
+}
+
+async function takenKeys(dir: string): Promise<Set<string>> {
+  const names = await readdir(dir).catch(() => [] as string[])
+  return new Set(names.map(collisionKey))
+}
+
+/** A directory for `component` inside `dir`: an existing real directory, or a new one. */
+async function childDir(dir: string, component: string): Promise<string> {
+  const path = join(dir, component)
+  const st = await lstat(path).catch(() => null)
+  if (st?.isDirectory()) return path
+  const taken = await takenKeys(dir)
+  for (;;) {
+    const name = unusedName(component, (k) => taken.has(k))
+    try {
+      await mkdir(join(dir, name), { mode: 0o700 })
+      return join(dir, name)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      taken.add(collisionKey(name))
+    }
+  }
+}
+
+/**
+ * Writes `data` to `<dest>/<safe relative name>` and returns the path. The destination must
+ * exist (or is created); on any stream error the temporary file is removed and nothing is left.
+ */
+export async function saveStream(
+  dest: string,
+  name: string,
+  data: ReadableStream<Uint8Array>,
+  mode = 0o644,
+): Promise<string> {
+  await mkdir(dest, { recursive: true, mode: 0o700 })
+  const parts = safeComponents(name)
+  let dir = dest
+  for (const c of parts.slice(0, -1)) dir = await childDir(dir, c)
+  const tmp = join(dir, `.airlock-${randomBytes(8).toString('hex')}.part`)
+  try {
+    await data.pipeTo(fileSink(tmp, 'wx'))
+  } catch (e) {
+    await rm(tmp, { force: true })
+    throw e
+  }
+  try {
+    const final = await claimName(dir, parts.at(-1)!)
+    await rename(tmp, final)
+    await chmod(final, mode & ~process.umask())
+    return final
+  } catch (e) {
+    await rm(tmp, { force: true })
+    throw e
+  }
+}
+
+/** Creates an empty placeholder under an unused name (O_EXCL), which the rename then replaces. */
+async function claimName(dir: string, leaf: string): Promise<string> {
+  const taken = await takenKeys(dir)
+  for (;;) {
+    const name = unusedName(leaf, (k) => taken.has(k))
+    try {
+      const fh = await open(join(dir, name), 'wx', 0o600)
+      await fh.close()
+      return join(dir, name)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      taken.add(collisionKey(name))
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import {
+  type DeviceLogEntry,
+  DeviceLogError,
+  deviceFingerprint,
+  entryValue,
+  extendVerified,
+  ForkError,
+  type LogResponse,
+  logResponseSchema,
+  printable,
+  RollbackError,
+  type VerifiedLog,
+  verifyLog,
+} from '@airlock/core'
+import { z } from 'zod'
+import type { ApiClient } from './client.js'
+import { type HomePaths, readJson, writeFileAtomic } from './config.js'
+import { CliError } from './errors.js'
+
+/**
+ * The device log as this device verified it. The whole verified log is kept in `log.json` with
+ * its pin `(seq, head)`; every sync extends it with core's `extendVerified`, so the server can
+ * never roll it back (`RollbackError`) or swap its history (`ForkError`).
+ */
+
+const logFileSchema = z.strictObject({
+  v: z.literal(1),
+  accountId: z.string(),
+  pin: z.strictObject({ seq: z.number().int().nonnegative(), head: z.string() }),
+  entries: z.array(z.unknown()),
+})
+
+/** Loads and re-verifies the pinned log. Throws `CONFIG` if it is missing or does not verify. */
+export async function loadLog(home: HomePaths, accountId: string): Promise<VerifiedLog> {
+  const file = await readJson(home.log, logFileSchema)
+  if (!file || file.accountId !== accountId) throw new CliError('CONFIG', `${home.log} is missing`)
+  try {
+    const v = verifyLog(accountId, file.entries, file.pin)
+    if (v.seq !== file.pin.seq) throw new DeviceLogError('pin does not match')
+    return v
+  } catch {
+    throw new CliError('CONFIG', `${home.log} does not verify; this device's pinned device log is damaged`)
+  }
+}
+
+export async function saveLog(home: HomePaths, v: VerifiedLog): Promise<void> {
+  const file = {
+    v: 1,
+    accountId: v.accountId,
+    pin: { seq: v.seq, head: v.head },
+    entries: v.entries.map(entryValue),
+  }
+  await writeFileAtomic(home.log, `${JSON.stringify(file)}\n`, 0o600)
+}
+
+/** Fetches the whole log from the server and verifies it against `pin` (or from genesis). */
+export async function fetchLog(
+  client: ApiClient,
+  accountId: string,
+  pin?: { seq: number; head: string },
+): Promise<VerifiedLog> {
+  const entries: unknown[] = []
+  let res: LogResponse
+  do {
+    res = await client.json('GET', `/accounts/${accountId}/log`, logResponseSchema, {
+      query: { since: entries.length === 0 ? undefined : entries.length - 1 },
+    })
+    entries.push(...res.entries)
+  } while (res.more && res.entries.length > 0)
+  const v = verifyLog(accountId, entries, pin)
+  checkHead(v, res.head)
+  return v
+}
+
+/**
+ * Brings `v` up to the server's head. Throws core's `RollbackError` if the server's log is
+ * shorter than the pin, `ForkError` if it disagrees with it, and the errors of `extendVerified`.
+ */
+export async function syncLog(client: ApiClient, v: VerifiedLog): Promise<VerifiedLog> {
+  let current = v
+  let res: LogResponse
+  do {
+    res = await client.json('GET', `/accounts/${v.accountId}/log`, logResponseSchema, {
+      query: { since: current.seq },
+    })
+    if (res.head.seq < v.seq) throw new RollbackError()
+    current = extendVerified(current, res.entries)
+  } while (res.more && res.entries.length > 0)
+  checkHead(current, res.head)
+  return current
+}
+
+function checkHead(v: VerifiedLog, head: { seq: number; hash: string }): void {
+  if (head.seq === v.seq && head.hash !== v.head) throw new ForkError()
+  if (head.seq !== v.seq) throw new CliError('BAD_RESPONSE', 'the server sent an incomplete device log')
+}
+
+/** One line per entry that `after` has beyond `before`: every add and removal is shown. */
+export function logChanges(before: VerifiedLog, after: VerifiedLog): string[] {
+  const names = new Map<string, string>()
+  for (const e of after.entries) names.set(e.device.id, e.device.name)
+  return after.entries.slice(before.entries.length).map((e: DeviceLogEntry) => {
+    const who = `"${printable(e.device.name)}" (${e.device.kind}, ${e.device.id})`
+    const by = `"${printable(names.get(e.signer) ?? e.signer)}"`
+    return e.op === 'remove'
+      ? `device ${who} was removed from your account by ${by}`
+      : `device ${who} was added to your account by ${by}; fingerprint ${deviceFingerprint(e.device)}`
+  })
+}

@@ -1,0 +1,338 @@
+import { readFile, stat } from 'node:fs/promises'
+import {
+  commitItemResponseSchema,
+  encryptBytes,
+  padmeLength,
+  reserveItemResponseSchema,
+  resolveRecipients,
+  sealItem,
+  streamCiphertextSize,
+  TAG_SIZE,
+  type VerifiedLog,
+} from '@airlock/core'
+import { fileSource, nodeAead } from '@airlock/core/node'
+import { writeFileAtomic } from './config.js'
+import { CliError, isApiError } from './errors.js'
+import { lockEntry, type OutboxEntry, outboxFiles, removeEntry, Spool, saveEntry } from './outbox.js'
+import type { Progress } from './output.js'
+import type { Session } from './session.js'
+import { checkUploadUrl, isTransient, tusPatch, tusStatus } from './tus.js'
+
+/**
+ * Sending one item to my own devices: reserve it with its exact ciphertext size (computed before
+ * encrypting), encrypt to every active device of my verified log while the ciphertext is spooled
+ * to the outbox and uploaded with tus right behind the encrypter, then commit the sealed manifest.
+ * Transient failures (network, server restart) are retried at the server's offset for a while;
+ * after that the item stays in the outbox for `airlock resume`.
+ */
+
+/** Something to send: a file, stdin (spooled to a file first) or a note. */
+export interface SendSource {
+  kind: 'file' | 'note'
+  /** Absolute path, for re-sending after a crash; null when the source cannot be read again. */
+  path: string | null
+  /** The name inside the manifest: a relative path with `/` separators, or '' for notes. */
+  name: string
+  size: number
+  mtimeMs: number
+  type: string
+  open(): ReadableStream<Uint8Array>
+}
+
+export interface SentItem {
+  itemId: string
+  seq: number | null
+  name: string
+  size: number
+}
+
+/** Without progress for this long, an upload is left for `airlock resume`. */
+const GIVE_UP_MS = Number(process.env.AIRLOCK_RETRY_SECONDS ?? 60) * 1000
+
+const prefixSizes = new Map<string, number>()
+
+/**
+ * The exact size of the age file `sealItem` makes for `size` plaintext bytes: the header and
+ * payload nonce (measured once per recipient set by encrypting nothing; their size depends only on
+ * the recipient types and count) plus the STREAM of the Padmé-padded plaintext.
+ */
+export async function ciphertextSizeFor(recipients: readonly string[], size: number): Promise<number> {
+  const key = recipients.join('\n')
+  let prefix = prefixSizes.get(key)
+  if (prefix === undefined) {
+    const empty = await encryptBytes(recipients, new Uint8Array(0), { aead: nodeAead })
+    prefix = empty.length - TAG_SIZE
+    prefixSizes.set(key, prefix)
+  }
+  return prefix + streamCiphertextSize(padmeLength(size))
+}
+
+export async function sendItem(s: Session, src: SendSource, progress: Progress): Promise<SentItem> {
+  const log = s.log
+  const recipients = resolveRecipients([{ log }]).map((r) => r.device.recipient)
+  const ciphertextSize = await ciphertextSizeFor(recipients, src.size)
+  const conversationId = s.config.selfConversationId
+  const res = await s.client.json(
+    'POST',
+    `/conversations/${conversationId}/items`,
+    reserveItemResponseSchema,
+    {
+      body: { ciphertextSize },
+    },
+  )
+  const entry: OutboxEntry = {
+    v: 1,
+    itemId: res.itemId,
+    uploadPath: checkUploadUrl(s.client, res.uploadUrl),
+    ciphertextSize,
+    createdAt: Date.now(),
+    logSeq: log.seq,
+    stage: 'encrypting',
+    source: { kind: src.kind, path: src.path, name: src.name, size: src.size, mtimeMs: src.mtimeMs },
+  }
+  await saveEntry(s.home, entry)
+  await lockEntry(s.home, entry.itemId)
+  const files = outboxFiles(s.home, entry.itemId)
+  const spool = await Spool.create(files.spool)
+  const abort = new AbortController()
+
+  const encrypting = (async () => {
+    try {
+      const item = await sealItem({
+        plaintext: src.open(),
+        size: src.size,
+        meta: {
+          itemId: entry.itemId,
+          conversationId,
+          filename: src.name,
+          type: src.type,
+          mtime: Math.max(0, Math.floor(src.mtimeMs)),
+          created: Date.now(),
+          kind: src.kind,
+        },
+        sender: { device: s.device, log },
+        recipients: [{ log }],
+        aead: nodeAead,
+      })
+      const reader = item.ciphertext.getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        await spool.write(value)
+      }
+      await spool.finish()
+      if (spool.written !== ciphertextSize)
+        throw new CliError('IO', 'the ciphertext size differs from the reservation')
+      const { sealed } = await item.finish()
+      await writeFileAtomic(files.manifest, sealed)
+      await saveEntry(s.home, { ...entry, stage: 'sealed' })
+    } catch (e) {
+      await spool.fail(e)
+      abort.abort()
+      throw e
+    }
+  })()
+  const uploading = pushBytes(s, entry.uploadPath, ciphertextSize, spool, progress, abort.signal)
+  const [enc, up] = await Promise.allSettled([encrypting, uploading])
+  if (enc.status === 'rejected') {
+    await abandon(s, entry)
+    throw enc.reason
+  }
+  if (up.status === 'rejected') {
+    if (!isTransient(up.reason)) {
+      await abandon(s, entry)
+      throw up.reason
+    }
+    throw pending(up.reason)
+  }
+  return finishUpload(s, entry)
+}
+
+function pending(cause: unknown): CliError {
+  const why = cause instanceof Error ? ` (${cause.message})` : ''
+  return new CliError(
+    'UPLOAD_PENDING',
+    `the upload was interrupted${why}; it is saved: run \`airlock resume\` to continue`,
+  )
+}
+
+/** Commits the sealed manifest of an entry whose blob is complete, then clears it from the outbox. */
+async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
+  const manifest = new Uint8Array(await readFile(outboxFiles(s.home, entry.itemId).manifest))
+  let seq: number | null = null
+  await retrying(
+    async () => {
+      try {
+        const r = await s.client.json('PUT', `/items/${entry.itemId}/manifest`, commitItemResponseSchema, {
+          bytes: manifest,
+        })
+        if (r.itemId !== entry.itemId) throw new CliError('BAD_RESPONSE', 'the server committed another item')
+        seq = r.seq
+      } catch (e) {
+        // An earlier run committed it and was killed before clearing the outbox.
+        if (!isApiError(e, 'ALREADY_COMMITTED')) throw e
+      }
+    },
+    undefined,
+    s,
+  ).catch((e) => {
+    throw isTransient(e) ? pending(e) : e
+  })
+  await removeEntry(s.home, entry.itemId)
+  return { itemId: entry.itemId, seq, name: entry.source.name, size: entry.source.size }
+}
+
+/** Uploads `spool` from wherever the server is, following it as it grows, until `total` bytes. */
+async function pushBytes(
+  s: Session,
+  path: string,
+  total: number,
+  spool: Spool,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<void> {
+  let first = true
+  await retrying(
+    async (progressed) => {
+      const status = await tusStatus(s.client, path)
+      if (status.length !== total)
+        throw new CliError('BAD_RESPONSE', 'the server reports another upload length')
+      if (first) progress.resumeAt(status.offset)
+      first = false
+      if (status.offset === total) return
+      let sent = status.offset
+      const counting = new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          sent += chunk.length
+          progress.update(sent)
+          progressed()
+          controller.enqueue(chunk)
+        },
+      })
+      const body = spool.reader(status.offset).pipeThrough(counting)
+      const offset = await tusPatch(s.client, path, status.offset, body, signal)
+      if (offset !== total) throw new CliError('NETWORK', 'the upload stopped early')
+    },
+    signal,
+    s,
+  )
+  progress.stop()
+}
+
+/**
+ * Runs `attempt` until it succeeds, retrying transient failures with backoff (logging in again
+ * when the session expired) until nothing has progressed for {@link GIVE_UP_MS}.
+ */
+async function retrying(
+  attempt: (progressed: () => void) => Promise<void>,
+  signal?: AbortSignal,
+  session?: Session,
+): Promise<void> {
+  let last = Date.now()
+  let delay = 250
+  const progressed = () => {
+    last = Date.now()
+    delay = 250
+  }
+  for (;;) {
+    try {
+      return await attempt(progressed)
+    } catch (e) {
+      if (signal?.aborted || !isTransient(e) || Date.now() - last > GIVE_UP_MS) throw e
+      if (isApiError(e, 'UNAUTHENTICATED')) await session?.login().catch(() => {})
+      await new Promise((r) => setTimeout(r, delay))
+      delay = Math.min(delay * 2, 5000)
+    }
+  }
+}
+
+/** Drops a reservation and its outbox files (the server deletes the partial blob). */
+async function abandon(s: Session, entry: OutboxEntry): Promise<void> {
+  await s.client.send('DELETE', `/items/${entry.itemId}`).catch(() => {})
+  await removeEntry(s.home, entry.itemId)
+}
+
+export type ResumeResult =
+  | { status: 'sent'; item: SentItem }
+  | { status: 'resend'; source: SendSource }
+  | { status: 'lost'; name: string; reason: string }
+  | { status: 'busy'; name: string }
+
+/**
+ * Continues an outbox entry left by an interrupted run: a sealed one uploads from the server's
+ * offset and commits; one interrupted while encrypting (its file key is gone), or whose recipients
+ * lost a device since, is dropped and its source handed back for sending anew if it is unchanged.
+ */
+export async function resumeEntry(s: Session, entry: OutboxEntry, progress: Progress): Promise<ResumeResult> {
+  const name = entry.source.name
+  if (!(await lockEntry(s.home, entry.itemId))) return { status: 'busy', name }
+  const files = outboxFiles(s.home, entry.itemId)
+  const spoolSize = (await stat(files.spool).catch(() => null))?.size
+  const manifest = await stat(files.manifest).catch(() => null)
+  if (
+    entry.stage === 'sealed' &&
+    manifest &&
+    spoolSize === entry.ciphertextSize &&
+    !removedSince(s.log, entry)
+  ) {
+    try {
+      await pushBytes(
+        s,
+        entry.uploadPath,
+        entry.ciphertextSize,
+        Spool.complete(files.spool, spoolSize),
+        progress,
+        new AbortController().signal,
+      )
+      return { status: 'sent', item: await finishUpload(s, entry) }
+    } catch (e) {
+      if (isTransient(e)) throw pending(e)
+      if (!isApiError(e, 'NOT_FOUND') && !isApiError(e, 'GONE')) throw e
+    }
+  }
+  await abandon(s, entry)
+  const source = await reopen(entry)
+  if (!source) {
+    return { status: 'lost', name, reason: 'it was interrupted before it was fully encrypted; send it again' }
+  }
+  return { status: 'resend', source }
+}
+
+/** True if a device was removed after the entry was encrypted: it must not receive the item. */
+function removedSince(log: VerifiedLog, entry: OutboxEntry): boolean {
+  return log.entries.slice(entry.logSeq + 1).some((e) => e.op === 'remove')
+}
+
+async function reopen(entry: OutboxEntry): Promise<SendSource | null> {
+  const { path, size, mtimeMs, name, kind } = entry.source
+  if (path === null) return null
+  const st = await stat(path).catch(() => null)
+  if (!st?.isFile() || st.size !== size || st.mtimeMs !== mtimeMs) return null
+  return { kind, path, name, size, mtimeMs, type: guessType(name), open: () => fileSource(path) }
+}
+
+const TYPES: Record<string, string> = {
+  txt: 'text/plain',
+  md: 'text/markdown',
+  csv: 'text/csv',
+  html: 'text/html',
+  json: 'application/json',
+  pdf: 'application/pdf',
+  zip: 'application/zip',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  mp4: 'video/mp4',
+  mp3: 'audio/mpeg',
+  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  pptx: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+}
+
+/** A media type from the extension (the receiver never trusts it for anything but display). */
+export function guessType(name: string): string {
+  const ext = /\.([A-Za-z0-9]{1,8})$/.exec(name)?.[1]?.toLowerCase()
+  return (ext && TYPES[ext]) || 'application/octet-stream'
+}

@@ -1,0 +1,138 @@
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  appendEntry,
+  bytesStream,
+  createGenesis,
+  entryValue,
+  extendVerified,
+  generateDevice,
+  HashMismatchError,
+  padmeLength,
+  RollbackError,
+  readAll,
+  sealItem,
+  verifyLog,
+} from '@airlock/core'
+import { nodeAead } from '@airlock/core/node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describeError, EXIT } from '../src/errors.js'
+import { safeComponents, saveStream } from '../src/placement.js'
+import { parseRecovery, serializeRecovery } from '../src/recovery.js'
+import { ciphertextSizeFor } from '../src/upload.js'
+import { removeDir, tempDir } from './harness.js'
+
+let dir: string
+beforeAll(async () => {
+  dir = await tempDir('airlock-cli-units-')
+})
+afterAll(async () => {
+  await removeDir(dir)
+})
+
+describe('ciphertext size computed before encrypting', () => {
+  it('equals what sealItem produces, around chunk and padding boundaries, for 1 to 3 recipients', async () => {
+    const devices = await Promise.all([1, 2, 3].map((i) => generateDevice({ name: `d${i}`, kind: 'cli' })))
+    const accountId = 'units-account-0001'
+    let log = verifyLog(accountId, [entryValue(createGenesis(accountId, devices[0]!))])
+    const sizes = [0, 1, 2, 1000, 65535, 65536, 65537, 131072, 131073, 300_001]
+    for (const n of [1, 2, 3]) {
+      if (n > 1)
+        log = extendVerified(log, [entryValue(appendEntry(log, devices[0]!, 'add', devices[n - 1]!.record))])
+      const recipients = log.active.map((d) => d.recipient)
+      for (const size of sizes) {
+        const item = await sealItem({
+          plaintext: bytesStream(new Uint8Array(size)),
+          size,
+          meta: {
+            itemId: 'item',
+            conversationId: 'conv',
+            filename: 'f',
+            type: 'application/octet-stream',
+            mtime: 0,
+            created: 0,
+            kind: 'file',
+          },
+          sender: { device: devices[0]!, log },
+          recipients: [{ log }],
+          aead: nodeAead,
+        })
+        const ct = await readAll(item.ciphertext)
+        expect(ct.length, `${n} recipients, ${size} bytes (padded ${padmeLength(size)})`).toBe(
+          await ciphertextSizeFor(recipients, size),
+        )
+      }
+    }
+  })
+})
+
+describe('placing received files', () => {
+  it('keeps hostile names inside the destination, as safe components', () => {
+    expect(safeComponents('../../etc/passwd')).toEqual(['etc', 'passwd'])
+    expect(safeComponents('/abs/path')).toEqual(['abs', 'path'])
+    expect(safeComponents('C:\\Windows\\x.exe')).toEqual(['C__Windows_x.exe'])
+    expect(safeComponents('a/\u202Egnp.exe')).toEqual(['a', 'gnp.exe'])
+    expect(safeComponents('\u001b[31mred')).toEqual(['[31mred'])
+    expect(safeComponents('')).toEqual(['unnamed'])
+    expect(safeComponents('..')).toEqual(['unnamed'])
+    expect(safeComponents('a/b/c/d/e/f/g/h/i/j')).toHaveLength(8)
+  })
+
+  it('never overwrites, also across case, and never follows a symlinked directory', async () => {
+    const dest = join(dir, 'place')
+    await mkdir(dest)
+    await writeFile(join(dest, 'Report.PDF'), 'mine')
+    const outside = join(dir, 'outside')
+    await mkdir(outside)
+    await symlink(outside, join(dest, 'docs'))
+    const a = await saveStream(dest, 'report.pdf', bytesStream(new TextEncoder().encode('theirs')))
+    expect(a).toBe(join(dest, 'report (2).pdf'))
+    expect(await readFile(join(dest, 'Report.PDF'), 'utf8')).toBe('mine')
+    const b = await saveStream(dest, 'docs/x.txt', bytesStream(new TextEncoder().encode('x')))
+    expect(b).toBe(join(dest, 'docs (2)', 'x.txt'))
+    expect(await readdir(outside)).toEqual([])
+  })
+
+  it('leaves nothing behind when the stream fails', async () => {
+    const dest = join(dir, 'failing')
+    const failing = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(10))
+        c.error(new Error('boom'))
+      },
+    })
+    await expect(saveStream(dest, 'x.bin', failing)).rejects.toThrow('boom')
+    expect(await readdir(dest)).toEqual([])
+  })
+})
+
+describe('recovery key file', () => {
+  it('round-trips and refuses anything else', async () => {
+    const device = await generateDevice({ name: 'recovery key', kind: 'recovery' })
+    const key = {
+      server: 'https://airlock.example',
+      accountId: 'acct-0001',
+      pin: { seq: 1, head: 'A'.repeat(43) },
+      device,
+    }
+    const parsed = await parseRecovery(serializeRecovery(key))
+    expect(parsed.accountId).toBe(key.accountId)
+    expect(parsed.pin).toEqual(key.pin)
+    expect(parsed.device.record).toEqual(device.record)
+    await expect(parseRecovery('hello')).rejects.toMatchObject({ code: 'KEY_FORMAT' })
+    const cli = await generateDevice({ name: 'laptop', kind: 'cli' })
+    await expect(parseRecovery(serializeRecovery({ ...key, device: cli }))).rejects.toMatchObject({
+      code: 'KEY_FORMAT',
+    })
+  })
+})
+
+describe('error mapping', () => {
+  it('maps verification failures to exit 6 with a one-line message', async () => {
+    for (const e of [new HashMismatchError(), new RollbackError()]) {
+      const d = describeError(e)
+      expect(d.exit).toBe(EXIT.security)
+      expect(d.message).not.toContain('\n')
+    }
+  })
+})

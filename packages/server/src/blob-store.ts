@@ -1,0 +1,60 @@
+import type { Readable } from 'node:stream'
+
+/**
+ * Where item ciphertext lives. A blob is first *staged* — created with its exact final length and
+ * filled by appends at the current offset, which survive restarts so uploads resume — and then
+ * *committed*, after which it is immutable and readable. A staged blob is never readable, so a
+ * partial upload can never be served as a complete one.
+ *
+ * Ids are server-chosen random base64url strings (16–64 characters); adapters reject anything
+ * else. Adapters: local directory (`local-blob-store.ts`); S3-compatible storage later. Every
+ * adapter must pass `test/blob-store.conformance.ts`.
+ */
+export interface BlobStore {
+  /** Stages an empty blob of `length` bytes. Throws `CONFLICT` if the id exists. */
+  create(id: string, length: number): Promise<void>
+  /**
+   * Appends `data` to a staged blob whose current size is `offset` (else `CONFLICT`) and returns
+   * the new size. Bytes written before a failure or an abort stay (the upload resumes from
+   * there); bytes past `length` are refused with `PAYLOAD_TOO_LARGE` and never stored.
+   */
+  append(
+    id: string,
+    offset: number,
+    data: Readable | AsyncIterable<Uint8Array>,
+    signal?: AbortSignal,
+  ): Promise<number>
+  /** The blob's state, or null if there is no such blob. */
+  status(id: string): Promise<BlobStatus | null>
+  /** Makes a complete staged blob durable and readable. Idempotent; `UPLOAD_INCOMPLETE` if short. */
+  commit(id: string): Promise<void>
+  /** Reads a committed blob, or the inclusive byte range `[start, end]` of it. `NOT_FOUND` otherwise. */
+  read(id: string, range?: { start: number; end: number }): Promise<Readable>
+  /** Deletes a staged or committed blob; no error if it does not exist. */
+  delete(id: string): Promise<void>
+  /** Every blob, staged or committed, for garbage collection and audits. */
+  list(): AsyncIterable<BlobListing>
+}
+
+export interface BlobStatus {
+  /** The declared final size. */
+  length: number
+  /** Bytes stored so far (equal to `length` once complete). */
+  size: number
+  committed: boolean
+}
+
+export interface BlobListing {
+  id: string
+  size: number
+  committed: boolean
+  /** Last modification, ms since the epoch. */
+  modifiedAt: number
+}
+
+const BLOB_ID = /^[A-Za-z0-9_-]{16,64}$/
+
+/** True for an id adapters accept (random base64url; never a path). */
+export function isValidBlobId(id: string): boolean {
+  return BLOB_ID.test(id)
+}

@@ -1,0 +1,61 @@
+import type { AppContext } from './context.js'
+
+/** Blobs without an item are deleted only after this long, so a reservation in flight is never hit. */
+const ORPHAN_GRACE_MS = 60 * 60_000
+
+export interface GcReport {
+  reservations: number
+  orphans: number
+  rows: number
+}
+
+/**
+ * One garbage-collection pass: expired reservations and their partial blobs; blobs no live item
+ * owns (left by a crash between a delete and its blob removal); expired challenges, sessions,
+ * invites and linking mailboxes.
+ */
+export async function collectGarbage(ctx: Pick<AppContext, 'store' | 'blobs' | 'now'>): Promise<GcReport> {
+  const now = ctx.now()
+  let reservations = 0
+  for (;;) {
+    const ids = await ctx.store.expiredReservations(now, 500)
+    for (const id of ids) {
+      if (await ctx.store.dropReservation(id)) {
+        await ctx.blobs.delete(id)
+        reservations++
+      }
+    }
+    if (ids.length < 500) break
+  }
+  let orphans = 0
+  for await (const blob of ctx.blobs.list()) {
+    if (now - blob.modifiedAt < ORPHAN_GRACE_MS) continue
+    if (!(await ctx.store.hasLiveItem(blob.id))) {
+      await ctx.blobs.delete(blob.id)
+      orphans++
+    }
+  }
+  const rows = await ctx.store.deleteExpired(now)
+  return { reservations, orphans, rows }
+}
+
+/** Runs {@link collectGarbage} now and every `intervalMs`; returns a stop function. */
+export function startGarbageCollector(ctx: AppContext, intervalMs: number): () => void {
+  let running = false
+  const run = async () => {
+    if (running) return
+    running = true
+    try {
+      const r = await collectGarbage(ctx)
+      if (r.reservations + r.orphans > 0) ctx.log.info(r, 'garbage collected')
+    } catch (e) {
+      ctx.log.error({ err: e }, 'garbage collection failed')
+    } finally {
+      running = false
+    }
+  }
+  void run()
+  const timer = setInterval(run, intervalMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}

@@ -1,0 +1,207 @@
+import { createReadStream } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { type BlobListing, type BlobStatus, type BlobStore, isValidBlobId } from './blob-store.js'
+import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, ServerError } from './errors.js'
+
+/**
+ * A `BlobStore` in a local directory:
+ *
+ *     staging/<id>          bytes received so far
+ *     staging/<id>.length   the declared final length (decimal)
+ *     blobs/<ab>/<id>       committed blobs, sharded by the id's first two characters
+ *
+ * Appends are `fdatasync`ed before they are acknowledged, and commit is an fsync and a rename,
+ * so a crash leaves either the staged bytes (resumable) or the complete committed blob.
+ */
+export class LocalBlobStore implements BlobStore {
+  private readonly staging: string
+  private readonly blobs: string
+  private readonly writing = new Set<string>()
+
+  private constructor(root: string) {
+    this.staging = join(root, 'staging')
+    this.blobs = join(root, 'blobs')
+  }
+
+  static async open(root: string): Promise<LocalBlobStore> {
+    const store = new LocalBlobStore(root)
+    await mkdir(store.staging, { recursive: true, mode: 0o700 })
+    await mkdir(store.blobs, { recursive: true, mode: 0o700 })
+    return store
+  }
+
+  async create(id: string, length: number): Promise<void> {
+    checkId(id)
+    if (!Number.isSafeInteger(length) || length < 0) throw new BadRequestError('invalid blob length')
+    if (await this.status(id)) throw new ConflictError('blob exists')
+    const tmp = `${this.lengthPath(id)}.tmp`
+    await writeFile(tmp, String(length), { mode: 0o600 })
+    await rename(tmp, this.lengthPath(id))
+    const fh = await open(this.stagedPath(id), 'wx', 0o600)
+    await fh.close()
+    await syncDir(this.staging)
+  }
+
+  async append(
+    id: string,
+    offset: number,
+    data: Readable | AsyncIterable<Uint8Array>,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    checkId(id)
+    if (this.writing.has(id)) throw new ConflictError('an upload to this blob is in progress')
+    this.writing.add(id)
+    try {
+      const length = await this.stagedLength(id)
+      if (length === null) throw new NotFoundError('no such staged blob')
+      const fh = await open(this.stagedPath(id), 'r+')
+      let pos = offset
+      // Chunks are gathered into writes of up to WRITE_SIZE: fewer system calls, bounded memory.
+      let pending: Uint8Array[] = []
+      let pendingBytes = 0
+      const flush = async () => {
+        if (pendingBytes === 0) return
+        const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)
+        pending = []
+        pendingBytes = 0
+        await fh.write(buf, 0, buf.length, pos)
+        pos += buf.length
+      }
+      try {
+        const size = (await fh.stat()).size
+        if (size !== offset) throw new ConflictError('offset does not match the stored size')
+        for await (const chunk of data as AsyncIterable<Uint8Array>) {
+          if (signal?.aborted) break
+          const room = length - pos - pendingBytes
+          if (chunk.length > room) {
+            if (room > 0) {
+              pending.push(chunk.subarray(0, room))
+              pendingBytes += room
+            }
+            throw new PayloadTooLargeError('more bytes than the declared length')
+          }
+          pending.push(chunk)
+          pendingBytes += chunk.length
+          if (pendingBytes >= WRITE_SIZE) await flush()
+        }
+      } finally {
+        // Whatever arrived before a failure is kept, so the upload resumes from there.
+        await flush().catch(() => {})
+        await fh.datasync().catch(() => {})
+        await fh.close()
+      }
+      return pos
+    } finally {
+      this.writing.delete(id)
+    }
+  }
+
+  async status(id: string): Promise<BlobStatus | null> {
+    checkId(id)
+    const committed = await fileSize(this.committedPath(id))
+    if (committed !== null) return { length: committed, size: committed, committed: true }
+    const length = await this.stagedLength(id)
+    if (length === null) return null
+    const size = (await fileSize(this.stagedPath(id))) ?? 0
+    return { length, size, committed: false }
+  }
+
+  async commit(id: string): Promise<void> {
+    checkId(id)
+    const s = await this.status(id)
+    if (!s) throw new NotFoundError('no such blob')
+    if (s.committed) return
+    if (s.size !== s.length) throw new ServerError('UPLOAD_INCOMPLETE', 'the upload is not complete')
+    const fh = await open(this.stagedPath(id), 'r')
+    await fh.sync()
+    await fh.close()
+    const shard = join(this.blobs, id.slice(0, 2))
+    await mkdir(shard, { recursive: true, mode: 0o700 })
+    await rename(this.stagedPath(id), this.committedPath(id))
+    await syncDir(shard)
+    await rm(this.lengthPath(id), { force: true })
+    await syncDir(this.staging)
+  }
+
+  async read(id: string, range?: { start: number; end: number }): Promise<Readable> {
+    checkId(id)
+    const size = await fileSize(this.committedPath(id))
+    if (size === null) throw new NotFoundError('no such blob')
+    if (range && (range.start < 0 || range.end < range.start || range.end >= size)) {
+      throw new ServerError('RANGE_NOT_SATISFIABLE', 'range not satisfiable', {
+        'content-range': `bytes */${size}`,
+      })
+    }
+    return createReadStream(this.committedPath(id), range ? { start: range.start, end: range.end } : {})
+  }
+
+  async delete(id: string): Promise<void> {
+    checkId(id)
+    await rm(this.committedPath(id), { force: true })
+    await rm(this.stagedPath(id), { force: true })
+    await rm(this.lengthPath(id), { force: true })
+  }
+
+  async *list(): AsyncIterable<BlobListing> {
+    const seen = new Set<string>()
+    for (const name of await readdir(this.staging)) {
+      const id = name.endsWith('.length') ? name.slice(0, -'.length'.length) : name
+      if (!isValidBlobId(id) || seen.has(id)) continue
+      seen.add(id)
+      const st = await stat(this.stagedPath(id)).catch(() => stat(this.lengthPath(id)).catch(() => null))
+      if (!st) continue
+      const size = (await fileSize(this.stagedPath(id))) ?? 0
+      yield { id, size, committed: false, modifiedAt: st.mtimeMs }
+    }
+    for (const shard of await readdir(this.blobs)) {
+      for (const id of await readdir(join(this.blobs, shard)).catch(() => [] as string[])) {
+        if (!isValidBlobId(id)) continue
+        const st = await stat(join(this.blobs, shard, id)).catch(() => null)
+        if (st) yield { id, size: st.size, committed: true, modifiedAt: st.mtimeMs }
+      }
+    }
+  }
+
+  private async stagedLength(id: string): Promise<number | null> {
+    const text = await readFile(this.lengthPath(id), 'utf8').catch(() => null)
+    if (text === null || !/^(0|[1-9][0-9]{0,15})$/.test(text)) return null
+    return Number(text)
+  }
+
+  private stagedPath(id: string): string {
+    return join(this.staging, id)
+  }
+
+  private lengthPath(id: string): string {
+    return join(this.staging, `${id}.length`)
+  }
+
+  private committedPath(id: string): string {
+    return join(this.blobs, id.slice(0, 2), id)
+  }
+}
+
+const WRITE_SIZE = 1024 * 1024
+
+function checkId(id: string): void {
+  if (!isValidBlobId(id)) throw new BadRequestError('invalid blob id')
+}
+
+async function fileSize(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).size
+  } catch {
+    return null
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}

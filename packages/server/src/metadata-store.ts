@@ -1,0 +1,243 @@
+import type { ConversationKind } from '@airlock/core'
+
+/**
+ * Everything the server remembers except blobs: accounts, the device logs and the devices derived
+ * from them, sessions, challenges, setup and invite codes, conversations, items and linking
+ * mailboxes. Adapters: SQLite (`sqlite-store.ts`); PostgreSQL later. Every adapter must pass the
+ * conformance suite in `test/metadata-store.conformance.ts`.
+ *
+ * Secrets (session tokens, setup/invite codes, mailbox secrets) are stored only as SHA-256 hashes.
+ * Methods that change several rows are atomic. Failures are `ServerError`s with a code
+ * (`STALE_HEAD`, `QUOTA_EXCEEDED`, …), so routes pass them through unchanged.
+ */
+export interface MetadataStore {
+  // accounts, setup and invite codes
+  countAccounts(): Promise<number>
+  /** Replaces any unused setup code by this one (the first start, or a restart before setup). */
+  replaceSetupCode(code: NewCode): Promise<void>
+  createInvite(code: NewCode & { createdBy: string }): Promise<void>
+  listInvites(createdBy: string): Promise<CodeRecord[]>
+  /**
+   * Consumes a setup or invite code and creates the account, its genesis log entry, its first
+   * device and its self conversation, all at once. Throws `FORBIDDEN` for an unknown, used or
+   * expired code, `USERNAME_TAKEN`, or `CONFLICT` if the device id already exists.
+   */
+  createAccount(input: NewAccount): Promise<AccountRecord>
+  getAccount(id: string): Promise<AccountRecord | null>
+  /** Bytes the account holds or has reserved: ciphertext plus manifest sizes of live items. */
+  accountUsage(accountId: string): Promise<number>
+
+  // device log and devices
+  getLogHead(accountId: string): Promise<LogHead | null>
+  /** Entries with `seq > since`, ascending, at most `limit`. */
+  getLog(accountId: string, since: number, limit: number): Promise<LogEntryRecord[]>
+  /**
+   * Appends `entry` if it extends the head (`entry.seq === head.seq + 1` and `entry.prev ===
+   * head.hash`), else throws `STALE_HEAD`; applies `change` to the devices. Removing a device
+   * deletes its sessions and challenges in the same transaction.
+   */
+  appendLogEntry(accountId: string, entry: NewLogEntry, change: DeviceChange): Promise<void>
+  getDevice(deviceId: string): Promise<DeviceRecord | null>
+  listDevices(accountId: string): Promise<DeviceRecord[]>
+
+  // challenges and sessions
+  putChallenge(c: ChallengeRecord): Promise<void>
+  /** Deletes and returns the challenge (single use), or null if unknown. */
+  takeChallenge(challenge: string): Promise<ChallengeRecord | null>
+  createSession(s: SessionRecord): Promise<void>
+  getSession(tokenHash: string): Promise<SessionRecord | null>
+  deleteSession(tokenHash: string): Promise<void>
+
+  // conversations
+  createConversation(c: NewConversation): Promise<void>
+  getConversation(id: string): Promise<ConversationRecord | null>
+  listConversations(accountId: string): Promise<ConversationRecord[]>
+  /** True if both accounts are members of at least one common conversation. */
+  shareConversation(accountA: string, accountB: string): Promise<boolean>
+
+  // items
+  /** Inserts a reserved item unless it would take the sender past `quotaBytes` (`QUOTA_EXCEEDED`). */
+  reserveItem(item: NewItem, quotaBytes: number | null): Promise<void>
+  getItem(id: string): Promise<ItemRecord | null>
+  /** The newest reserved or committed item this device created with this client label, if any. */
+  findItemByLabel(deviceId: string, label: string): Promise<ItemRecord | null>
+  /**
+   * Stores the manifest and gives a reserved item the conversation's next seq, making it visible.
+   * Throws `ALREADY_COMMITTED` or `NOT_FOUND`.
+   */
+  commitItem(id: string, manifest: Uint8Array, now: number): Promise<number>
+  /** Committed items and tombstones with `seq > since`, ascending, at most `limit`. */
+  listItems(conversationId: string, since: number, limit: number): Promise<ItemRecord[]>
+  /**
+   * Deletes an item. A committed item leaves a tombstone with a new seq (returned); a reserved one
+   * disappears (returns null). Throws `NOT_FOUND` for an unknown or already deleted item.
+   */
+  deleteItem(id: string, now: number): Promise<number | null>
+  /** Deletes the item only if it is still reserved (garbage collection). True if it was. */
+  dropReservation(id: string): Promise<boolean>
+  /** Ids of reserved items whose `expiresAt` has passed. */
+  expiredReservations(now: number, limit: number): Promise<string[]>
+  /** True if a reserved or committed item owns this blob id. */
+  hasLiveItem(id: string): Promise<boolean>
+
+  // linking mailboxes
+  /** Throws `CONFLICT` if the nameplate is taken by a live mailbox. */
+  createMailbox(m: NewMailbox): Promise<void>
+  getMailbox(id: string): Promise<MailboxRecord | null>
+  /** The open mailbox with this nameplate, if any. */
+  findMailboxByNameplate(nameplate: string): Promise<MailboxRecord | null>
+  /** open → joined by this device; false if it was not open. */
+  joinMailbox(id: string, accountId: string, deviceId: string): Promise<boolean>
+  /** Closes or burns a mailbox and frees its nameplate. */
+  endMailbox(id: string, state: 'closed' | 'burnt'): Promise<void>
+  /** Counts a failed attempt; burns the mailbox at `maxFailures`. Returns the new state. */
+  recordMailboxFailure(id: string, maxFailures: number): Promise<MailboxState>
+  /** Appends a message; throws `RATE_LIMITED` past `maxPerSide` messages from that side. */
+  addLinkMessage(mailboxId: string, side: LinkSide, body: string, maxPerSide: number): Promise<number>
+  /** Messages from `side` with `index > after`, ascending. */
+  getLinkMessages(mailboxId: string, side: LinkSide, after: number): Promise<LinkMessageRecord[]>
+
+  /** Deletes expired challenges, sessions, unused invites and mailboxes. Returns rows removed. */
+  deleteExpired(now: number): Promise<number>
+  close(): Promise<void>
+}
+
+export interface NewCode {
+  id: string
+  codeHash: string
+  createdAt: number
+  expiresAt: number | null
+}
+
+export interface CodeRecord extends NewCode {
+  kind: 'setup' | 'invite'
+  createdBy: string | null
+  usedAt: number | null
+}
+
+export interface NewAccount {
+  id: string
+  username: string
+  codeHash: string
+  now: number
+  quotaBytes: number | null
+  genesis: NewLogEntry
+  device: { id: string; signKey: string }
+  selfConversationId: string
+}
+
+export interface AccountRecord {
+  id: string
+  username: string
+  admin: boolean
+  createdAt: number
+  quotaBytes: number | null
+  selfConversationId: string
+}
+
+export interface LogHead {
+  seq: number
+  hash: string
+}
+
+export interface NewLogEntry {
+  seq: number
+  /** The previous entry's hash, or null for the genesis entry. */
+  prev: string | null
+  hash: string
+  /** The entry as received, serialized JSON. */
+  entry: string
+  createdAt: number
+}
+
+export interface LogEntryRecord extends NewLogEntry {
+  accountId: string
+}
+
+export type DeviceChange =
+  | { op: 'add'; deviceId: string; signKey: string }
+  | { op: 'remove'; deviceId: string }
+
+export interface DeviceRecord {
+  id: string
+  accountId: string
+  signKey: string
+  active: boolean
+  addedSeq: number
+  removedSeq: number | null
+}
+
+export interface ChallengeRecord {
+  challenge: string
+  deviceId: string
+  expiresAt: number
+}
+
+export interface SessionRecord {
+  tokenHash: string
+  deviceId: string
+  accountId: string
+  expiresAt: number
+}
+
+export interface NewConversation {
+  id: string
+  kind: ConversationKind
+  createdAt: number
+  members: string[]
+}
+
+export interface ConversationRecord extends NewConversation {
+  lastSeq: number
+}
+
+export interface NewItem {
+  id: string
+  conversationId: string
+  senderAccountId: string
+  senderDeviceId: string
+  ciphertextSize: number
+  /** Declared manifest size, counted against the quota until the manifest arrives. */
+  manifestSize: number
+  label: string | null
+  createdAt: number
+  expiresAt: number
+}
+
+export type ItemState = 'reserved' | 'committed' | 'deleted'
+
+export interface ItemRecord extends NewItem {
+  state: ItemState
+  seq: number | null
+  manifest: Uint8Array | null
+  committedAt: number | null
+}
+
+export type MailboxState = 'open' | 'joined' | 'closed' | 'burnt'
+export type LinkSide = 'new' | 'existing'
+
+export interface NewMailbox {
+  id: string
+  nameplate: string
+  secretHash: string
+  createdAt: number
+  expiresAt: number
+}
+
+export interface MailboxRecord {
+  id: string
+  nameplate: string | null
+  secretHash: string
+  state: MailboxState
+  createdAt: number
+  expiresAt: number
+  joinedAccountId: string | null
+  joinedDeviceId: string | null
+  failures: number
+}
+
+export interface LinkMessageRecord {
+  index: number
+  side: LinkSide
+  body: string
+}

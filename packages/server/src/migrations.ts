@@ -1,0 +1,163 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
+
+/**
+ * The schema, as one ordered list of migrations written with Kysely's schema builder so the same
+ * list runs on SQLite and (later) PostgreSQL. Only the binary column type differs by dialect.
+ * Never edit a released migration; append a new one.
+ */
+export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('accounts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('username', 'text', (c) => c.notNull().unique())
+          .addColumn('admin', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('quota_bytes', 'bigint')
+          .addColumn('self_conversation_id', 'text', (c) => c.notNull())
+          .execute()
+
+        await db.schema
+          .createTable('codes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('code_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_by', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('used_at', 'bigint')
+          .addColumn('used_by', 'text')
+          .execute()
+
+        await db.schema
+          .createTable('device_log')
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('prev', 'text')
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('entry', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('device_log_pk', ['account_id', 'seq'])
+          .execute()
+
+        await db.schema
+          .createTable('devices')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('sign_key', 'text', (c) => c.notNull())
+          .addColumn('active', 'integer', (c) => c.notNull())
+          .addColumn('added_seq', 'bigint', (c) => c.notNull())
+          .addColumn('removed_seq', 'bigint')
+          .execute()
+        await db.schema.createIndex('devices_account').on('devices').column('account_id').execute()
+
+        await db.schema
+          .createTable('challenges')
+          .addColumn('challenge', 'text', (c) => c.primaryKey())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute()
+
+        await db.schema
+          .createTable('sessions')
+          .addColumn('token_hash', 'text', (c) => c.primaryKey())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute()
+        await db.schema.createIndex('sessions_device').on('sessions').column('device_id').execute()
+
+        await db.schema
+          .createTable('conversations')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_seq', 'bigint', (c) => c.notNull())
+          .execute()
+
+        await db.schema
+          .createTable('conversation_members')
+          .addColumn('conversation_id', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('conversation_members_pk', ['conversation_id', 'account_id'])
+          .execute()
+        await db.schema
+          .createIndex('conversation_members_account')
+          .on('conversation_members')
+          .column('account_id')
+          .execute()
+
+        await db.schema
+          .createTable('items')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('conversation_id', 'text', (c) => c.notNull())
+          .addColumn('sender_account_id', 'text', (c) => c.notNull())
+          .addColumn('sender_device_id', 'text', (c) => c.notNull())
+          .addColumn('ciphertext_size', 'bigint', (c) => c.notNull())
+          .addColumn('manifest_size', 'bigint', (c) => c.notNull())
+          .addColumn('label', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('seq', 'bigint')
+          .addColumn('manifest', opts.binaryType)
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('committed_at', 'bigint')
+          .execute()
+        await db.schema
+          .createIndex('items_conversation_seq')
+          .on('items')
+          .columns(['conversation_id', 'seq'])
+          .unique()
+          .execute()
+        await db.schema
+          .createIndex('items_state_expiry')
+          .on('items')
+          .columns(['state', 'expires_at'])
+          .execute()
+        await db.schema
+          .createIndex('items_sender')
+          .on('items')
+          .columns(['sender_account_id', 'state'])
+          .execute()
+
+        await db.schema
+          .createTable('link_mailboxes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('nameplate', 'text', (c) => c.unique())
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('joined_account_id', 'text')
+          .addColumn('joined_device_id', 'text')
+          .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute()
+
+        await db.schema
+          .createTable('link_messages')
+          .addColumn('mailbox_id', 'text', (c) => c.notNull())
+          .addColumn('idx', 'integer', (c) => c.notNull())
+          .addColumn('side', 'text', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('link_messages_pk', ['mailbox_id', 'idx'])
+          .execute()
+      },
+    },
+  }
+}
+
+/** Brings the database up to the latest migration; throws if any migration fails. */
+export async function migrateToLatest(
+  db: Kysely<unknown>,
+  opts: { binaryType: 'blob' | 'bytea' },
+): Promise<void> {
+  const list = migrations(opts)
+  const provider: MigrationProvider = { getMigrations: async () => list }
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest()
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
+    throw new Error(`database migration ${failed} failed`, { cause: error })
+  }
+}

@@ -1,0 +1,224 @@
+import {
+  API_PREFIX,
+  type CommitItemResponse,
+  type CommittedItem,
+  type DeleteItemResponse,
+  type ItemTombstone,
+  itemIdSchema,
+  itemsQuerySchema,
+  type ListItemsResponse,
+  type ReserveItemResponse,
+  reserveItemRequestSchema,
+} from '@airlock/core'
+import type { FastifyInstance } from 'fastify'
+import { type Auth, requireAuth } from '../auth.js'
+import type { AppContext } from '../context.js'
+import { ConflictError, ForbiddenError, InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
+import type { ItemRecord } from '../metadata-store.js'
+import { randomId } from '../tokens.js'
+import { parseInput } from '../validation.js'
+import { memberConversation } from './conversations.js'
+import { parseRange } from './range.js'
+
+/**
+ * Items: reserve (size and quota checked from the declared size), upload the blob with tus
+ * (`uploads.ts`), then `PUT` the encrypted manifest, which commits the item: only then does it get
+ * a seq and become visible. Listing, ranged download and deletion (leaving a tombstone seq).
+ */
+export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post('/conversations/:cid/items', async (req, reply) => {
+    const auth = await requireAuth(ctx, req)
+    const conversation = await memberConversation(ctx, auth, req.params)
+    const body = parseInput(reserveItemRequestSchema, req.body)
+    if (body.ciphertextSize > ctx.config.maxItemSize) {
+      throw new ServerError(
+        'ITEM_TOO_LARGE',
+        `items are limited to ${ctx.config.maxItemSize} bytes on this server`,
+      )
+    }
+    if ((body.manifestSize ?? 0) > ctx.config.maxManifestSize) {
+      throw new ServerError('ITEM_TOO_LARGE', `manifests are limited to ${ctx.config.maxManifestSize} bytes`)
+    }
+    const now = ctx.now()
+    if (body.label !== undefined) {
+      // A retry after a lost response or a crash gets the same reservation back, to resume it.
+      const prior = await ctx.store.findItemByLabel(auth.deviceId, body.label)
+      if (prior && prior.conversationId === conversation.id && prior.expiresAt > now) {
+        if (prior.state === 'committed')
+          throw new ServerError('ALREADY_COMMITTED', 'an item with this label is already committed')
+        if (prior.ciphertextSize !== body.ciphertextSize)
+          throw new ConflictError('this label is used by another reservation')
+        const res: ReserveItemResponse = {
+          itemId: prior.id,
+          uploadUrl: uploadUrl(prior.id),
+          expiresAt: prior.expiresAt,
+        }
+        return reply.code(200).send(res)
+      }
+    }
+    const account = await ctx.store.getAccount(auth.accountId)
+    if (!account) throw new NotFoundError()
+    const id = randomId()
+    const expiresAt = now + ctx.config.uploadTtlHours * 3600_000
+    await ctx.store.reserveItem(
+      {
+        id,
+        conversationId: conversation.id,
+        senderAccountId: auth.accountId,
+        senderDeviceId: auth.deviceId,
+        ciphertextSize: body.ciphertextSize,
+        manifestSize: body.manifestSize ?? 0,
+        label: body.label ?? null,
+        createdAt: now,
+        expiresAt,
+      },
+      account.quotaBytes ?? ctx.config.quota,
+    )
+    try {
+      await ctx.blobs.create(id, body.ciphertextSize)
+    } catch (e) {
+      await ctx.store.dropReservation(id)
+      throw e
+    }
+    const res: ReserveItemResponse = { itemId: id, uploadUrl: uploadUrl(id), expiresAt }
+    return reply.code(201).send(res)
+  })
+
+  app.get('/conversations/:cid/items', async (req) => {
+    const auth = await requireAuth(ctx, req)
+    const conversation = await memberConversation(ctx, auth, req.params)
+    const query = parseInput(itemsQuerySchema, req.query, 'query')
+    const limit = query.limit ?? 100
+    const rows = await ctx.store.listItems(conversation.id, query.since ?? 0, limit + 1)
+    const res: ListItemsResponse = { items: rows.slice(0, limit).map(toWire), more: rows.length > limit }
+    return res
+  })
+
+  app.get('/items/:id', async (req) => {
+    const auth = await requireAuth(ctx, req)
+    const item = await visibleItem(ctx, auth, req.params)
+    return toWire(item)
+  })
+
+  app.put('/items/:id/manifest', { bodyLimit: ctx.config.maxManifestSize }, async (req) => {
+    const auth = await requireAuth(ctx, req)
+    const item = await ownReservation(ctx, auth, req.params)
+    if (!(req.body instanceof Uint8Array)) {
+      throw new ServerError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as application/octet-stream')
+    }
+    const manifest = new Uint8Array(req.body)
+    if (manifest.length === 0) throw new InvalidBodyError('the manifest is empty')
+    const blob = await ctx.blobs.status(item.id)
+    if (!blob) throw new NotFoundError('the upload is gone')
+    if (blob.size !== blob.length) throw new ServerError('UPLOAD_INCOMPLETE', 'upload the whole blob first')
+    await ctx.blobs.commit(item.id)
+    const seq = await ctx.store.commitItem(item.id, manifest, ctx.now())
+    const conversation = await ctx.store.getConversation(item.conversationId)
+    await ctx.hub.publish(conversation?.members ?? [], {
+      type: 'item',
+      conversationId: item.conversationId,
+      seq,
+    })
+    const res: CommitItemResponse = { itemId: item.id, seq }
+    return res
+  })
+
+  app.get('/items/:id/blob', async (req, reply) => {
+    const auth = await requireAuth(ctx, req)
+    const item = await visibleItem(ctx, auth, req.params)
+    const size = item.ciphertextSize
+    const range = parseRange(req.headers.range, size)
+    reply
+      .header('content-type', 'application/octet-stream')
+      .header('accept-ranges', 'bytes')
+      .header('cache-control', 'no-store')
+    if (range === 'unsatisfiable') {
+      throw new ServerError('RANGE_NOT_SATISFIABLE', 'range not satisfiable', {
+        'content-range': `bytes */${size}`,
+      })
+    }
+    if (range) {
+      const stream = await ctx.blobs.read(item.id, range)
+      return reply
+        .code(206)
+        .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+        .header('content-length', range.end - range.start + 1)
+        .send(stream)
+    }
+    const stream = await ctx.blobs.read(item.id)
+    return reply.header('content-length', size).send(stream)
+  })
+
+  app.delete('/items/:id', async (req) => {
+    const auth = await requireAuth(ctx, req)
+    const item = await itemParam(ctx, req.params)
+    const conversation = await ctx.store.getConversation(item.conversationId)
+    const member = conversation?.members.includes(auth.accountId) ?? false
+    if (!member || (item.state === 'reserved' && item.senderAccountId !== auth.accountId))
+      throw new NotFoundError()
+    if (item.senderAccountId !== auth.accountId)
+      throw new ForbiddenError('only the sender can delete an item')
+    const seq = await ctx.store.deleteItem(item.id, ctx.now())
+    await ctx.blobs.delete(item.id)
+    if (seq !== null) {
+      await ctx.hub.publish(conversation?.members ?? [], {
+        type: 'delete',
+        conversationId: item.conversationId,
+        seq,
+      })
+    }
+    const res: DeleteItemResponse = { itemId: item.id, seq }
+    return res
+  })
+}
+
+function uploadUrl(itemId: string): string {
+  return `${API_PREFIX}/uploads/${itemId}`
+}
+
+async function itemParam(ctx: AppContext, params: unknown): Promise<ItemRecord> {
+  const r = itemIdSchema.safeParse((params as { id?: unknown }).id)
+  if (!r.success) throw new NotFoundError()
+  const item = await ctx.store.getItem(r.data)
+  if (!item || item.state === 'deleted') throw new NotFoundError()
+  return item
+}
+
+/** A committed item of a conversation the caller belongs to; else `NOT_FOUND`. */
+async function visibleItem(ctx: AppContext, auth: Auth, params: unknown): Promise<ItemRecord> {
+  const item = await itemParam(ctx, params)
+  if (item.state !== 'committed') throw new NotFoundError()
+  const conversation = await ctx.store.getConversation(item.conversationId)
+  if (!conversation?.members.includes(auth.accountId)) throw new NotFoundError()
+  return item
+}
+
+/**
+ * A reserved item this very device may still upload and commit; `NOT_FOUND` for anyone else,
+ * `ALREADY_COMMITTED` once committed, `GONE` once the reservation has expired.
+ */
+export async function ownReservation(ctx: AppContext, auth: Auth, params: unknown): Promise<ItemRecord> {
+  const item = await itemParam(ctx, params)
+  if (item.senderDeviceId !== auth.deviceId || item.senderAccountId !== auth.accountId)
+    throw new NotFoundError()
+  if (item.state === 'committed') throw new ServerError('ALREADY_COMMITTED', 'the item is already committed')
+  if (item.expiresAt <= ctx.now()) throw new ServerError('GONE', 'the reservation has expired')
+  return item
+}
+
+function toWire(item: ItemRecord): CommittedItem | ItemTombstone {
+  if (item.state === 'deleted') {
+    return { itemId: item.id, conversationId: item.conversationId, seq: item.seq!, deleted: true }
+  }
+  return {
+    itemId: item.id,
+    conversationId: item.conversationId,
+    seq: item.seq!,
+    deleted: false,
+    ciphertextSize: item.ciphertextSize,
+    senderAccountId: item.senderAccountId,
+    senderDeviceId: item.senderDeviceId,
+    createdAt: item.committedAt ?? item.createdAt,
+    manifest: Buffer.from(item.manifest ?? []).toString('base64url'),
+  }
+}

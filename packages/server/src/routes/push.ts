@@ -1,0 +1,108 @@
+import { PUSH_CLOSE, type PushServerMessage, pushClientMessageSchema } from '@airlock/core'
+import type { FastifyInstance } from 'fastify'
+import type { WebSocket } from 'ws'
+import { type Auth, authenticateToken } from '../auth.js'
+import type { AppContext } from '../context.js'
+
+const AUTH_TIMEOUT_MS = 10_000
+const PING_INTERVAL_MS = 30_000
+
+/**
+ * `GET /api/v1/push`, a WebSocket per device. The first message must be `{type:'auth', token}`
+ * (never a token in the URL); then the server sends `ready` and every item, delete and log event
+ * of the device's account. Ping frames every 30 s drop dead peers; the socket is closed with 4401
+ * when the session expires (send a new `auth` with a fresh token before then to extend it) or the
+ * device is removed. Clients catch up by seq on reconnect.
+ */
+export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/push', { websocket: true }, (socket, req) => {
+    let auth: Auth | null = null
+    let unsubscribe: (() => void) | null = null
+    let alive = true
+    let authenticating = false
+    const send = (m: PushServerMessage) => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m))
+    }
+    const close = (code: number, reason: string) => {
+      cleanup()
+      if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING)
+        socket.close(code, reason)
+    }
+    const authTimer = setTimeout(
+      () => close(PUSH_CLOSE.unauthenticated, 'authentication timeout'),
+      AUTH_TIMEOUT_MS,
+    )
+    const pingTimer = setInterval(() => {
+      if (!alive) {
+        cleanup()
+        socket.terminate()
+        return
+      }
+      alive = false
+      socket.ping()
+      if (auth)
+        void checkSession(ctx, auth).then((ok) => ok || close(PUSH_CLOSE.unauthenticated, 'session ended'))
+    }, PING_INTERVAL_MS)
+    const cleanup = () => {
+      clearTimeout(authTimer)
+      clearInterval(pingTimer)
+      unsubscribe?.()
+      unsubscribe = null
+    }
+
+    socket.on('pong', () => {
+      alive = true
+    })
+    socket.on('close', cleanup)
+    socket.on('error', cleanup)
+    socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      alive = true
+      let parsed: unknown
+      try {
+        parsed = isBinary ? null : JSON.parse(String(data))
+      } catch {
+        parsed = null
+      }
+      const r = pushClientMessageSchema.safeParse(parsed)
+      if (!r.success) {
+        send({ type: 'error', code: 'INVALID_BODY', message: 'malformed message' })
+        return close(PUSH_CLOSE.badMessage, 'malformed message')
+      }
+      const msg = r.data
+      if (msg.type === 'ping') return send({ type: 'pong' })
+      // A later `auth` with a fresh token of the same device extends the session.
+      if (authenticating) return
+      authenticating = true
+      authenticateToken(ctx, msg.token).then(
+        (a) => {
+          authenticating = false
+          if (socket.readyState !== socket.OPEN) return
+          if (auth && a.deviceId !== auth.deviceId) return close(PUSH_CLOSE.badMessage, 'another device')
+          const first = auth === null
+          auth = a
+          clearTimeout(authTimer)
+          if (first) {
+            unsubscribe = ctx.hub.subscribe({ accountId: a.accountId, deviceId: a.deviceId }, (event) => {
+              if (event.type === 'revoked') close(PUSH_CLOSE.unauthenticated, 'device removed')
+              else send(event)
+            })
+          }
+          send({ type: 'ready', deviceId: a.deviceId })
+        },
+        () => {
+          authenticating = false
+          send({ type: 'error', code: 'UNAUTHENTICATED', message: 'session expired or unknown' })
+          close(PUSH_CLOSE.unauthenticated, 'unauthenticated')
+        },
+      )
+    })
+    req.log.debug('push socket opened')
+  })
+}
+
+async function checkSession(ctx: AppContext, auth: Auth): Promise<boolean> {
+  if (auth.expiresAt <= ctx.now()) return false
+  const session = await ctx.store.getSession(auth.tokenHash).catch(() => null)
+  const device = await ctx.store.getDevice(auth.deviceId).catch(() => null)
+  return session !== null && device?.active === true
+}

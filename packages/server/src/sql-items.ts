@@ -1,0 +1,192 @@
+import { NotFoundError, ServerError } from './errors.js'
+import type { ConversationRecord, ItemRecord, NewConversation, NewItem } from './metadata-store.js'
+import { SqlAccountStore } from './sql-accounts.js'
+import { count, itemRecord, nextSeq, usage } from './sql-rows.js'
+
+/** The SQL `MetadataStore` methods for conversations and items. */
+export class SqlItemStore extends SqlAccountStore {
+  async createConversation(c: NewConversation): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('conversations')
+        .values({ id: c.id, kind: c.kind, created_at: c.createdAt, last_seq: 0 })
+        .execute()
+      const members = [...new Set(c.members)]
+      await trx
+        .insertInto('conversation_members')
+        .values(members.map((m) => ({ conversation_id: c.id, account_id: m })))
+        .execute()
+    })
+  }
+
+  async getConversation(id: string): Promise<ConversationRecord | null> {
+    const r = await this.db.selectFrom('conversations').selectAll().where('id', '=', id).executeTakeFirst()
+    if (!r) return null
+    const members = await this.db
+      .selectFrom('conversation_members')
+      .select('account_id')
+      .where('conversation_id', '=', id)
+      .orderBy('account_id')
+      .execute()
+    return {
+      id: r.id,
+      kind: r.kind,
+      createdAt: Number(r.created_at),
+      lastSeq: Number(r.last_seq),
+      members: members.map((m) => m.account_id),
+    }
+  }
+
+  async listConversations(accountId: string): Promise<ConversationRecord[]> {
+    const ids = await this.db
+      .selectFrom('conversation_members')
+      .innerJoin('conversations', 'conversations.id', 'conversation_members.conversation_id')
+      .select('conversations.id')
+      .where('conversation_members.account_id', '=', accountId)
+      .orderBy('conversations.created_at')
+      .orderBy('conversations.id')
+      .execute()
+    const out: ConversationRecord[] = []
+    for (const { id } of ids) {
+      const c = await this.getConversation(id)
+      if (c) out.push(c)
+    }
+    return out
+  }
+
+  async shareConversation(accountA: string, accountB: string): Promise<boolean> {
+    const r = await this.db
+      .selectFrom('conversation_members as a')
+      .innerJoin('conversation_members as b', 'a.conversation_id', 'b.conversation_id')
+      .select('a.conversation_id')
+      .where('a.account_id', '=', accountA)
+      .where('b.account_id', '=', accountB)
+      .limit(1)
+      .executeTakeFirst()
+    return r !== undefined
+  }
+
+  async reserveItem(item: NewItem, quotaBytes: number | null): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      if (quotaBytes !== null) {
+        const used = await usage(trx, item.senderAccountId)
+        if (used + item.ciphertextSize + item.manifestSize > quotaBytes) {
+          throw new ServerError('QUOTA_EXCEEDED', 'this item would exceed the storage quota')
+        }
+      }
+      await trx
+        .insertInto('items')
+        .values({
+          id: item.id,
+          conversation_id: item.conversationId,
+          sender_account_id: item.senderAccountId,
+          sender_device_id: item.senderDeviceId,
+          ciphertext_size: item.ciphertextSize,
+          manifest_size: item.manifestSize,
+          label: item.label,
+          state: 'reserved',
+          seq: null,
+          manifest: null,
+          created_at: item.createdAt,
+          expires_at: item.expiresAt,
+          committed_at: null,
+        })
+        .execute()
+    })
+  }
+
+  async getItem(id: string): Promise<ItemRecord | null> {
+    const r = await this.db.selectFrom('items').selectAll().where('id', '=', id).executeTakeFirst()
+    return r ? itemRecord(r) : null
+  }
+
+  async findItemByLabel(deviceId: string, label: string): Promise<ItemRecord | null> {
+    const r = await this.db
+      .selectFrom('items')
+      .selectAll()
+      .where('sender_device_id', '=', deviceId)
+      .where('label', '=', label)
+      .where('state', 'in', ['reserved', 'committed'])
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst()
+    return r ? itemRecord(r) : null
+  }
+
+  async commitItem(id: string, manifest: Uint8Array, now: number): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const item = await trx.selectFrom('items').selectAll().where('id', '=', id).executeTakeFirst()
+      if (!item || item.state === 'deleted') throw new NotFoundError('no such item')
+      if (item.state === 'committed')
+        throw new ServerError('ALREADY_COMMITTED', 'the item is already committed')
+      const seq = await nextSeq(trx, item.conversation_id)
+      await trx
+        .updateTable('items')
+        .set({ state: 'committed', seq, manifest, manifest_size: manifest.length, committed_at: now })
+        .where('id', '=', id)
+        .execute()
+      return seq
+    })
+  }
+
+  async listItems(conversationId: string, since: number, limit: number): Promise<ItemRecord[]> {
+    const rows = await this.db
+      .selectFrom('items')
+      .selectAll()
+      .where('conversation_id', '=', conversationId)
+      .where('state', 'in', ['committed', 'deleted'])
+      .where('seq', '>', since)
+      .orderBy('seq')
+      .limit(limit)
+      .execute()
+    return rows.map(itemRecord)
+  }
+
+  async deleteItem(id: string, now: number): Promise<number | null> {
+    return this.db.transaction().execute(async (trx) => {
+      const item = await trx.selectFrom('items').selectAll().where('id', '=', id).executeTakeFirst()
+      if (!item || item.state === 'deleted') throw new NotFoundError('no such item')
+      if (item.state === 'reserved') {
+        await trx.deleteFrom('items').where('id', '=', id).execute()
+        return null
+      }
+      const seq = await nextSeq(trx, item.conversation_id)
+      await trx
+        .updateTable('items')
+        .set({ state: 'deleted', seq, manifest: null, committed_at: now })
+        .where('id', '=', id)
+        .execute()
+      return seq
+    })
+  }
+
+  async dropReservation(id: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('items')
+      .where('id', '=', id)
+      .where('state', '=', 'reserved')
+      .executeTakeFirst()
+    return count(r) === 1
+  }
+
+  async expiredReservations(now: number, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('items')
+      .select('id')
+      .where('state', '=', 'reserved')
+      .where('expires_at', '<=', now)
+      .limit(limit)
+      .execute()
+    return rows.map((r) => r.id)
+  }
+
+  async hasLiveItem(id: string): Promise<boolean> {
+    const r = await this.db
+      .selectFrom('items')
+      .select('id')
+      .where('id', '=', id)
+      .where('state', 'in', ['reserved', 'committed'])
+      .executeTakeFirst()
+    return r !== undefined
+  }
+}

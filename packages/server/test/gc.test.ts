@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { collectGarbage } from '../src/gc.js'
+import { LocalBlobStore } from '../src/local-blob-store.js'
+import type { MetadataStore } from '../src/metadata-store.js'
+import { openSqliteStore } from '../src/sqlite-store.js'
+import { removeDir, tempDir } from './harness.js'
+
+const HOUR = 3600_000
+
+describe('garbage collection', () => {
+  let dir: string
+  let store: MetadataStore
+  let blobs: LocalBlobStore
+  let account: { id: string; device: string; conversation: string }
+
+  beforeEach(async () => {
+    dir = await tempDir()
+    store = await openSqliteStore(':memory:')
+    blobs = await LocalBlobStore.open(dir)
+    const id = () => randomBytes(16).toString('base64url')
+    await store.replaceSetupCode({ id: id(), codeHash: 'c', createdAt: 0, expiresAt: null })
+    account = { id: id(), device: id(), conversation: id() }
+    await store.createAccount({
+      id: account.id,
+      username: 'alice',
+      codeHash: 'c',
+      now: 0,
+      quotaBytes: null,
+      genesis: { seq: 0, prev: null, hash: 'h', entry: '{}', createdAt: 0 },
+      device: { id: account.device, signKey: 'k' },
+      selfConversationId: account.conversation,
+    })
+  })
+  afterEach(async () => {
+    await store.close()
+    await removeDir(dir)
+  })
+
+  const reserve = async (expiresAt: number, bytes: number) => {
+    const id = randomBytes(16).toString('base64url')
+    await store.reserveItem(
+      {
+        id,
+        conversationId: account.conversation,
+        senderAccountId: account.id,
+        senderDeviceId: account.device,
+        ciphertextSize: 10,
+        manifestSize: 0,
+        label: null,
+        createdAt: 0,
+        expiresAt,
+      },
+      null,
+    )
+    await blobs.create(id, 10)
+    await blobs.append(id, 0, Readable.from([Buffer.alloc(bytes)]))
+    return id
+  }
+
+  it('deletes expired uncommitted uploads and their partial blobs, and nothing committed', async () => {
+    const now = Date.now()
+    const expired = await reserve(now - 1, 5)
+    const fresh = await reserve(now + HOUR, 5)
+    const done = await reserve(now - 1, 10)
+    await blobs.commit(done)
+    await store.commitItem(done, new Uint8Array([1]), now)
+
+    const r = await collectGarbage({ store, blobs, now: () => now })
+    expect(r.reservations).toBe(1)
+    expect(await store.getItem(expired)).toBeNull()
+    expect(await blobs.status(expired)).toBeNull()
+    expect(await store.getItem(fresh)).not.toBeNull()
+    expect(await blobs.status(fresh)).toEqual({ length: 10, size: 5, committed: false })
+    expect((await store.getItem(done))!.state).toBe('committed')
+    expect(await blobs.status(done)).toMatchObject({ committed: true })
+  })
+
+  it('deletes blobs no item owns once they are old enough', async () => {
+    const orphan = randomBytes(16).toString('base64url')
+    await blobs.create(orphan, 1)
+    const young = await collectGarbage({ store, blobs, now: () => Date.now() })
+    expect(young.orphans).toBe(0)
+    const old = await collectGarbage({ store, blobs, now: () => Date.now() + 2 * HOUR })
+    expect(old.orphans).toBe(1)
+    expect(await blobs.status(orphan)).toBeNull()
+  })
+})

@@ -1,0 +1,336 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  AUTH_SIGN_CONTEXT,
+  appendEntry,
+  authSignedValue,
+  type CreateAccountResponse,
+  createGenesis,
+  type DeviceSecrets,
+  generateDevice,
+  type SessionResponse,
+  signCanonical,
+  type VerifiedLog,
+  verifyLog,
+} from '@airlock/core'
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js')
+
+/** A real `airlock-server` process on loopback, started from the built `dist/bin.js`. */
+export interface ServerProcess {
+  url: string
+  setupCode: string | null
+  dataDir: string
+  proc: ChildProcess
+  /** Everything the process wrote to stdout and stderr so far (logs are on stderr). */
+  output(): string
+  /** SIGTERM, and wait for the exit code. */
+  stop(): Promise<number | null>
+  /** SIGKILL: no cleanup at all. */
+  kill9(): Promise<void>
+}
+
+export async function tempDir(prefix = 'airlock-server-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+}
+
+/** Spawns `node dist/bin.js --port 0 --data-dir <dir>` and waits for its listening line. */
+export async function startServerProcess(opts: { dataDir: string; args?: string[] }): Promise<ServerProcess> {
+  const proc = spawn(
+    process.execPath,
+    [BIN, '--port', '0', '--data-dir', opts.dataDir, ...(opts.args ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    },
+  )
+  let out = ''
+  let err = ''
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+  })
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d
+  })
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}\n${err}`)), 20_000)
+    const check = () => {
+      const m = /airlock-server listening on (\S+)\n/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    }
+    proc.stdout!.on('data', check)
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}:\n${out}\n${err}`))
+    })
+  })
+  const setupCode = /setup-code: (\S+)/.exec(out)?.[1] ?? null
+  return {
+    url,
+    setupCode,
+    dataDir: opts.dataDir,
+    proc,
+    output: () => out + err,
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode
+      proc.kill('SIGTERM')
+      return exited
+    },
+    async kill9() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      proc.kill('SIGKILL')
+      await exited
+    },
+  }
+}
+
+export interface ApiResult<T = unknown> {
+  status: number
+  headers: Headers
+  json: T
+  bytes: Uint8Array
+}
+
+/** Response bodies in tests are checked by assertions, so they are loosely typed. */
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export type Json = any
+
+/** One HTTP request to the API; never throws for an HTTP status. */
+export async function request<T = Json>(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; json?: unknown; body?: Uint8Array | string; headers?: Record<string, string> } = {},
+): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { ...opts.headers }
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`
+  let body: RequestInit['body']
+  if (opts.json !== undefined) {
+    headers['content-type'] = 'application/json'
+    body = JSON.stringify(opts.json)
+  } else if (opts.body !== undefined) {
+    body = opts.body
+  }
+  const res = await fetch(
+    `${base}${path.startsWith('/api') || path.startsWith('/healthz') ? '' : '/api/v1'}${path}`,
+    {
+      method,
+      headers,
+      body,
+    },
+  )
+  const bytes = new Uint8Array(await res.arrayBuffer())
+  let json: unknown = null
+  if ((res.headers.get('content-type') ?? '').includes('json') && bytes.length > 0) {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'))
+  }
+  return { status: res.status, headers: res.headers, json: json as T, bytes }
+}
+
+/** A person's account and the devices and sessions tests drive it with. */
+export interface Actor {
+  accountId: string
+  username: string
+  selfConversationId: string
+  admin: boolean
+  first: DeviceSecrets
+}
+
+export function randomAccountId(): string {
+  return randomBytes(16).toString('base64url')
+}
+
+export async function newDevice(name: string): Promise<DeviceSecrets> {
+  return generateDevice({ name, kind: 'cli' })
+}
+
+/** Creates an account with a setup or invite code: real keys, a real self-signed genesis entry. */
+export async function createAccount(base: string, code: string, username: string): Promise<Actor> {
+  const first = await newDevice(`${username}-laptop`)
+  const accountId = randomAccountId()
+  const genesis = createGenesis(accountId, first)
+  const r = await request<CreateAccountResponse>(base, 'POST', '/accounts', {
+    json: { code, username, genesis },
+  })
+  if (r.status !== 201) throw new Error(`account creation failed: ${r.status} ${JSON.stringify(r.json)}`)
+  return { accountId, username, selfConversationId: r.json.selfConversationId, admin: r.json.admin, first }
+}
+
+/** Challenge–response login with the device's Ed25519 key. */
+export async function login(
+  base: string,
+  device: DeviceSecrets,
+  origin = new URL(base).origin,
+): Promise<string> {
+  const c = await request<{ challenge: string }>(base, 'POST', '/auth/challenge', {
+    json: { deviceId: device.record.id },
+  })
+  if (c.status !== 200) throw new Error(`challenge failed: ${c.status}`)
+  const signature = signCanonical(
+    device,
+    AUTH_SIGN_CONTEXT,
+    authSignedValue({ challenge: c.json.challenge, deviceId: device.record.id, origin }),
+  )
+  const s = await request<SessionResponse>(base, 'POST', '/auth/session', {
+    json: { deviceId: device.record.id, challenge: c.json.challenge, origin, signature },
+  })
+  if (s.status !== 200) throw new Error(`login failed: ${s.status} ${JSON.stringify(s.json)}`)
+  return s.json.token
+}
+
+/** Fetches and verifies the account's whole device log, as a client would. */
+export async function fetchLog(base: string, token: string, accountId: string): Promise<VerifiedLog> {
+  const r = await request<{ entries: unknown[] }>(base, 'GET', `/accounts/${accountId}/log`, { token })
+  if (r.status !== 200) throw new Error(`log fetch failed: ${r.status}`)
+  return verifyLog(accountId, r.json.entries)
+}
+
+/** Appends an `add` or `remove` entry signed by `signer`, returning the response. */
+export async function changeDevice(
+  base: string,
+  token: string,
+  actor: Actor,
+  signer: DeviceSecrets,
+  op: 'add' | 'remove',
+  device: DeviceSecrets,
+): Promise<ApiResult> {
+  const log = await fetchLog(base, token, actor.accountId)
+  const entry = appendEntry(log, signer, op, device.record)
+  return request(base, 'POST', `/accounts/${actor.accountId}/log`, { token, json: { entry } })
+}
+
+/** Adds a new device to the account (signed by the first device) and logs it in. */
+export async function addDevice(base: string, actor: Actor, token: string, name: string) {
+  const device = await newDevice(name)
+  const r = await changeDevice(base, token, actor, actor.first, 'add', device)
+  if (r.status !== 200) throw new Error(`add device failed: ${r.status} ${JSON.stringify(r.json)}`)
+  return { device, token: await login(base, device) }
+}
+
+/** Reserves an item, uploads its blob with tus in one PATCH, and commits a manifest. */
+export async function sendItem(
+  base: string,
+  token: string,
+  conversationId: string,
+  blob: Uint8Array,
+  manifest: Uint8Array = randomBytes(300),
+): Promise<{ itemId: string; seq: number }> {
+  const r = await request<{ itemId: string; uploadUrl: string }>(
+    base,
+    'POST',
+    `/conversations/${conversationId}/items`,
+    {
+      token,
+      json: { ciphertextSize: blob.length },
+    },
+  )
+  if (r.status !== 201) throw new Error(`reserve failed: ${r.status} ${JSON.stringify(r.json)}`)
+  if (blob.length > 0) {
+    const p = await tusPatch(base, token, r.json.uploadUrl, 0, blob)
+    if (p.status !== 204) throw new Error(`upload failed: ${p.status}`)
+  }
+  const c = await request<{ seq: number }>(base, 'PUT', `/items/${r.json.itemId}/manifest`, {
+    token,
+    body: manifest,
+    headers: { 'content-type': 'application/octet-stream' },
+  })
+  if (c.status !== 200) throw new Error(`commit failed: ${c.status} ${JSON.stringify(c.json)}`)
+  return { itemId: r.json.itemId, seq: c.json.seq }
+}
+
+export const TUS = { 'tus-resumable': '1.0.0' }
+
+export function tusPatch(base: string, token: string, uploadUrl: string, offset: number, bytes: Uint8Array) {
+  return request(base, 'PATCH', uploadUrl, {
+    token,
+    body: bytes,
+    headers: { ...TUS, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
+  })
+}
+
+export function tusHead(base: string, token: string, uploadUrl: string) {
+  return request(base, 'HEAD', uploadUrl, { token, headers: TUS })
+}
+
+/** Waits until `f` returns true, polling. */
+export async function until(
+  f: () => boolean | Promise<boolean>,
+  ms = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/**
+ * A tus PATCH from `offset` to the end of `blob`, written at a bounded rate so the server can be
+ * killed in the middle. `abort()` drops the connection; `done` resolves to the status code.
+ */
+export function slowPatch(
+  base: string,
+  token: string,
+  uploadUrl: string,
+  offset: number,
+  blob: Uint8Array,
+  perTick = 256 * 1024,
+) {
+  let aborted = false
+  const req = http.request(`${base}${uploadUrl}`, {
+    method: 'PATCH',
+    headers: {
+      ...TUS,
+      authorization: `Bearer ${token}`,
+      'upload-offset': String(offset),
+      'content-type': 'application/offset+octet-stream',
+      'content-length': String(blob.length - offset),
+    },
+  })
+  const done = new Promise<number>((resolve) => {
+    req.on('response', (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
+    req.on('error', () => resolve(0))
+  })
+  void (async () => {
+    for (let o = offset; o < blob.length && !aborted; o += perTick) {
+      const chunk = blob.subarray(o, Math.min(blob.length, o + perTick))
+      if (!req.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            req.off('drain', go)
+            req.off('close', go)
+            resolve()
+          }
+          req.on('drain', go)
+          req.on('close', go)
+        })
+      }
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    if (!aborted) req.end()
+  })().catch(() => {})
+  return {
+    done,
+    abort() {
+      aborted = true
+      req.destroy()
+    },
+  }
+}
