@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
-import { approveDevice, listDevices, removeDevice } from './commands/devices.js'
+import { invite } from './commands/admin.js'
+import { addRecovery, approveDevice, listDevices, removeDevice } from './commands/devices.js'
 import { exportItems } from './commands/export.js'
 import { get, inbox, rm } from './commands/inbox.js'
 import { link } from './commands/link.js'
@@ -99,6 +100,11 @@ devices
   .option('--code-file <file>', 'read the code or link from this file (- for stdin)')
   .action(action((ctx, o: { codeFile?: string }) => approveDevice(ctx, o)))
 devices
+  .command('add-recovery')
+  .description('make a new paper recovery key (remove a lost one with `devices remove`)')
+  .option('--recovery-out <file>', 'where to write it (default ./airlock-recovery-<user>.txt; - for stdout)')
+  .action(action((ctx, o: { recoveryOut?: string }) => addRecovery(ctx, o)))
+devices
   .command('remove <device-id>')
   .description('remove a device: it can no longer log in or receive new items')
   .action(action((ctx, id: string) => removeDevice(ctx, id)))
@@ -154,6 +160,12 @@ program
       exportItems(ctx, dir, o),
     ),
   )
+
+program
+  .command('invite')
+  .description('(administrators) make a one-time invite code for a new account')
+  .option('--hours <n>', 'how long the code is valid (default 72)')
+  .action(action((ctx, o: { hours?: string }) => invite(ctx, o)))
 
 try {
   await program.parseAsync()

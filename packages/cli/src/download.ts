@@ -1,7 +1,7 @@
 import { open, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { API_PREFIX, type CommittedItem, isAirlockError, type Manifest, openItem } from '@airlock/core'
-import { fileSource, nodeAead } from '@airlock/core/node'
+import { fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { CliError, isApiError } from './errors.js'
 import { itemFileName, openItemManifest, sealedManifest } from './items.js'
 import type { Output, Progress } from './output.js'
@@ -149,6 +149,10 @@ export async function openReceived(
       accountId: s.config.accountId,
       ciphertext: { stream: () => fileSource(part) },
       aead: nodeAead,
+      sha256: nodeSha256,
+      // The part file is private to this device and every caller writes the plaintext to a
+      // temporary file first, so one checking pass is enough (see core's openItem).
+      passes: 1,
     })
     return { ...opened, done: () => rm(part, { force: true }) }
   } catch (e) {

@@ -155,6 +155,15 @@ function decode(body: string): Message {
   throw new LinkInvalidError('the other device sent a malformed linking message')
 }
 
+/** A sealed JSON value from the other device, checked against `schema`; `LinkInvalidError` if not. */
+function parseSealed<T>(plain: Uint8Array, schema: z.ZodType<T>): T {
+  try {
+    const r = schema.safeParse(JSON.parse(fromUtf8(plain)))
+    if (r.success) return r.data
+  } catch {}
+  throw new LinkInvalidError('the other device sent an invalid linking message')
+}
+
 function expect<T extends Message['t']>(m: Message, ...types: T[]): Extract<Message, { t: T }> {
   if (!(types as string[]).includes(m.t)) throw new LinkInvalidError('unexpected linking message')
   return m as Extract<Message, { t: T }>
@@ -205,7 +214,7 @@ export async function offerLink(
 
     const answer = expect(await box.next(), 'approved')
     const plain = openLinkMessage(secrets.key, fromBase64Url(answer.box), AAD_APPROVED)
-    const approved = approvedSchema.parse(JSON.parse(fromUtf8(plain)))
+    const approved = parseSealed(plain, approvedSchema)
     await box.close('done')
     return approved
   } catch (e) {
@@ -262,11 +271,8 @@ export async function acceptLink(
     }
     const sealed = expect(await box.next(), 'device')
     const plain = openLinkMessage(secrets.key, fromBase64Url(sealed.box), AAD_DEVICE)
-    const parsed = deviceRecordSchema.safeParse(JSON.parse(fromUtf8(plain)))
-    if (!parsed.success || parsed.data.kind === 'recovery') {
-      throw new LinkInvalidError('the new device sent an invalid device record')
-    }
-    const record = parsed.data
+    const record = parseSealed(plain, deviceRecordSchema)
+    if (record.kind === 'recovery') throw new LinkInvalidError('the new device sent an invalid device record')
     if (!(await confirm(record, secrets.fingerprint)))
       throw new CliError('CANCELLED', 'linking cancelled; nothing was added')
     const approved = await approve(record)

@@ -1,5 +1,5 @@
 import { API_PREFIX, PUSH_CLOSE, type PushEvent, pushServerMessageSchema } from '@airlock/core'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
 import { isCliError } from './errors.js'
 import type { Session } from './session.js'
 
@@ -16,6 +16,8 @@ export async function runPush(
   signal: AbortSignal,
 ): Promise<void> {
   const url = `${s.client.origin.replace(/^http/, 'ws')}${API_PREFIX}/push`
+  // Loaded here: only `watch` keeps a socket.
+  const { default: WebSocketClass } = await import('ws')
   let delay = 500
   while (!signal.aborted) {
     let token: string
@@ -27,7 +29,7 @@ export async function runPush(
       delay = Math.min(delay * 2, 15_000)
       continue
     }
-    const outcome = await connectOnce(s, url, token, handlers, signal, () => {
+    const outcome = await connectOnce(WebSocketClass, s, url, token, handlers, signal, () => {
       delay = 500
     })
     if (signal.aborted) return
@@ -44,6 +46,7 @@ export async function runPush(
 }
 
 function connectOnce(
+  WebSocketClass: typeof WebSocket,
   s: Session,
   url: string,
   token: string,
@@ -52,7 +55,7 @@ function connectOnce(
   connected: () => void,
 ): Promise<'closed' | 'unauthenticated'> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { maxPayload: 64 * 1024, handshakeTimeout: 15_000 })
+    const ws = new WebSocketClass(url, { maxPayload: 64 * 1024, handshakeTimeout: 15_000 })
     let refresh: NodeJS.Timeout | undefined
     const abort = () => ws.close(1000, 'bye')
     signal.addEventListener('abort', abort, { once: true })
@@ -62,7 +65,7 @@ function connectOnce(
       refresh = setTimeout(async () => {
         try {
           const fresh = await s.freshToken(120_000)
-          if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'auth', token: fresh }))
+          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'auth', token: fresh }))
           scheduleRefresh()
         } catch {
           ws.close()

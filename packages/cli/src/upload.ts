@@ -10,7 +10,7 @@ import {
   TAG_SIZE,
   type VerifiedLog,
 } from '@airlock/core'
-import { fileSource, nodeAead } from '@airlock/core/node'
+import { fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { writeFileAtomic } from './config.js'
 import { CliError, isApiError } from './errors.js'
 import { lockEntry, type OutboxEntry, outboxFiles, removeEntry, Spool, saveEntry } from './outbox.js'
@@ -113,6 +113,7 @@ export async function sendItem(s: Session, src: SendSource, progress: Progress):
         sender: { device: s.device, log },
         recipients: [{ log }],
         aead: nodeAead,
+        sha256: nodeSha256,
       })
       const reader = item.ciphertext.getReader()
       for (;;) {

@@ -15,6 +15,7 @@ import {
   sleep,
   startServer,
   tempDir,
+  waitUntil,
 } from './harness.js'
 
 /**
@@ -241,8 +242,18 @@ describe('airlock CLI against a real server', () => {
     const cId = link.events().find((e) => e.event === 'linked')!.deviceId as string
     expect((await cli(C, ['inbox'])).code).toBe(0)
 
-    // Declining on the existing device adds nothing and ends the new device's wait.
+    // A wrong code burns the session on both sides: one guess per code.
     const D = join(dir, 'home-d')
+    const link1 = new CliProcess(D, ['--json', 'link', server.url, '--name', 'guessed'])
+    const code1 = (await link1.waitFor(/"code":"(\d{4}-\d{4}-\d{4})"/))[1]!
+    const wrong = code1.slice(0, -1) + String((Number(code1.at(-1)) + 1) % 10)
+    const guess = await cli(A, ['devices', 'approve'], { input: `${wrong}\ny\n` })
+    expect(guess.code).not.toBe(0)
+    const burnt = await link1.exited
+    expect(burnt.code).toBe(6)
+    expect(burnt.stderr).toMatch(/linking code did not match/)
+
+    // Declining on the existing device adds nothing and ends the new device's wait.
     const link2 = new CliProcess(D, ['--json', 'link', server.url, '--name', 'stranger'])
     const code2 = (await link2.waitFor(/"code":"(\d{4}-\d{4}-\d{4})"/))[1]!
     const declined = await cli(A, ['devices', 'approve'], { input: `${code2}\nn\n` })
@@ -256,6 +267,7 @@ describe('airlock CLI against a real server', () => {
     expect(after.stderr).toMatch(/refused this device/)
     // The other device is told of the removal on its next sync.
     const onB = await cli(B, ['devices'])
+    expect(onB.stderr).toMatch(/"tablet" .* was added/)
     expect(onB.stderr).toMatch(/"tablet" .* was removed/)
     expect(onB.stdout).not.toContain('tablet')
   })
@@ -298,6 +310,22 @@ describe('airlock CLI against a real server', () => {
     await cliJson(A, ['note', 'after recovery'])
     const got = await cliJson<{ items: { kind?: string; verified: boolean }[] }>(E, ['inbox'])
     expect(got.items.filter((i) => i.verified && i.kind === 'note')).toHaveLength(1)
+
+    // A new recovery key replaces the old one, which is then revoked and stops working.
+    const second = join(dir, 'recovery-2.txt')
+    const made = await cliJson<{ recoveryDeviceId: string }>(A, [
+      'devices',
+      'add-recovery',
+      '--recovery-out',
+      second,
+    ])
+    expect(await mode(second)).toBe(0o600)
+    const oldId = (
+      await cliJson<{ devices: { deviceId: string; kind: string }[] }>(A, ['devices'])
+    ).devices.find((d) => d.kind === 'recovery' && d.deviceId !== made.recoveryDeviceId)!.deviceId
+    await cliJson(A, ['devices', 'remove', oldId])
+    const refused = await cli(join(dir, 'home-f'), ['recover', server.url, join(dir, 'recovery.txt')])
+    expect(refused.code).toBe(5)
   })
 
   it('resumes a 100 MiB upload after the CLI is killed and after the server is killed (-9) and restarted', async () => {
@@ -324,27 +352,64 @@ describe('airlock CLI against a real server', () => {
     expect(again.sent).toHaveLength(1)
     expect(await readdir(join(A, 'outbox'))).toEqual([])
 
-    // 2. The server dies (-9) mid-upload; the CLI saves the upload; after a restart `resume` finishes it.
-    const send2 = new CliProcess(A, ['--json', 'send', files['hundred-mib.bin']!.path], {
-      env: { AIRLOCK_RETRY_SECONDS: '1' },
-    })
-    await waitStaged(20 * MiB)
-    await server.stop('SIGKILL')
-    const interrupted = await send2.exited
-    expect(interrupted.code, interrupted.stderr).toBe(8)
-    expect(interrupted.stderr).toMatch(/airlock resume/)
-    server = await startServer(server.dataDir, server.port)
-    const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
-    expect(resumed.sent).toHaveLength(1)
-
-    // Both arrive intact, and no partial item was ever listed.
-    const list = await cliJson<{ items: { itemId: string; name: string | null }[] }>(B, ['inbox'])
-    const copies = list.items.filter((i) => i.name === 'hundred-mib.bin')
-    expect(copies).toHaveLength(3)
-    for (const it of copies.slice(1)) {
-      const got = await cliJson<{ path: string }>(B, ['get', '--out', join(dir, 'resumed'), '--', it.itemId])
-      expect(await sha256File(got.path)).toBe(files['hundred-mib.bin']!.sha)
+    // 2. The server dies (-9) mid-upload, with a watch connected; the CLI keeps the upload for
+    //    `airlock resume`, the watch reconnects to the restarted server and catches up.
+    const inbox = join(dir, 'inbox-b2')
+    const watch = new CliProcess(B, ['--json', 'watch', '--dir', inbox])
+    try {
+      await watch.waitFor(/"name":"hundred-mib.bin"/, 60_000)
+      const send2 = new CliProcess(A, ['--json', 'send', files['hundred-mib.bin']!.path], {
+        env: { AIRLOCK_RETRY_SECONDS: '1' },
+      })
+      await waitStaged(20 * MiB)
+      await server.stop('SIGKILL')
+      const interrupted = await send2.exited
+      expect(interrupted.code, interrupted.stderr).toBe(8)
+      expect(interrupted.stderr).toMatch(/airlock resume/)
+      server = await startServer(server.dataDir, server.port)
+      // No partial item is ever listed.
+      const before = await cliJson<{ items: { name: string | null }[] }>(B, ['inbox'])
+      expect(before.items.filter((i) => i.name === 'hundred-mib.bin')).toHaveLength(2)
+      const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
+      expect(resumed.sent).toHaveLength(1)
+      await cliJson(A, ['note', 'after the restart'])
+      const restartNote = async () => {
+        for (const e of watch.events()) {
+          if (e.event === 'received' && e.kind === 'note') {
+            if ((await readFile(e.path as string, 'utf8')) === 'after the restart') return true
+          }
+        }
+        return false
+      }
+      await waitUntil(restartNote, 90_000)
+      const bigs = watch.events().filter((e) => e.event === 'received' && e.name === 'hundred-mib.bin')
+      expect(bigs).toHaveLength(2)
+      for (const e of bigs) expect(await sha256File(e.path as string)).toBe(files['hundred-mib.bin']!.sha)
+    } finally {
+      watch.proc.kill('SIGTERM')
+      await watch.exited
     }
+  })
+
+  it('resumes an interrupted download with a Range request, and discards a corrupted partial one', async () => {
+    const list = await cliJson<{ items: { itemId: string; name: string | null }[] }>(B, ['inbox'])
+    const id = list.items.find((i) => i.name === 'one-mib.bin')!.itemId
+    const blob = await readFile(join(server.dataDir, 'blobs', 'blobs', id.slice(0, 2), id))
+    const part = join(B, 'downloads', `${id}.part`)
+    await writeFile(part, blob.subarray(0, 300_000), { mode: 0o600 })
+    const out = join(dir, 'ranged')
+    const got = await cliJson<{ path: string }>(B, ['get', '--out', out, '--', id])
+    expect(await sha256File(got.path)).toBe(files['one-mib.bin']!.sha)
+    expect(server.output()).toMatch(new RegExp(`"path":"/api/v1/items/${id}/blob","status":206`))
+    // A partial file that does not match is caught by the hash check and thrown away.
+    const bad = Buffer.from(blob.subarray(0, 300_000))
+    bad[1000]! ^= 1
+    await writeFile(part, bad, { mode: 0o600 })
+    const refused = await cli(B, ['get', '--out', out, '--', id])
+    expect(refused.code).toBe(6)
+    expect(await readdir(join(B, 'downloads'))).toEqual([])
+    const again = await cliJson<{ path: string }>(B, ['get', '--out', out, '--', id])
+    expect(await sha256File(again.path)).toBe(files['one-mib.bin']!.sha)
   })
 
   it('leaves no plaintext, filename or key on the server (database, blobs, logs)', async () => {

@@ -190,3 +190,15 @@ export async function sha256File(path: string): Promise<string> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
+
+/** Polls `condition` every 100 ms until it holds, failing after `timeoutMs`. */
+export async function waitUntil(
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition')
+    await sleep(100)
+  }
+}

@@ -33,7 +33,19 @@ export interface SealItemInput {
   sender: Sender
   recipients: readonly RecipientSet[]
   aead?: ChunkAead
+  /** SHA-256 implementation; defaults to `@noble/hashes`. Node clients pass `nodeSha256`. */
+  sha256?: Sha256Factory
 }
+
+/** An incremental SHA-256, as `@noble/hashes` and `node:crypto` both provide. */
+export interface Sha256 {
+  update(data: Uint8Array): unknown
+  digest(): Uint8Array
+}
+
+export type Sha256Factory = () => Sha256
+
+const nobleSha256: Sha256Factory = () => sha256.create()
 
 export interface SealedItem {
   /** The age file to upload: Padmé-padded plaintext encrypted to every recipient device. */
@@ -57,7 +69,7 @@ export async function sealItem(input: SealItemInput): Promise<SealedItem> {
   checkSender(input.sender)
   const recipients = resolveRecipients(input.recipients).map((r) => r.device.recipient)
   const padded = input.plaintext.pipeThrough(padStream(input.size))
-  const hash = sha256.create()
+  const hash = (input.sha256 ?? nobleSha256)()
   let size = 0
   let state: 'reading' | 'done' | 'failed' = 'reading'
   const measure = new TransformStream<Uint8Array, Uint8Array>({
@@ -113,6 +125,14 @@ export interface OpenItemInput {
   /** This device's account; if given, the manifest must address the device under it. */
   accountId?: string
   aead?: ChunkAead
+  sha256?: Sha256Factory
+  /**
+   * 2 (default): read the whole ciphertext once to check it before decrypting anything.
+   * 1: skip that read; the single decrypting read still checks size and hash and errors before
+   * releasing its last chunk. Only for callers that write to a temporary place and discard it on
+   * error — the CLI, which has just downloaded the ciphertext to a private file.
+   */
+  passes?: 1 | 2
 }
 
 /**
@@ -128,9 +148,15 @@ export async function openItem(
   input: OpenItemInput,
 ): Promise<{ manifest: Manifest; plaintext: ReadableStream<Uint8Array> }> {
   const manifest = await openManifest(input)
-  const expected = { size: manifest.ciphertextSize, sha256: fromBase64Url(manifest.ciphertextSha256) }
-  const reader = input.ciphertext.stream().pipeThrough(verifyCiphertext(expected)).getReader()
-  for (;;) if ((await reader.read()).done) break
+  const expected = {
+    size: manifest.ciphertextSize,
+    sha256: fromBase64Url(manifest.ciphertextSha256),
+    hash: input.sha256 ?? nobleSha256,
+  }
+  if (input.passes !== 1) {
+    const reader = input.ciphertext.stream().pipeThrough(verifyCiphertext(expected)).getReader()
+    for (;;) if ((await reader.read()).done) break
+  }
   const checked = input.ciphertext.stream().pipeThrough(verifyCiphertext(expected))
   const padded = await decryptStream([input.device.ageIdentity], checked, { aead: input.aead, policy: 'pq' })
   return { manifest, plaintext: padded.pipeThrough(unpadStream(manifest.plaintextSize)) }
@@ -156,8 +182,9 @@ export async function openItemBytes(
 function verifyCiphertext(expected: {
   size: number
   sha256: Uint8Array
+  hash: Sha256Factory
 }): TransformStream<Uint8Array, Uint8Array> {
-  const hash = sha256.create()
+  const hash = expected.hash()
   let seen = 0
   let held: Uint8Array | null = null
   return new TransformStream({

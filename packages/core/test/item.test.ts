@@ -277,6 +277,72 @@ describe('items', () => {
     await expect(receive(sealed, classic)).rejects.toBeInstanceOf(DowngradeError)
   })
 
+  it('single-pass opening still refuses an altered blob before its last chunk', async () => {
+    const data = randomBytes(3 * 65536 + 5)
+    const { ciphertext, sealed } = await send(data)
+    const open = (blob: Uint8Array) =>
+      openItem({
+        sealed,
+        expect: { itemId: 'item-T', conversationId: 'conv-1' },
+        device: b1,
+        resolveLog,
+        ciphertext: { stream: () => bytesStream(blob, 65536) },
+        passes: 1,
+      })
+    expect(await readAll((await open(ciphertext)).plaintext)).toEqual(data)
+    const bad = ciphertext.slice()
+    bad[bad.length - 1]! ^= 1
+    const { plaintext } = await open(bad)
+    const reader = plaintext.getReader()
+    let released = 0
+    const failure = await (async () => {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) return null
+        released += value.length
+      }
+    })().catch((e: unknown) => e)
+    expect(failure).toBeInstanceOf(HashMismatchError)
+    expect(released).toBeLessThan(data.length)
+  })
+
+  it('uses a pluggable SHA-256 for sealing and opening', async () => {
+    let updates = 0
+    const counting = () => {
+      const h = sha256.create()
+      return {
+        update: (d: Uint8Array) => {
+          updates++
+          return h.update(d)
+        },
+        digest: () => h.digest(),
+      }
+    }
+    const data = randomBytes(70_000)
+    const item = await sealItem({
+      plaintext: bytesStream(data),
+      size: data.length,
+      meta: meta(),
+      sender: { device: a1, log: alice },
+      recipients: [{ log: bob }],
+      sha256: counting,
+    })
+    const ciphertext = await readAll(item.ciphertext)
+    const { sealed } = await item.finish()
+    expect(updates).toBeGreaterThan(0)
+    const before = updates
+    const opened = await openItem({
+      sealed,
+      expect: { itemId: 'item-T', conversationId: 'conv-1' },
+      device: b1,
+      resolveLog,
+      ciphertext: { stream: () => bytesStream(ciphertext) },
+      sha256: counting,
+    })
+    expect(await readAll(opened.plaintext)).toEqual(data)
+    expect(updates).toBeGreaterThan(before)
+  })
+
   it('passes a pluggable AEAD through to the payload', async () => {
     let calls = 0
     const counting: ChunkAead = {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import {
   type DeviceRecord,
   deviceFingerprint,
@@ -12,6 +13,7 @@ import { acceptLink } from '../linking.js'
 import { formatTime } from '../output.js'
 import { confirm, readSecret } from '../prompt.js'
 import { Session } from '../session.js'
+import { checkRecoveryOut, createRecoveryKey } from './setup.js'
 
 /** `airlock devices`: the active devices of my verified device log. */
 export async function listDevices(ctx: Context, opts: { all?: boolean }): Promise<void> {
@@ -107,4 +109,24 @@ async function appendWithRetry(s: Session, op: 'add' | 'remove', record: DeviceR
       await s.syncLog()
     }
   }
+}
+
+/**
+ * `airlock devices add-recovery`: a new paper recovery key (e.g. after losing the old one, which
+ * `devices remove` then revokes).
+ */
+export async function addRecovery(ctx: Context, opts: { recoveryOut?: string }): Promise<void> {
+  const s = await Session.open(ctx.home, ctx.out)
+  const path = opts.recoveryOut ?? resolve(`airlock-recovery-${s.config.username}.txt`)
+  await checkRecoveryOut(path)
+  const { recovery, next } = await createRecoveryKey(ctx, s.client, s.log, s.device, path)
+  await s.adoptLog(next)
+  ctx.out.result(
+    { recoveryDeviceId: recovery.record.id, recoveryFile: path === '-' ? null : path },
+    path === '-'
+      ? []
+      : [
+          `New recovery key ${recovery.record.id} written to ${path}. Store it offline, then delete the file.`,
+        ],
+  )
 }

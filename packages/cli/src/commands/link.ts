@@ -1,5 +1,4 @@
 import { deviceFingerprint, generateDevice } from '@airlock/core'
-import QRCode from 'qrcode'
 import { ApiClient } from '../client.js'
 import { assertNotSetUp, serverOrigin } from '../config.js'
 import type { Context } from '../context.js'
@@ -27,6 +26,8 @@ export async function link(ctx: Context, serverUrl: string, opts: { name?: strin
         out.result({ event: 'code', code, link, expiresAt }, [])
         return
       }
+      // Loaded here: only `link` draws QR codes.
+      const { default: QRCode } = await import('qrcode')
       const qr = await QRCode.toString(link, { type: 'terminal', small: true, errorCorrectionLevel: 'L' })
       out.result(null, [
         qr,

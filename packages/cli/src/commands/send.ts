@@ -35,7 +35,10 @@ export async function send(ctx: Context, paths: string[], opts: { name?: string 
 
 /** `airlock note [text]`: a text note (from the argument, or stdin when absent or `-`). */
 export async function note(ctx: Context, text: string | undefined): Promise<void> {
-  const body = text === undefined || text === '-' ? await readAllStdin() : text
+  const fromStdin = text === undefined || text === '-'
+  if (fromStdin && process.stdin.isTTY)
+    ctx.out.info('Type the note; end it with Ctrl-D on a line of its own.')
+  const body = fromStdin ? await readAllStdin() : text
   if (body.length === 0) throw new CliError('USAGE', 'the note is empty')
   const s = await Session.open(ctx.home, ctx.out)
   const bytes = utf8(body)

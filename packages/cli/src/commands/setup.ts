@@ -4,11 +4,13 @@ import { resolve } from 'node:path'
 import {
   createAccountResponseSchema,
   createGenesis,
+  type DeviceSecrets,
   deviceFingerprint,
   entryValue,
   generateDevice,
   toBase64Url,
   usernameSchema,
+  type VerifiedLog,
   verifyLog,
 } from '@airlock/core'
 import { ApiClient } from '../client.js'
@@ -58,9 +60,7 @@ export async function setup(ctx: Context, serverUrl: string, opts: SetupOptions)
     throw new CliError('USAGE', 'a username has 1 to 32 of a-z 0-9 . _ - and starts with a letter or digit')
   }
   const recoveryOut = opts.recoveryOut ?? resolve(`airlock-recovery-${username}.txt`)
-  if (recoveryOut !== '-' && (await stat(recoveryOut).catch(() => null))) {
-    throw new CliError('USAGE', `${recoveryOut} exists; choose another place with --recovery-out`)
-  }
+  await checkRecoveryOut(recoveryOut)
 
   const client = new ApiClient(origin)
   const accountId = toBase64Url(randomBytes(16))
@@ -91,18 +91,9 @@ export async function setup(ctx: Context, serverUrl: string, opts: SetupOptions)
     selfConversationId: created.selfConversationId,
   })
 
-  // The recovery key is written before the server learns of it, so it is never lost half-way.
   await login(client, device)
-  const recovery = await generateDevice({ name: 'recovery key', kind: 'recovery' })
-  const prepared = prepareEntry(log, device, 'add', recovery.record)
-  const pin = { seq: prepared.next.seq, head: prepared.next.head }
-  await writeRecovery(
-    ctx,
-    recoveryOut,
-    serializeRecovery({ server: origin, accountId, pin, device: recovery }),
-  )
-  await publishEntry(client, prepared)
-  log = prepared.next
+  const { recovery, next } = await createRecoveryKey(ctx, client, log, device, recoveryOut)
+  log = next
   await saveLog(home, log)
 
   out.result(
@@ -128,6 +119,34 @@ export async function setup(ctx: Context, serverUrl: string, opts: SetupOptions)
           ]),
     ],
   )
+}
+
+/**
+ * Makes a paper recovery key: a new device of kind `recovery`, added to the log by `signer`. Its
+ * text is written (0600, never overwriting, or to stdout for `-`) before the server learns of
+ * it, so an added key is never lost; returns it and the extended log.
+ */
+export async function createRecoveryKey(
+  ctx: Context,
+  client: ApiClient,
+  log: VerifiedLog,
+  signer: DeviceSecrets,
+  path: string,
+): Promise<{ recovery: DeviceSecrets; next: VerifiedLog }> {
+  const recovery = await generateDevice({ name: 'recovery key', kind: 'recovery' })
+  const prepared = prepareEntry(log, signer, 'add', recovery.record)
+  const pin = { seq: prepared.next.seq, head: prepared.next.head }
+  const text = serializeRecovery({ server: client.origin, accountId: log.accountId, pin, device: recovery })
+  await writeRecovery(ctx, path, text)
+  await publishEntry(client, prepared)
+  return { recovery, next: prepared.next }
+}
+
+/** Refuses a recovery-key path that exists (`-` is stdout). */
+export async function checkRecoveryOut(path: string): Promise<void> {
+  if (path !== '-' && (await stat(path).catch(() => null))) {
+    throw new CliError('USAGE', `${path} exists; choose another place with --recovery-out`)
+  }
 }
 
 /** Writes the recovery text to a new 0600 file, or to stdout with a warning for `-`. */
