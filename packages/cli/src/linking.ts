@@ -71,8 +71,10 @@ export type Approved = z.infer<typeof approvedSchema>
 const AAD_DEVICE = utf8('airlock link device v1')
 const AAD_APPROVED = utf8('airlock link approved v1')
 
-function channel(mailboxId: string): string {
-  return `airlock link v1 ${mailboxId}`
+// Binds the PAKE to the server both devices talk to and to this mailbox, so a session cannot be
+// relayed between servers or mailboxes.
+function channel(origin: string, mailboxId: string): string {
+  return `airlock link v1 ${origin} ${mailboxId}`
 }
 
 /** One side of a linking mailbox: the new device (by its secret) or the existing one (by token). */
@@ -195,7 +197,11 @@ export async function offerLink(
       mailbox: created.mailboxId,
       expires: created.expiresAt,
     })
-    const pake = new PakeSession({ role: 'initiator', code, channel: channel(created.mailboxId) })
+    const pake = new PakeSession({
+      role: 'initiator',
+      code,
+      channel: channel(client.origin, created.mailboxId),
+    })
     await box.send({ t: 'hello', share: toBase64Url(pake.message) })
     await show({ code: formatLinkCode(code), link: offer.link, expiresAt: created.expiresAt })
 
@@ -260,7 +266,11 @@ export async function acceptLink(
     const hello = expect(await box.next(), 'hello')
     let secrets: LinkSecrets
     if (code) {
-      const pake = new PakeSession({ role: 'responder', code, channel: channel(joined.mailboxId) })
+      const pake = new PakeSession({
+        role: 'responder',
+        code,
+        channel: channel(client.origin, joined.mailboxId),
+      })
       const tag = pake.receive(fromBase64Url(hello.share))
       await box.send({ t: 'pake', share: toBase64Url(pake.message), tag: toBase64Url(tag) })
       secrets = pake.confirm(fromBase64Url(expect(await box.next(), 'confirm').tag))

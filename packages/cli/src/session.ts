@@ -61,6 +61,7 @@ export class Session {
   readonly out: Output
   #log: VerifiedLog
   #expiresAt = 0
+  #syncing: Promise<unknown> = Promise.resolve()
 
   private constructor(
     home: HomePaths,
@@ -117,23 +118,31 @@ export class Session {
    * last sync, and refuses to go on if this device itself was removed.
    */
   async syncLog(): Promise<VerifiedLog> {
+    // One sync at a time: two overlapping syncs answered out of order must not let the older
+    // answer replace the newer one (a rollback the pin would then accept).
+    const run = this.#syncing.then(() => this.#syncOnce())
+    this.#syncing = run.catch(() => {})
+    return run
+  }
+
+  async #syncOnce(): Promise<VerifiedLog> {
     const before = this.#log
-    const after = await syncLog(this.client, before)
-    if (after !== before) {
-      await saveLog(this.home, after)
+    const fetched = await syncLog(this.client, before)
+    const after = fetched.seq > before.seq ? await saveLog(this.home, fetched) : before
+    if (after.seq > before.seq) {
       for (const line of logChanges(before, after)) this.out.warn(line)
       this.#log = after
     }
-    if (!findActiveDevice(after, this.deviceId)) {
+    if (!findActiveDevice(this.#log, this.deviceId)) {
       throw new CliError('DEVICE_REMOVED', 'this device was removed from the account')
     }
-    return after
+    return this.#log
   }
 
   /** Records a log this session extended itself (after appending an entry). */
   async adoptLog(v: VerifiedLog): Promise<void> {
-    await saveLog(this.home, v)
-    this.#log = v
+    const stored = await saveLog(this.home, v)
+    if (stored.seq > this.#log.seq) this.#log = stored
   }
 
   /** For core's `openManifest`: only my own account, synced to at least the sender's position. */

@@ -1,3 +1,4 @@
+import { open, rm, stat } from 'node:fs/promises'
 import {
   type DeviceLogEntry,
   DeviceLogError,
@@ -5,6 +6,7 @@ import {
   entryValue,
   extendVerified,
   ForkError,
+  headAt,
   type LogResponse,
   logResponseSchema,
   printable,
@@ -43,14 +45,56 @@ export async function loadLog(home: HomePaths, accountId: string): Promise<Verif
   }
 }
 
-export async function saveLog(home: HomePaths, v: VerifiedLog): Promise<void> {
-  const file = {
-    v: 1,
-    accountId: v.accountId,
-    pin: { seq: v.seq, head: v.head },
-    entries: v.entries.map(entryValue),
+/**
+ * Stores `v` as the pinned log, but never lowers the pin: under a lock file shared by every
+ * `airlock` process of this home, the stored log is re-read; if it is ahead of `v` and `v` is
+ * its prefix, the stored one wins (and is returned); if the two disagree at a position they
+ * share, `ForkError`. Returns the log now pinned.
+ */
+export async function saveLog(home: HomePaths, v: VerifiedLog): Promise<VerifiedLog> {
+  return withLock(`${home.log}.lock`, async () => {
+    const stored = await readJson(home.log, logFileSchema)
+    if (stored && stored.accountId === v.accountId) {
+      if (stored.pin.seq > v.seq) {
+        const disk = verifyLog(v.accountId, stored.entries, stored.pin)
+        if (headAt(disk, v.seq) !== v.head) throw new ForkError()
+        return disk
+      }
+      if (headAt(v, stored.pin.seq) !== stored.pin.head) throw new ForkError()
+      if (stored.pin.seq === v.seq) return v
+    }
+    const file = {
+      v: 1,
+      accountId: v.accountId,
+      pin: { seq: v.seq, head: v.head },
+      entries: v.entries.map(entryValue),
+    }
+    await writeFileAtomic(home.log, `${JSON.stringify(file)}\n`, 0o600)
+    return v
+  })
+}
+
+/** A lock file created with O_EXCL; one left by a killed process is taken over after 30 s. */
+async function withLock<T>(path: string, f: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx', 0o600)
+      await fh.close()
+      break
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      const age = Date.now() - ((await stat(path).catch(() => null))?.mtimeMs ?? Date.now())
+      if (age > 30_000) await rm(path, { force: true })
+      else if (Date.now() > deadline) throw new CliError('IO', `${path} is held by another airlock process`)
+      else await new Promise((r) => setTimeout(r, 25))
+    }
   }
-  await writeFileAtomic(home.log, `${JSON.stringify(file)}\n`, 0o600)
+  try {
+    return await f()
+  } finally {
+    await rm(path, { force: true })
+  }
 }
 
 /** Fetches the whole log from the server and verifies it against `pin` (or from genesis). */
@@ -84,7 +128,11 @@ export async function syncLog(client: ApiClient, v: VerifiedLog): Promise<Verifi
       query: { since: current.seq },
     })
     if (res.head.seq < v.seq) throw new RollbackError()
-    current = extendVerified(current, res.entries)
+    const next = extendVerified(current, res.entries)
+    // A server that keeps answering "more" without moving forward would keep us here forever.
+    if (res.more && next.seq <= current.seq)
+      throw new CliError('BAD_RESPONSE', 'the server sent no new log entries')
+    current = next
   } while (res.more && res.entries.length > 0)
   checkHead(current, res.head)
   return current

@@ -136,3 +136,26 @@ describe('error mapping', () => {
     }
   })
 })
+
+describe('the pinned device log only moves forward', () => {
+  it('keeps the newer log when an older one is saved later, and refuses a fork', async () => {
+    const { homePaths } = await import('../src/config.js')
+    const { saveLog, loadLog } = await import('../src/sync.js')
+    const home = homePaths(join(dir, 'pin-home'))
+    await mkdir(home.dir, { recursive: true })
+    const [a, b, c] = await Promise.all(
+      ['a', 'b', 'c'].map((name) => generateDevice({ name, kind: 'cli', now: 0 })),
+    )
+    const v0 = verifyLog('acct-pin-test-0001', [createGenesis('acct-pin-test-0001', a!)])
+    const v1 = extendVerified(v0, [appendEntry(v0, a!, 'add', b!.record)])
+    const v2 = extendVerified(v1, [appendEntry(v1, a!, 'remove', b!.record)])
+    expect((await saveLog(home, v2)).seq).toBe(2)
+    // A late answer to an earlier sync (b still active) must not replace the newer pin.
+    const kept = await saveLog(home, v1)
+    expect(kept.seq).toBe(2)
+    expect((await loadLog(home, 'acct-pin-test-0001')).seq).toBe(2)
+    // A different history at a shared position is a fork.
+    const other = extendVerified(v0, [appendEntry(v0, a!, 'add', c!.record)])
+    await expect(saveLog(home, other)).rejects.toMatchObject({ code: 'FORK' })
+  })
+})

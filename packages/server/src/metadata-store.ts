@@ -63,9 +63,10 @@ export interface MetadataStore {
   findItemByLabel(deviceId: string, label: string): Promise<ItemRecord | null>
   /**
    * Stores the manifest and gives a reserved item the conversation's next seq, making it visible.
-   * Throws `ALREADY_COMMITTED` or `NOT_FOUND`.
+   * A manifest larger than the reservation declared is charged against `quotaBytes` again.
+   * Throws `ALREADY_COMMITTED`, `NOT_FOUND` or `QUOTA_EXCEEDED`.
    */
-  commitItem(id: string, manifest: Uint8Array, now: number): Promise<number>
+  commitItem(id: string, manifest: Uint8Array, now: number, quotaBytes?: number | null): Promise<number>
   /** Committed items and tombstones with `seq > since`, ascending, at most `limit`. */
   listItems(conversationId: string, since: number, limit: number): Promise<ItemRecord[]>
   /**

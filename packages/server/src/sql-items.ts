@@ -113,12 +113,26 @@ export class SqlItemStore extends SqlAccountStore {
     return r ? itemRecord(r) : null
   }
 
-  async commitItem(id: string, manifest: Uint8Array, now: number): Promise<number> {
+  async commitItem(
+    id: string,
+    manifest: Uint8Array,
+    now: number,
+    quotaBytes: number | null = null,
+  ): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const item = await trx.selectFrom('items').selectAll().where('id', '=', id).executeTakeFirst()
       if (!item || item.state === 'deleted') throw new NotFoundError('no such item')
       if (item.state === 'committed')
         throw new ServerError('ALREADY_COMMITTED', 'the item is already committed')
+      // Reservations may not declare the manifest; its real size counts against the quota here.
+      const extra = manifest.length - Number(item.manifest_size)
+      if (
+        quotaBytes !== null &&
+        extra > 0 &&
+        (await usage(trx, item.sender_account_id)) + extra > quotaBytes
+      ) {
+        throw new ServerError('QUOTA_EXCEEDED', 'this item would exceed the storage quota')
+      }
       const seq = await nextSeq(trx, item.conversation_id)
       await trx
         .updateTable('items')

@@ -122,7 +122,7 @@ export async function request<T = Json>(
     headers['content-type'] = 'application/json'
     body = JSON.stringify(opts.json)
   } else if (opts.body !== undefined) {
-    body = opts.body
+    body = opts.body as NonNullable<RequestInit['body']>
   }
   const res = await fetch(
     `${base}${path.startsWith('/api') || path.startsWith('/healthz') ? '' : '/api/v1'}${path}`,

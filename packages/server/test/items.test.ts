@@ -303,6 +303,34 @@ describe('items: reserve, tus upload, commit, list, ranged download, delete (rea
     expect(json.status).toBe(415)
   })
 
+  it('charges undeclared manifest bytes against the quota at commit', async () => {
+    // Fill the quota to within 32 KiB with one blob, then try to commit manifests the
+    // reservations never declared: each must be charged, so the quota cannot be outgrown.
+    const reserve = (json: object) =>
+      request(server.url, 'POST', `/conversations/${cid}/items`, { token, json })
+    const me = (await request(server.url, 'GET', '/accounts/me', { token })).json
+    let free = 20 * MiB - Number(me.usedBytes) - 32 * 1024
+    const fillers: string[] = []
+    while (free > 0) {
+      const size = Math.min(free, 7 * MiB)
+      const r = await reserve({ ciphertextSize: size })
+      expect(r.status, JSON.stringify(r.json)).toBe(201)
+      fillers.push(r.json.itemId)
+      free -= size
+    }
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await reserve({ ciphertextSize: 0 })).json.itemId)
+    const commit = (id: string) =>
+      request(server.url, 'PUT', `/items/${id}/manifest`, {
+        token,
+        body: randomBytes(60 * 1024),
+        headers: octets,
+      })
+    expect((await commit(ids[0]!)).status).toBe(413)
+    expect((await commit(ids[0]!)).json.error.code).toBe('QUOTA_EXCEEDED')
+    for (const id of [...ids, ...fillers]) await request(server.url, 'DELETE', `/items/${id}`, { token })
+  })
+
   it('refuses more bytes than declared and never lists a partial upload', async () => {
     const r = await request(server.url, 'POST', `/conversations/${cid}/items`, {
       token,

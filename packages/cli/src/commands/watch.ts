@@ -6,7 +6,7 @@ import { readJson, writeFileAtomic } from '../config.js'
 import type { Context } from '../context.js'
 import { receiveItem } from '../download.js'
 import { describeError } from '../errors.js'
-import { itemFileName, listItems } from '../items.js'
+import { itemFileName, listItems, openItemManifest } from '../items.js'
 import { formatBytes } from '../output.js'
 import { runPush } from '../push.js'
 import { Session } from '../session.js'
@@ -63,7 +63,7 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
   const receiveNew = async (): Promise<void> => {
     for (const item of await listItems(s, cursor)) {
       if (controller.signal.aborted) return
-      if (!item.deleted && item.senderDeviceId !== s.deviceId) await receiveOne(item)
+      if (!item.deleted) await receiveOne(item)
       cursor = item.seq
       state.watch[cid] = cursor
       await writeFileAtomic(s.home.state, JSON.stringify(state), 0o600)
@@ -72,6 +72,9 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
 
   const receiveOne = async (item: CommittedItem): Promise<void> => {
     try {
+      // What I sent myself is skipped — decided from the verified manifest, not from the
+      // server's senderDeviceId, which a server could set to hide another device's item.
+      if ((await openItemManifest(s, item)).sender.deviceId === s.deviceId) return
       const r = await receiveItem(s, item, dest, out)
       const m = r.manifest
       const from = s.deviceName(m.sender.deviceId)

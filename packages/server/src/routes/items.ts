@@ -112,7 +112,13 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!blob) throw new NotFoundError('the upload is gone')
     if (blob.size !== blob.length) throw new ServerError('UPLOAD_INCOMPLETE', 'upload the whole blob first')
     await ctx.blobs.commit(item.id)
-    const seq = await ctx.store.commitItem(item.id, manifest, ctx.now())
+    const account = await ctx.store.getAccount(auth.accountId)
+    const seq = await ctx.store.commitItem(
+      item.id,
+      manifest,
+      ctx.now(),
+      account?.quotaBytes ?? ctx.config.quota,
+    )
     const conversation = await ctx.store.getConversation(item.conversationId)
     await ctx.hub.publish(conversation?.members ?? [], {
       type: 'item',
