@@ -1,6 +1,15 @@
 import { open, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { API_PREFIX, type CommittedItem, isAirlockError, type Manifest, openItem } from '@airlock/core'
+import {
+  API_PREFIX,
+  bytesEqual,
+  type CommittedItem,
+  fromBase64Url,
+  HashMismatchError,
+  isAirlockError,
+  type Manifest,
+  openItem,
+} from '@airlock/core'
 import { fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { CliError, isApiError } from './errors.js'
 import { itemFileName, openItemManifest, sealedManifest } from './items.js'
@@ -29,18 +38,21 @@ function partPath(s: Session, itemId: string): string {
   return join(s.home.downloads, `${itemId}.part`)
 }
 
-/** Downloads the ciphertext of `item` (exactly `size` bytes, as signed) to its part file. */
+/**
+ * Downloads the ciphertext of `item` (exactly `size` bytes, as signed) to its part file. Also
+ * returns its SHA-256 when it came in one piece, hashed on the way while the network is the
+ * bottleneck; null after a resumed download.
+ */
 async function downloadCiphertext(
   s: Session,
   item: CommittedItem,
   size: number,
   progress: Progress,
-): Promise<string> {
+): Promise<{ path: string; sha256: Uint8Array | null }> {
   const path = partPath(s, item.itemId)
   for (let attempt = 0; ; attempt++) {
     try {
-      await fetchRest(s, item.itemId, path, size, progress)
-      return path
+      return { path, sha256: await fetchRest(s, item.itemId, path, size, progress) }
     } catch (e) {
       if (!isTransient(e) || attempt >= RETRIES) throw e
       if (isApiError(e, 'UNAUTHENTICATED')) await s.login()
@@ -55,14 +67,14 @@ async function fetchRest(
   path: string,
   size: number,
   progress: Progress,
-): Promise<void> {
+): Promise<Uint8Array | null> {
   let have = (await stat(path).catch(() => null))?.size ?? 0
   if (have > size) {
     await rm(path, { force: true })
     have = 0
   }
   progress.resumeAt(have)
-  if (have === size) return
+  if (have === size) return null
   const res = await s.client.stream('GET', `${API_PREFIX}/items/${itemId}/blob`, {
     headers: have > 0 ? { range: `bytes=${have}-` } : {},
   })
@@ -80,15 +92,41 @@ async function fetchRest(
   }
   const fh = await open(path, start === 0 ? 'w' : 'r+', 0o600)
   let pos = start
+  const hash = start === 0 ? nodeSha256() : null
+  // HTTP chunks are gathered into one writev per MiB: far fewer trips through the thread pool.
+  let pending: Uint8Array[] = []
+  let pendingBytes = 0
+  const flush = async () => {
+    const batch = pending
+    let parts = batch
+    pending = []
+    pendingBytes = 0
+    const writing = (async () => {
+      while (parts.length > 0) {
+        const { bytesWritten } = await fh.writev(parts, pos)
+        pos += bytesWritten
+        parts = dropWritten(parts, bytesWritten)
+      }
+    })()
+    // Hashing while the thread pool writes the same (unchanging) buffers.
+    for (const p of batch) hash?.update(p)
+    await writing
+    progress.update(pos)
+  }
   try {
-    for await (const chunk of res.body) {
-      const bytes = chunk as Buffer
-      // Never store more than the signed size, whatever the server sends.
-      if (pos + bytes.length > size)
-        throw new CliError('BAD_RESPONSE', 'the server sent more bytes than the item has')
-      await fh.write(bytes, 0, bytes.length, pos)
-      pos += bytes.length
-      progress.update(pos)
+    try {
+      for await (const chunk of res.body) {
+        const bytes = chunk as Buffer
+        // Never store more than the signed size, whatever the server sends.
+        if (pos + pendingBytes + bytes.length > size)
+          throw new CliError('BAD_RESPONSE', 'the server sent more bytes than the item has')
+        pending.push(bytes)
+        pendingBytes += bytes.length
+        if (pendingBytes >= WRITE_BATCH) await flush()
+      }
+    } finally {
+      // What arrived before a failure is kept, so the download resumes from there.
+      await flush()
     }
   } catch (e) {
     res.body.destroy()
@@ -98,6 +136,38 @@ async function fetchRest(
     await fh.close()
   }
   if (pos !== size) throw new CliError('NETWORK', 'the download ended early')
+  return hash?.digest() ?? null
+}
+
+/**
+ * Checks the downloaded ciphertext against the signed hash before anything is decrypted, so an
+ * altered blob is always reported as such (`HashMismatchError`) rather than as whichever chunk
+ * fails first. openItem checks it again as it decrypts.
+ */
+async function checkPart(part: { path: string; sha256: Uint8Array | null }, manifest: Manifest) {
+  let digest = part.sha256
+  if (digest === null) {
+    const hash = nodeSha256()
+    const reader = fileSource(part.path).getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      hash.update(value)
+    }
+    digest = hash.digest()
+  }
+  if (!bytesEqual(digest, fromBase64Url(manifest.ciphertextSha256))) throw new HashMismatchError()
+}
+
+const WRITE_BATCH = 1 << 20
+
+/** What remains of `parts` after the first `n` bytes were written. */
+function dropWritten(parts: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0
+  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length
+  const rest = parts.slice(i)
+  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n)
+  return rest
 }
 
 /**
@@ -136,7 +206,14 @@ export async function openReceived(
   const progress = out.progress('downloading', manifest.ciphertextSize)
   let part: string
   try {
-    part = await downloadCiphertext(s, item, manifest.ciphertextSize, progress)
+    const downloaded = await downloadCiphertext(s, item, manifest.ciphertextSize, progress)
+    part = downloaded.path
+    try {
+      await checkPart(downloaded, manifest)
+    } catch (e) {
+      if (isAirlockError(e)) await rm(part, { force: true })
+      throw e
+    }
   } finally {
     progress.stop()
   }

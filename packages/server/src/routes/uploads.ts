@@ -1,5 +1,5 @@
 import { API_PREFIX, TUS_ITEM_METADATA_KEY } from '@airlock/core'
-import { Server as TusServer } from '@tus/server'
+import type { Server as TusServer } from '@tus/server'
 import { Metadata } from '@tus/utils'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { requireAuth } from '../auth.js'
@@ -23,7 +23,45 @@ import { ownReservation } from './items.js'
  * take the direct path of {@link resume}.
  */
 export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const tus = new TusServer({
+  // Loaded on first use: clients create uploads by reserving items and only send HEAD and PATCH,
+  // which never reach @tus/server, so a server need not carry it (a few MB resident) until then.
+  let tus: Promise<TusServer> | null = null
+  const tusServer = (): Promise<TusServer> => {
+    tus ??= import('@tus/server').then(({ Server }) => createTusServer(Server, ctx))
+    return tus
+  }
+
+  // tus reads the request body itself, as a stream.
+  app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null))
+
+  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+    await authorize(ctx, req)
+    if (req.method === 'HEAD' || req.method === 'PATCH') return resume(ctx, req, reply)
+    const server = await tusServer()
+    reply.hijack()
+    try {
+      await server.handle(req.raw, reply.raw)
+    } catch (e) {
+      req.log.warn({ err: e }, 'upload failed')
+      if (!reply.raw.headersSent) reply.raw.writeHead(500, { connection: 'close' })
+      reply.raw.end()
+    }
+  }
+  const methods = ['POST', 'HEAD', 'PATCH', 'OPTIONS'] as const
+  app.route({ method: [...methods], url: '/uploads', handler: handle })
+  app.route({ method: [...methods], url: '/uploads/:id', handler: handle })
+  const refuse = async () => {
+    throw new ServerError(
+      'METHOD_NOT_ALLOWED',
+      'download with GET /items/:id/blob, delete with DELETE /items/:id',
+    )
+  }
+  app.route({ method: ['GET', 'DELETE'], url: '/uploads', handler: refuse })
+  app.route({ method: ['GET', 'DELETE'], url: '/uploads/:id', handler: refuse })
+}
+
+function createTusServer(Server: typeof TusServer, ctx: AppContext): TusServer {
+  return new Server({
     path: `${API_PREFIX}/uploads`,
     datastore: new BlobTusStore(ctx.blobs),
     maxSize: ctx.config.maxItemSize,
@@ -42,33 +80,6 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
       return id
     },
   })
-
-  // tus reads the request body itself, as a stream.
-  app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null))
-
-  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
-    await authorize(ctx, req)
-    if (req.method === 'HEAD' || req.method === 'PATCH') return resume(ctx, req, reply)
-    reply.hijack()
-    try {
-      await tus.handle(req.raw, reply.raw)
-    } catch (e) {
-      req.log.warn({ err: e }, 'upload failed')
-      if (!reply.raw.headersSent) reply.raw.writeHead(500, { connection: 'close' })
-      reply.raw.end()
-    }
-  }
-  const methods = ['POST', 'HEAD', 'PATCH', 'OPTIONS'] as const
-  app.route({ method: [...methods], url: '/uploads', handler: handle })
-  app.route({ method: [...methods], url: '/uploads/:id', handler: handle })
-  const refuse = async () => {
-    throw new ServerError(
-      'METHOD_NOT_ALLOWED',
-      'download with GET /items/:id/blob, delete with DELETE /items/:id',
-    )
-  }
-  app.route({ method: ['GET', 'DELETE'], url: '/uploads', handler: refuse })
-  app.route({ method: ['GET', 'DELETE'], url: '/uploads/:id', handler: refuse })
 }
 
 const TUS_VERSION = '1.0.0'
