@@ -21,6 +21,7 @@ import { join } from 'node:path'
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
 const CLI = join(ROOT, 'packages/cli/dist/bin.js')
+const SERVER_NODE_OPTIONS = ['--max-semi-space-size=2']
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const sizeArg = args.indexOf('--size-mib')
@@ -189,7 +190,8 @@ async function link(existing, fresh, url) {
 async function startServer(dataDir) {
   const proc = spawn(
     process.execPath,
-    [SERVER, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
+    // The same V8 options as `npm start` (see package.json).
+    [...SERVER_NODE_OPTIONS, SERVER, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
