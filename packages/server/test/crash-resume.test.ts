@@ -5,15 +5,13 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type Actor,
-  createAccount,
-  login,
   removeDir,
   request,
   type ServerProcess,
   sendItem,
   slowPatch,
   startServerProcess,
-  tempDir,
+  startWithAlice,
   tusHead,
   until,
 } from './harness.js'
@@ -33,10 +31,7 @@ describe('kill -9 during uploads and downloads (real server process)', () => {
   let token: string
 
   beforeAll(async () => {
-    dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir })
-    alice = await createAccount(server.url, server.setupCode!, 'alice')
-    token = await login(server.url, alice.first)
+    ;({ dir, server, alice, token } = await startWithAlice())
   })
   afterAll(async () => {
     await server?.kill9()

@@ -12,6 +12,7 @@ import {
   request,
   type ServerProcess,
   startServerProcess,
+  startWithAlice,
   tempDir,
 } from './harness.js'
 
@@ -22,10 +23,7 @@ describe('device log (real server process)', () => {
   let token: string
 
   beforeAll(async () => {
-    dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir })
-    alice = await createAccount(server.url, server.setupCode!, 'alice')
-    token = await login(server.url, alice.first)
+    ;({ dir, server, alice, token } = await startWithAlice())
   })
   afterAll(async () => {
     await server?.stop()

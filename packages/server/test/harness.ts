@@ -334,3 +334,18 @@ export function slowPatch(
     },
   }
 }
+
+/** What most route tests start from: a server process and its first account, alice, logged in. */
+export interface AliceFixture {
+  dir: string
+  server: ServerProcess
+  alice: Actor
+  token: string
+}
+
+export async function startWithAlice(args: string[] = []): Promise<AliceFixture> {
+  const dir = await tempDir()
+  const server = await startServerProcess({ dataDir: dir, args })
+  const alice = await createAccount(server.url, server.setupCode!, 'alice')
+  return { dir, server, alice, token: await login(server.url, alice.first) }
+}

@@ -5,16 +5,13 @@ import { Metadata } from '@tus/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type Actor,
-  createAccount,
-  login,
   removeDir,
   request,
   type ServerProcess,
   sendItem,
   slowPatch,
-  startServerProcess,
+  startWithAlice,
   TUS,
-  tempDir,
   tusHead,
   tusPatch,
   until,
@@ -32,13 +29,14 @@ describe('items: reserve, tus upload, commit, list, ranged download, delete (rea
   let cid: string
 
   beforeAll(async () => {
-    dir = await tempDir()
-    server = await startServerProcess({
-      dataDir: dir,
-      args: ['--max-item-size', '8M', '--quota', '20M', '--max-manifest-size', '64K'],
-    })
-    alice = await createAccount(server.url, server.setupCode!, 'alice')
-    token = await login(server.url, alice.first)
+    ;({ dir, server, alice, token } = await startWithAlice([
+      '--max-item-size',
+      '8M',
+      '--quota',
+      '20M',
+      '--max-manifest-size',
+      '64K',
+    ]))
     cid = alice.selfConversationId
   })
   afterAll(async () => {

@@ -1,15 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Actor,
-  addDevice,
-  createAccount,
-  login,
-  removeDir,
-  request,
-  type ServerProcess,
-  startServerProcess,
-  tempDir,
-} from './harness.js'
+import { type Actor, addDevice, removeDir, request, type ServerProcess, startWithAlice } from './harness.js'
 
 const b64 = (s: string) => Buffer.from(s).toString('base64url')
 
@@ -20,10 +10,7 @@ describe('device-linking mailbox (real server process)', () => {
   let token: string
 
   beforeAll(async () => {
-    dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir })
-    alice = await createAccount(server.url, server.setupCode!, 'alice')
-    token = await login(server.url, alice.first)
+    ;({ dir, server, alice, token } = await startWithAlice())
   })
   afterAll(async () => {
     await server?.stop()

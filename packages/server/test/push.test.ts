@@ -12,8 +12,7 @@ import {
   request,
   type ServerProcess,
   sendItem,
-  startServerProcess,
-  tempDir,
+  startWithAlice,
   until,
 } from './harness.js'
 
@@ -50,10 +49,7 @@ describe('push over WebSocket (real server process)', () => {
   let bobToken: string
 
   beforeAll(async () => {
-    dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir })
-    alice = await createAccount(server.url, server.setupCode!, 'alice')
-    token = await login(server.url, alice.first)
+    ;({ dir, server, alice, token } = await startWithAlice())
     const inv = await request(server.url, 'POST', '/invites', { token, json: {} })
     const bob = await createAccount(server.url, inv.json.code, 'bob')
     bobToken = await login(server.url, bob.first)

@@ -3,15 +3,12 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type Actor,
-  createAccount,
   type Json,
-  login,
   removeDir,
   request,
   type ServerProcess,
-  startServerProcess,
+  startWithAlice,
   TUS,
-  tempDir,
 } from './harness.js'
 
 /** Sends raw bytes on a fresh TCP connection and returns the status line's code (0 if none). */
@@ -40,10 +37,7 @@ describe('malformed and oversized requests (real server process)', () => {
   let token: string
 
   beforeAll(async () => {
-    dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir })
-    alice = await createAccount(server.url, server.setupCode!, 'alice')
-    token = await login(server.url, alice.first)
+    ;({ dir, server, alice, token } = await startWithAlice())
   })
   afterAll(async () => {
     await server?.stop()
