@@ -10,7 +10,7 @@ import {
   type Manifest,
   openItem,
 } from '@airlock/core'
-import { fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
+import { fileSource, nodeAead, nodeSha256, writeAll } from '@airlock/core/node'
 import { CliError, isApiError } from './errors.js'
 import { itemFileName, openItemManifest, sealedManifest } from './items.js'
 import type { Output, Progress } from './output.js'
@@ -98,16 +98,11 @@ async function fetchRest(
   let pendingBytes = 0
   const flush = async () => {
     const batch = pending
-    let parts = batch
     pending = []
     pendingBytes = 0
-    const writing = (async () => {
-      while (parts.length > 0) {
-        const { bytesWritten } = await fh.writev(parts, pos)
-        pos += bytesWritten
-        parts = dropWritten(parts, bytesWritten)
-      }
-    })()
+    const writing = writeAll(fh, batch, pos).then((n) => {
+      pos += n
+    })
     // Hashing while the thread pool writes the same (unchanging) buffers.
     for (const p of batch) hash?.update(p)
     await writing
@@ -160,15 +155,6 @@ async function checkPart(part: { path: string; sha256: Uint8Array | null }, mani
 }
 
 const WRITE_BATCH = 1 << 20
-
-/** What remains of `parts` after the first `n` bytes were written. */
-function dropWritten(parts: Uint8Array[], n: number): Uint8Array[] {
-  let i = 0
-  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length
-  const rest = parts.slice(i)
-  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n)
-  return rest
-}
 
 /**
  * Downloads, verifies, decrypts and saves one item under `dest`; returns where it went. Every

@@ -48,13 +48,10 @@ export function fileSink(path: string, flags = 'w'): WritableStream<Uint8Array> 
   // the thread pool for each, without copying.
   const flush = async () => {
     fh ??= await open(path, flags, 0o600)
-    let parts = pending
+    const parts = pending
     pending = []
     pendingBytes = 0
-    while (parts.length > 0) {
-      const { bytesWritten } = await fh.writev(parts)
-      parts = dropWritten(parts, bytesWritten)
-    }
+    await writeAll(fh, parts)
   }
   return new WritableStream<Uint8Array>(
     {
@@ -74,6 +71,25 @@ export function fileSink(path: string, flags = 'w'): WritableStream<Uint8Array> 
     },
     { highWaterMark: 4 },
   )
+}
+
+/**
+ * Writes every byte of `parts` with `writev`, again for whatever a short write left, at
+ * `position` (or the file position). Returns the number of bytes written.
+ */
+export async function writeAll(
+  fh: FileHandle,
+  parts: readonly Uint8Array[],
+  position?: number,
+): Promise<number> {
+  let rest = [...parts]
+  let total = 0
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, position === undefined ? undefined : position + total)
+    total += bytesWritten
+    rest = dropWritten(rest, bytesWritten)
+  }
+  return total
 }
 
 function dropWritten(parts: Uint8Array[], n: number): Uint8Array[] {

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
+import { writeAll } from '@airlock/core/node'
 import { type BlobListing, type BlobStatus, type BlobStore, isValidBlobId } from './blob-store.js'
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, ServerError } from './errors.js'
 
@@ -63,14 +64,10 @@ export class LocalBlobStore implements BlobStore {
       let pendingBytes = 0
       // One writev per batch rather than a concatenated copy: no 1 MiB of garbage per write.
       const flush = async () => {
-        let parts = pending
+        const parts = pending
         pending = []
         pendingBytes = 0
-        while (parts.length > 0) {
-          const { bytesWritten } = await fh.writev(parts, pos)
-          pos += bytesWritten
-          parts = dropWritten(parts, bytesWritten)
-        }
+        pos += await writeAll(fh, parts, pos)
       }
       try {
         const size = (await fh.stat()).size
@@ -187,15 +184,6 @@ export class LocalBlobStore implements BlobStore {
 }
 
 const WRITE_SIZE = 1024 * 1024
-
-/** What remains of `parts` after the first `n` bytes were written. */
-function dropWritten(parts: Uint8Array[], n: number): Uint8Array[] {
-  let i = 0
-  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length
-  const rest = parts.slice(i)
-  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n)
-  return rest
-}
 
 function checkId(id: string): void {
   if (!isValidBlobId(id)) throw new BadRequestError('invalid blob id')
