@@ -3,7 +3,14 @@ import { request as httpsRequest } from 'node:https'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
-import { API_ERROR_STATUS, API_PREFIX, type ApiErrorCode, apiErrorBodySchema } from '@airlock/core'
+import {
+  API_ERROR_STATUS,
+  API_PREFIX,
+  type ApiErrorCode,
+  apiErrorBodySchema,
+  isAirlockError,
+  readAll,
+} from '@airlock/core'
 import type { z } from 'zod'
 import { ApiError, CliError } from './errors.js'
 
@@ -204,18 +211,10 @@ function errorFromText(status: number, text: string): ApiError {
 /** Reads a response body as text, refusing more than `max` bytes. */
 async function readText(res: Response, max = MAX_JSON_BYTES): Promise<string> {
   if (!res.body) return ''
-  const reader = res.body.getReader()
-  const parts: Uint8Array[] = []
-  let n = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    n += value.length
-    if (n > max) {
-      await reader.cancel().catch(() => {})
-      throw badResponse('(oversized) response')
-    }
-    parts.push(value)
+  try {
+    return new TextDecoder().decode(await readAll(res.body, max))
+  } catch (e) {
+    if (isAirlockError(e, 'LIMIT')) throw badResponse('(oversized) response')
+    throw e
   }
-  return Buffer.concat(parts).toString('utf8')
 }

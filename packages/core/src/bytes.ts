@@ -62,6 +62,11 @@ export function fromHex(s: string): Uint8Array {
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  return concatAll(parts)
+}
+
+/** {@link concatBytes} over an array, for any number of parts (no argument-count limit). */
+export function concatAll(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0
   for (const p of parts) n += p.length
   const out = new Uint8Array(n)

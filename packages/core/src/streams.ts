@@ -1,3 +1,4 @@
+import { concatAll } from './bytes.js'
 import { LimitError } from './errors.js'
 
 /**
@@ -47,13 +48,7 @@ export async function readAll(s: ReadableStream<Uint8Array>, max = 256 * 1024 * 
     }
     parts.push(value)
   }
-  const out = new Uint8Array(n)
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
+  return concatAll(parts)
 }
 
 /** A stream of `data`, optionally cut into pieces of `pieceSize` bytes (1 = byte by byte). */

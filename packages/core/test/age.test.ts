@@ -13,6 +13,7 @@ import { concatBytes, randomBytes, utf8 } from '../src/bytes.js'
 import { AirlockError } from '../src/errors.js'
 import { CHUNK_SIZE, TAG_SIZE } from '../src/stream.js'
 import { bytesStream, readAll } from '../src/streams.js'
+import { drain } from './drain.js'
 
 let x: { id: string; r: string }
 let pq: { id: string; r: string }
@@ -27,20 +28,15 @@ const SEALED = CHUNK_SIZE + TAG_SIZE
 
 /** Decrypts by streaming and returns what was released and the error, if any. */
 async function attempt(file: Uint8Array, identities = [x.id], policy?: 'pq') {
-  const parts: Uint8Array[] = []
+  let result: { released: Uint8Array; error: unknown }
   try {
     const s = await decryptStream(identities, bytesStream(file, 5000), policy ? { policy } : {})
-    const reader = s.getReader()
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      parts.push(value)
-    }
-    return { released: concatBytes(...parts), error: null as AirlockError | null }
-  } catch (e) {
-    if (!(e instanceof AirlockError)) throw e
-    return { released: concatBytes(...parts), error: e }
+    result = await drain(s)
+  } catch (error) {
+    result = { released: new Uint8Array(0), error }
   }
+  if (result.error !== null && !(result.error instanceof AirlockError)) throw result.error
+  return result as { released: Uint8Array; error: AirlockError | null }
 }
 
 function headerLength(file: Uint8Array): number {

@@ -12,6 +12,7 @@ import { toHex } from '../src/bytes.js'
 import { AirlockError } from '../src/errors.js'
 import type { ChunkAead } from '../src/stream.js'
 import { bytesStream, readAll } from '../src/streams.js'
+import { drain } from './drain.js'
 
 /** One vector of the community age test suite (the `cctv-age` package). */
 export interface Vector {
@@ -96,17 +97,9 @@ export async function checkVector(v: Vector, path: Path, aead?: ChunkAead): Prom
         v.passphrases.length > 0
           ? await decryptStreamWithPassphrase(v.passphrases[0]!, input, opts)
           : await decryptStream(v.identities, input, opts)
-      const reader = plain.getReader()
-      const parts: Uint8Array[] = []
-      try {
-        for (;;) {
-          const { done, value } = await reader.read()
-          if (done) break
-          parts.push(value)
-        }
-      } finally {
-        released = concat(parts)
-      }
+      const drained = await drain(plain)
+      released = drained.released
+      if (drained.error !== null) throw drained.error
     }
   } catch (e) {
     error = e
@@ -121,16 +114,6 @@ export async function checkVector(v: Vector, path: Path, aead?: ChunkAead): Prom
   if (v.expect === 'payload failure' && path !== 'buffer' && v.payload) {
     expect(toHex(sha256(released))).toBe(v.payload)
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
 }
 
 /**

@@ -26,6 +26,7 @@ import {
 import { padmeLength } from '../src/padding.js'
 import { type ChunkAead, encryptStream as encryptSTREAM, nobleAead } from '../src/stream.js'
 import { bytesStream, readAll } from '../src/streams.js'
+import { drain } from './drain.js'
 
 let a1: DeviceSecrets
 let a2: DeviceSecrets
@@ -245,17 +246,9 @@ describe('items', () => {
     const forged = await forgeSameHeader(ciphertext, b1.ageIdentity, evil)
     let reads = 0
     const opened = await receive(sealed, () => bytesStream(reads++ === 0 ? ciphertext : forged, 65536), a2)
-    const reader = opened.plaintext.getReader()
-    let released = 0
-    const err = await (async () => {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) return null
-        released += value.length
-      }
-    })().catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(HashMismatchError)
-    expect(released).toBeLessThan(data.length)
+    const { released, error } = await drain(opened.plaintext)
+    expect(error).toBeInstanceOf(HashMismatchError)
+    expect(released.length).toBeLessThan(data.length)
   })
 
   it('never carries X25519 stanzas for PQ devices, and refuses them (DowngradeError)', async () => {
@@ -292,18 +285,9 @@ describe('items', () => {
     expect(await readAll((await open(ciphertext)).plaintext)).toEqual(data)
     const bad = ciphertext.slice()
     bad[bad.length - 1]! ^= 1
-    const { plaintext } = await open(bad)
-    const reader = plaintext.getReader()
-    let released = 0
-    const failure = await (async () => {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) return null
-        released += value.length
-      }
-    })().catch((e: unknown) => e)
-    expect(failure).toBeInstanceOf(HashMismatchError)
-    expect(released).toBeLessThan(data.length)
+    const { released, error } = await drain((await open(bad)).plaintext)
+    expect(error).toBeInstanceOf(HashMismatchError)
+    expect(released.length).toBeLessThan(data.length)
   })
 
   it('uses a pluggable SHA-256 for sealing and opening', async () => {
