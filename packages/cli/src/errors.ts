@@ -17,7 +17,6 @@ export type CliErrorCode =
   | 'NOT_FOUND'
   | 'IO'
   | 'CANCELLED'
-  | 'LINK_DECLINED'
   | 'UPLOAD_PENDING'
 
 export class CliError extends Error {
@@ -115,7 +114,6 @@ export function describeError(e: unknown): { code: string; message: string; exit
       NOT_FOUND: EXIT.notFound,
       IO: EXIT.failure,
       CANCELLED: EXIT.cancelled,
-      LINK_DECLINED: EXIT.cancelled,
       UPLOAD_PENDING: EXIT.pending,
     }
     return { code: e.code, message: e.message, exit: exit[e.code] }
@@ -123,7 +121,11 @@ export function describeError(e: unknown): { code: string; message: string; exit
   if (isAirlockError(e)) {
     const known = SECURITY_MESSAGES[e.code]
     const exit =
-      e.code === 'INVALID_INPUT' || e.code === 'KEY_FORMAT' || e.code === 'LIMIT' ? 1 : EXIT.security
+      e.code === 'LINK_DECLINED'
+        ? EXIT.cancelled
+        : e.code === 'INVALID_INPUT' || e.code === 'KEY_FORMAT' || e.code === 'LIMIT'
+          ? 1
+          : EXIT.security
     return { code: e.code, message: known ?? e.message, exit }
   }
   const err = e as NodeJS.ErrnoException

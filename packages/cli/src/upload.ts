@@ -1,13 +1,10 @@
 import { readFile, stat } from 'node:fs/promises'
 import {
   commitItemResponseSchema,
-  encryptBytes,
-  padmeLength,
+  itemCiphertextSize,
   reserveItemResponseSchema,
   resolveRecipients,
   sealItem,
-  streamCiphertextSize,
-  TAG_SIZE,
   type VerifiedLog,
 } from '@airlock/core'
 import { fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
@@ -49,22 +46,9 @@ export interface SentItem {
 /** Without progress for this long, an upload is left for `airlock resume`. */
 const GIVE_UP_MS = Number(process.env.AIRLOCK_RETRY_SECONDS ?? 60) * 1000
 
-const prefixSizes = new Map<string, number>()
-
-/**
- * The exact size of the age file `sealItem` makes for `size` plaintext bytes: the header and
- * payload nonce (measured once per recipient set by encrypting nothing; their size depends only on
- * the recipient types and count) plus the STREAM of the Padmé-padded plaintext.
- */
-export async function ciphertextSizeFor(recipients: readonly string[], size: number): Promise<number> {
-  const key = recipients.join('\n')
-  let prefix = prefixSizes.get(key)
-  if (prefix === undefined) {
-    const empty = await encryptBytes(recipients, new Uint8Array(0), { aead: nodeAead })
-    prefix = empty.length - TAG_SIZE
-    prefixSizes.set(key, prefix)
-  }
-  return prefix + streamCiphertextSize(padmeLength(size))
+/** The exact ciphertext size of `size` plaintext bytes to `recipients` (core, with the Node AEAD). */
+export function ciphertextSizeFor(recipients: readonly string[], size: number): Promise<number> {
+  return itemCiphertextSize(recipients, size, nodeAead)
 }
 
 export async function sendItem(s: Session, src: SendSource, progress: Progress): Promise<SentItem> {

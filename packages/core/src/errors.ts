@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'UNSAFE_PATH'
   | 'LINK_EXPIRED'
   | 'LINK_INVALID'
+  | 'LINK_DECLINED'
   | 'PAKE_FAILED'
   | 'KEY_FORMAT'
   | 'LIMIT'
@@ -151,6 +152,15 @@ export class LinkExpiredError extends AirlockError {
 export class LinkInvalidError extends AirlockError {
   constructor(message = 'invalid linking payload') {
     super('LINK_INVALID', message)
+  }
+}
+
+/** The linking session ended without a device being added: declined, cancelled, burnt or expired. */
+export class LinkDeclinedError extends AirlockError {
+  constructor(
+    message = 'the linking session ended: it was declined, a wrong code was tried, or it expired; start again',
+  ) {
+    super('LINK_DECLINED', message)
   }
 }
 

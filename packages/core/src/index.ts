@@ -24,6 +24,7 @@ export {
   parseLinkCode,
   parseLinkPayload,
 } from './link.js'
+export * from './link-session.js'
 export * from './manifest.js'
 export * from './padding.js'
 export {

@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
-import { decryptStream, encryptStream } from './age.js'
+import { decryptStream, encryptBytes, encryptStream } from './age.js'
 import { bytesEqual, fromBase64Url, toBase64Url } from './bytes.js'
 import { HashMismatchError, InvalidInputError } from './errors.js'
 import type { DeviceSecrets } from './identity.js'
@@ -15,8 +15,8 @@ import {
   type Sender,
   sealManifest,
 } from './manifest.js'
-import { padStream, unpadStream } from './padding.js'
-import type { ChunkAead } from './stream.js'
+import { padmeLength, padStream, unpadStream } from './padding.js'
+import { type ChunkAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
 import { bytesStream, readAll } from './streams.js'
 
 /**
@@ -100,6 +100,29 @@ export async function sealItem(input: SealItemInput): Promise<SealedItem> {
       })
     },
   }
+}
+
+const prefixSizes = new Map<string, number>()
+
+/**
+ * The exact size of the age file {@link sealItem} makes for `size` plaintext bytes to
+ * `recipients`, known before encrypting (the server reserves it): the header and payload nonce
+ * (measured once per recipient set by encrypting nothing; their size depends only on the
+ * recipient types and count) plus the STREAM of the Padmé-padded plaintext.
+ */
+export async function itemCiphertextSize(
+  recipients: readonly string[],
+  size: number,
+  aead?: ChunkAead,
+): Promise<number> {
+  const key = recipients.join('\n')
+  let prefix = prefixSizes.get(key)
+  if (prefix === undefined) {
+    const empty = await encryptBytes(recipients, new Uint8Array(0), { aead })
+    prefix = empty.length - TAG_SIZE
+    prefixSizes.set(key, prefix)
+  }
+  return prefix + streamCiphertextSize(padmeLength(size))
 }
 
 /** Buffered {@link sealItem} for small items such as notes. */

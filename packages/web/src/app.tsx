@@ -1,0 +1,107 @@
+import { useEffect, useState } from 'preact/hooks'
+import { call, errorInfo, on } from './client.ts'
+import type { ErrorInfo } from './errors.ts'
+import { resumeAll } from './transfers.ts'
+import { Devices } from './views/devices.tsx'
+import { Settings } from './views/settings.tsx'
+import { Timeline } from './views/timeline.tsx'
+import { Welcome } from './views/welcome.tsx'
+import type { AccountInfo } from './worker/account.ts'
+
+type View = 'timeline' | 'devices' | 'settings'
+
+export function App() {
+  const [state, setState] = useState<'loading' | 'welcome' | 'ready' | 'failed'>('loading')
+  const [info, setInfo] = useState<AccountInfo | null>(null)
+  const [view, setView] = useState<View>('timeline')
+  const [error, setError] = useState<ErrorInfo | null>(null)
+
+  const ready = (i: AccountInfo) => {
+    setInfo(i)
+    setState('ready')
+    void resumeAll().catch((e) => setError(errorInfo(e)))
+  }
+
+  useEffect(() => {
+    call<AccountInfo | null>('init')
+      .then((i) => (i ? ready(i) : setState('welcome')))
+      .catch((e) => {
+        const err = errorInfo(e)
+        if (err.code === 'DEVICE_REMOVED' || err.code === 'NOT_SET_UP') {
+          setError(err)
+          setState('welcome')
+        } else {
+          setError(err)
+          setState('failed')
+        }
+      })
+    const offErr = on<ErrorInfo>('error', (e) => {
+      setError(e)
+      if (e.code === 'DEVICE_REMOVED') setState('welcome')
+    })
+    return offErr
+  }, [])
+
+  useEffect(() => {
+    const go = () => {
+      const v = location.hash.slice(1)
+      if (v === 'devices' || v === 'settings' || v === 'timeline') setView(v)
+    }
+    go()
+    addEventListener('hashchange', go)
+    return () => removeEventListener('hashchange', go)
+  }, [])
+
+  const banner = error && (
+    <div class={error.security ? 'banner security' : 'banner'} role="alert">
+      <span>{error.message}</span>
+      <button type="button" class="link" onClick={() => setError(null)} aria-label="Dismiss">
+        ✕
+      </button>
+    </div>
+  )
+
+  if (state === 'loading')
+    return (
+      <main class="center" aria-busy="true">
+        <p>Opening Airlock…</p>
+      </main>
+    )
+  if (state === 'failed')
+    return (
+      <main class="center">
+        {banner}
+        <button type="button" onClick={() => location.reload()}>
+          Try again
+        </button>
+      </main>
+    )
+  if (state === 'welcome' || !info)
+    return (
+      <>
+        {banner}
+        <Welcome onReady={ready} />
+      </>
+    )
+  return (
+    <div class="shell">
+      <header class="top">
+        <h1>Airlock</h1>
+        <nav aria-label="Main">
+          {(['timeline', 'devices', 'settings'] as const).map((v) => (
+            <a key={v} href={`#${v}`} aria-current={view === v ? 'page' : undefined}>
+              {v === 'timeline' ? 'Timeline' : v === 'devices' ? 'Devices' : 'Settings'}
+            </a>
+          ))}
+        </nav>
+        <span class="who" title={info.origin}>
+          {info.username}
+        </span>
+      </header>
+      {banner}
+      {view === 'timeline' && <Timeline info={info} onError={setError} />}
+      {view === 'devices' && <Devices onError={setError} />}
+      {view === 'settings' && <Settings onError={setError} onForgotten={() => setState('welcome')} />}
+    </div>
+  )
+}

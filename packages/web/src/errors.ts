@@ -1,0 +1,84 @@
+import { isAirlockError } from '@airlock/core'
+
+/**
+ * What crosses from the worker to the page when something fails: a stable code and a message for
+ * people. Core's codes (SIGNATURE, HASH_MISMATCH, ROLLBACK, …) pass through unchanged; the
+ * app's own are below; the server's API codes arrive as `API_<CODE>`.
+ */
+export type WebErrorCode =
+  | 'NETWORK'
+  | 'BAD_RESPONSE'
+  | 'NOT_SET_UP'
+  | 'DEVICE_REMOVED'
+  | 'UNSUPPORTED'
+  | 'CANCELLED'
+  | 'STORAGE'
+
+export class WebError extends Error {
+  readonly code: WebErrorCode | string
+  constructor(code: WebErrorCode | string, message: string) {
+    super(message)
+    this.name = 'WebError'
+    this.code = code
+  }
+}
+
+/** An error response of the server, `{error: {code, message}}`, with its HTTP status. */
+export class ApiError extends WebError {
+  readonly status: number
+  readonly apiCode: string
+  constructor(status: number, apiCode: string, message: string) {
+    super(`API_${apiCode}`, message)
+    this.status = status
+    this.apiCode = apiCode
+  }
+}
+
+export function isApiError(e: unknown, apiCode?: string): e is ApiError {
+  return e instanceof ApiError && (apiCode === undefined || e.apiCode === apiCode)
+}
+
+export interface ErrorInfo {
+  code: string
+  message: string
+  /** True when something did not verify: the page shows it as a security warning. */
+  security: boolean
+}
+
+const SECURITY_MESSAGES: Record<string, string> = {
+  SIGNATURE: 'This item is not signed by an active device of your verified device list. It was refused.',
+  HASH_MISMATCH: 'The encrypted data from the server does not match what the sender signed. It was refused.',
+  ID_MISMATCH: 'The server sent an item under another id or conversation. It was refused.',
+  NOT_RECIPIENT: 'This device is not a recipient of this item.',
+  ROLLBACK: 'Security warning: the server showed an older device list than this browser already verified.',
+  FORK: 'Security warning: the server showed a device list that contradicts the one this browser verified.',
+  DEVICE_LOG: 'The device list from the server does not verify.',
+  DOWNGRADE: 'The item is not encrypted with post-quantum keys only. It was refused.',
+  HEADER: 'The encrypted data is malformed. It was refused.',
+  HEADER_MAC: 'The encrypted header was altered. It was refused.',
+  NO_MATCH: 'This item is not encrypted to this device.',
+  PAYLOAD_AUTH: 'The encrypted data was altered. It was refused.',
+  TRUNCATED: 'The encrypted data is truncated. It was refused.',
+  MANIFEST: 'The item description is malformed. It was refused.',
+  PAKE_FAILED: 'The linking code did not match (or someone interfered). Start again with a new code.',
+  LINK_INVALID: 'That is not a valid Airlock link or code.',
+  LINK_EXPIRED: 'The linking code has expired. Start again on the new device.',
+}
+
+const NOT_SECURITY = new Set(['INVALID_INPUT', 'KEY_FORMAT', 'LIMIT', 'LINK_DECLINED', 'LINK_EXPIRED'])
+
+/** One message for people and whether it is a security failure, for any error. */
+export function describeError(e: unknown): ErrorInfo {
+  if (e instanceof WebError) return { code: e.code, message: e.message, security: e.code === 'BAD_RESPONSE' }
+  if (isAirlockError(e))
+    return {
+      code: e.code,
+      message: SECURITY_MESSAGES[e.code] ?? e.message,
+      security: !NOT_SECURITY.has(e.code),
+    }
+  if (e instanceof DOMException && e.name === 'AbortError')
+    return { code: 'CANCELLED', message: 'cancelled', security: false }
+  if (e instanceof DOMException && e.name === 'QuotaExceededError')
+    return { code: 'STORAGE', message: 'this browser has no room left for the file', security: false }
+  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e), security: false }
+}

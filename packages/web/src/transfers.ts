@@ -1,0 +1,165 @@
+import { Upload } from 'tus-js-client'
+import { call, errorInfo, on } from './client.ts'
+import type { ErrorInfo } from './errors.ts'
+import { Store } from './state.ts'
+import type { PendingUpload } from './worker/items.ts'
+
+/**
+ * Transfers in progress, with speed and time left. Sending: the worker encrypts into OPFS, this
+ * page uploads the spooled ciphertext with tus (resumable, retried across dropped connections;
+ * a reload resumes it from the pending list), then the worker commits the signed manifest.
+ */
+
+export interface Transfer {
+  id: string
+  direction: 'up' | 'down' | 'export'
+  name: string
+  phase:
+    | 'encrypting'
+    | 'uploading'
+    | 'committing'
+    | 'downloading'
+    | 'verifying'
+    | 'done'
+    | 'failed'
+    | 'cancelled'
+  done: number
+  total: number
+  /** Bytes per second over the last few seconds. */
+  speed: number
+  error?: ErrorInfo
+  cancel?: () => void
+}
+
+export const transfers = new Store<Transfer[]>([])
+
+const CHUNK = 16 * 1024 * 1024
+const samples = new Map<string, { t: number; n: number }[]>()
+
+export function setTransfer(id: string, patch: Partial<Transfer>): void {
+  transfers.update((list) => {
+    const i = list.findIndex((t) => t.id === id)
+    if (i < 0) return list
+    const t = { ...list[i]!, ...patch }
+    if (patch.done !== undefined) {
+      const s = samples.get(id) ?? []
+      const now = performance.now()
+      s.push({ t: now, n: patch.done })
+      while (s.length > 2 && now - s[0]!.t > 3000) s.shift()
+      samples.set(id, s)
+      const first = s[0]!
+      t.speed = now > first.t ? ((patch.done - first.n) * 1000) / (now - first.t) : 0
+    }
+    const next = [...list]
+    next[i] = t
+    return next
+  })
+}
+
+export function addTransfer(t: Omit<Transfer, 'speed'>): void {
+  samples.delete(t.id)
+  transfers.update((list) => [...list, { ...t, speed: 0 }])
+}
+
+export function dismiss(id: string): void {
+  transfers.update((list) => list.filter((t) => t.id !== id))
+}
+
+// The worker reports encryption, download and export progress by operation id.
+on<{ opId: string; done: number; total: number }>('progress', (p) =>
+  setTransfer(p.opId, { done: p.done, total: p.total }),
+)
+
+let opCounter = 0
+export const newOpId = () => `op${Date.now().toString(36)}${(opCounter++).toString(36)}`
+
+/** Sends one file or note: encrypt (worker) → upload (tus) → commit (worker). */
+export async function send(data: Blob, name: string, kind: 'file' | 'note'): Promise<void> {
+  const opId = newOpId()
+  let cancelled = false
+  let itemId: string | null = null
+  let upload: Upload | null = null
+  const cancel = () => {
+    cancelled = true
+    void call('abort', opId)
+    upload?.abort(true).catch(() => {})
+    if (itemId) void call('cancelUpload', itemId)
+    setTransfer(opId, { phase: 'cancelled', cancel: undefined })
+  }
+  addTransfer({
+    id: opId,
+    direction: 'up',
+    name: kind === 'note' ? 'Note' : name,
+    phase: 'encrypting',
+    done: 0,
+    total: data.size,
+    cancel,
+  })
+  try {
+    const type =
+      kind === 'note' ? 'text/plain; charset=utf-8' : data.type.replace(/[^\x20-\x7e]/g, '').slice(0, 255)
+    const mtime = data instanceof File ? data.lastModified : Date.now()
+    const p = await call<PendingUpload>('prepare', { data, name, type, mtime, kind }, opId)
+    itemId = p.itemId
+    if (cancelled) return
+    await resumeUpload(p, opId, (u) => {
+      upload = u
+    })
+  } catch (e) {
+    if (!cancelled) setTransfer(opId, { phase: 'failed', error: errorInfo(e), cancel: undefined })
+  }
+}
+
+/** Uploads a prepared item's spooled ciphertext and commits it; used for new sends and after a reload. */
+export async function resumeUpload(
+  p: PendingUpload,
+  opId: string,
+  started?: (u: Upload) => void,
+): Promise<void> {
+  setTransfer(opId, { phase: 'uploading', done: 0, total: p.ciphertextSize })
+  const file = await call<File>('spooled', p.itemId)
+  await new Promise<void>((resolve, reject) => {
+    const u = new Upload(file, {
+      uploadUrl: new URL(p.uploadUrl, location.origin).href,
+      chunkSize: CHUNK,
+      retryDelays: [0, 1000, 2000, 5000, 10_000, 20_000, 30_000],
+      storeFingerprintForResuming: false,
+      onBeforeRequest: async (req) => {
+        req.setHeader('Authorization', `Bearer ${await call<string>('token')}`)
+      },
+      onProgress: (sent) => setTransfer(opId, { done: sent }),
+      onSuccess: () => resolve(),
+      onError: (e) => reject(e),
+    })
+    started?.(u)
+    u.start()
+  })
+  setTransfer(opId, { phase: 'committing' })
+  await call('commit', p.itemId)
+  setTransfer(opId, { phase: 'done', done: p.ciphertextSize, cancel: undefined })
+}
+
+/** Picks up uploads a previous page left unfinished (reload, crash, closed tab). */
+export async function resumeAll(): Promise<void> {
+  const list = await call<PendingUpload[]>('pending')
+  for (const p of list) {
+    const opId = newOpId()
+    let upload: Upload | null = null
+    addTransfer({
+      id: opId,
+      direction: 'up',
+      name: p.kind === 'note' ? 'Note' : p.name,
+      phase: 'uploading',
+      done: 0,
+      total: p.ciphertextSize,
+      cancel: () => {
+        upload?.abort(true).catch(() => {})
+        void call('cancelUpload', p.itemId)
+        setTransfer(opId, { phase: 'cancelled', cancel: undefined })
+      },
+    })
+    resumeUpload(p, opId, (u) => {
+      upload = u
+    }).catch((e) => setTransfer(opId, { phase: 'failed', error: errorInfo(e), cancel: undefined }))
+  }
+}

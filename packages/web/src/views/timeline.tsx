@@ -1,0 +1,291 @@
+import { safeFilename } from '@airlock/core'
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { call, errorInfo, on } from '../client.ts'
+import type { ErrorInfo } from '../errors.ts'
+import { formatSize, formatTime } from '../format.ts'
+import type { Risk } from '../risk.ts'
+import { Store, useStore } from '../state.ts'
+import { addTransfer, newOpId, send, setTransfer } from '../transfers.ts'
+import type { AccountInfo } from '../worker/account.ts'
+import type { RefusedItem, TimelineItem } from '../worker/items.ts'
+import { Confirm } from './dialog.tsx'
+import { Transfers } from './transfers.tsx'
+
+type Row = TimelineItem | RefusedItem
+
+const rows = new Store<Row[]>([])
+let lastSeq = 0
+let syncing: Promise<void> | null = null
+
+/** Catches up from the last seen seq; one sync at a time, another one queued behind it. */
+function sync(onError: (e: ErrorInfo) => void): Promise<void> {
+  const run = async () => {
+    try {
+      const res = await call<{ items: Row[]; deleted: string[]; last: number }>('list', lastSeq)
+      lastSeq = res.last
+      const gone = new Set(res.deleted)
+      rows.update((list) => [...list.filter((r) => !gone.has(r.itemId)), ...res.items])
+      if (
+        res.items.length &&
+        document.hidden &&
+        'Notification' in self &&
+        Notification.permission === 'granted'
+      )
+        new Notification('Airlock', {
+          body: res.items.length === 1 ? 'A new item arrived' : `${res.items.length} new items arrived`,
+        })
+    } catch (e) {
+      onError(errorInfo(e))
+    }
+  }
+  syncing = (syncing ?? Promise.resolve()).then(run)
+  return syncing
+}
+
+/** Saves a verified file through the browser's download, from its on-disk (OPFS) copy. */
+function save(file: File, name: string) {
+  const url = URL.createObjectURL(file)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = safeFilename(name)
+  a.rel = 'noopener'
+  document.body.append(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 60_000)
+}
+
+export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: ErrorInfo) => void }) {
+  const list = useStore(rows)
+  const [dragging, setDragging] = useState(false)
+  const [note, setNote] = useState('')
+  const [ask, setAsk] = useState<{ risk: Risk; file: File; name: string } | null>(null)
+  const [preview, setPreview] = useState<{ itemId: string; url?: string; text?: string } | null>(null)
+  const bottom = useRef<HTMLDivElement>(null)
+  const picker = useRef<HTMLInputElement>(null)
+
+  useEffect(() => {
+    void sync(onError)
+    const off = on<{ type: string }>('push', (e) => {
+      if (e.type === 'item' || e.type === 'delete' || e.type === 'resync') void sync(onError)
+    })
+    return off
+  }, [])
+  useEffect(() => bottom.current?.scrollIntoView({ block: 'end' }), [list.length])
+
+  const sendFiles = (files: Iterable<File>) => {
+    for (const f of files) void send(f, f.name || 'unnamed', 'file')
+  }
+  const sendNote = () => {
+    const text = note.trim()
+    if (!text) return
+    setNote('')
+    void send(new Blob([text]), '', 'note')
+  }
+  const onPaste = (e: ClipboardEvent) => {
+    const files = [...(e.clipboardData?.files ?? [])]
+    if (files.length === 0) return
+    e.preventDefault()
+    const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '-')
+    sendFiles(
+      files.map((f) =>
+        f.name && f.name !== 'image.png'
+          ? f
+          : new File([f], `pasted-${stamp}.${f.type.split('/')[1] ?? 'bin'}`, { type: f.type }),
+      ),
+    )
+  }
+
+  const download = async (item: TimelineItem, mode: 'save' | 'preview') => {
+    const opId = newOpId()
+    addTransfer({
+      id: opId,
+      direction: 'down',
+      name: item.name,
+      phase: 'downloading',
+      done: 0,
+      total: item.size,
+      cancel: () => void call('abort', opId),
+    })
+    try {
+      const r = await call<{ file: File; name: string; type: string; risk: Risk | null }>(
+        'download',
+        item.itemId,
+        opId,
+      )
+      setTransfer(opId, { phase: 'done', done: item.size, cancel: undefined })
+      if (mode === 'preview') {
+        if (item.type.startsWith('text/') || /\.(txt|md|csv|json|log)$/i.test(item.name))
+          setPreview({ itemId: item.itemId, text: await r.file.slice(0, 256 * 1024).text() })
+        else
+          setPreview({
+            itemId: item.itemId,
+            url: URL.createObjectURL(r.file.slice(0, r.file.size, safeImageType(item.type))),
+          })
+        return
+      }
+      if (r.risk) setAsk({ risk: r.risk, file: r.file, name: r.name })
+      else save(r.file, r.name)
+    } catch (e) {
+      const err = errorInfo(e)
+      setTransfer(opId, {
+        phase: err.code === 'CANCELLED' ? 'cancelled' : 'failed',
+        error: err,
+        cancel: undefined,
+      })
+      if (err.security) onError(err)
+    }
+  }
+
+  const remove = async (itemId: string) => {
+    try {
+      await call('remove', itemId)
+      rows.update((l) => l.filter((r) => r.itemId !== itemId))
+    } catch (e) {
+      onError(errorInfo(e))
+    }
+  }
+
+  return (
+    <main
+      class={dragging ? 'timeline dragging' : 'timeline'}
+      onDragOver={(e) => {
+        e.preventDefault()
+        setDragging(true)
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        e.preventDefault()
+        setDragging(false)
+        sendFiles(e.dataTransfer?.files ?? [])
+      }}
+      onPaste={onPaste}
+    >
+      <ol class="items" aria-label="Items" aria-live="polite">
+        {list.length === 0 && (
+          <li class="empty">Nothing here yet. Drop files, paste, or type a note below.</li>
+        )}
+        {list.map((r) =>
+          r.ok ? (
+            <li
+              key={r.itemId}
+              class={r.senderDeviceId === info.deviceId ? 'item mine' : 'item'}
+              data-item={r.itemId}
+              data-name={r.name}
+            >
+              {r.kind === 'note' ? (
+                <p class="note">{r.text ?? `Note (${formatSize(r.size)})`}</p>
+              ) : (
+                <div class="file">
+                  <span class="name">{r.name}</span>
+                  <span class="size">{formatSize(r.size)}</span>
+                  {r.risk && (
+                    <p class="risk" role="note">
+                      ⚠ {r.risk.reason}
+                    </p>
+                  )}
+                  <div class="row">
+                    <button type="button" onClick={() => void download(r, 'save')}>
+                      Save
+                    </button>
+                    {r.size <= 32 * 1024 * 1024 && /^(image\/(png|jpeg|gif|webp)|text\/)/.test(r.type) && (
+                      <button type="button" onClick={() => void download(r, 'preview')}>
+                        Preview
+                      </button>
+                    )}
+                  </div>
+                  {preview?.itemId === r.itemId &&
+                    (preview.url ? (
+                      <img src={preview.url} alt={r.name} class="preview" />
+                    ) : (
+                      <pre class="preview">{preview.text}</pre>
+                    ))}
+                </div>
+              )}
+              <footer>
+                <span>{r.senderName}</span> · <time>{formatTime(r.created)}</time>
+                <button
+                  type="button"
+                  class="link"
+                  onClick={() => void remove(r.itemId)}
+                  aria-label={`Delete ${r.name || 'note'}`}
+                >
+                  Delete
+                </button>
+              </footer>
+            </li>
+          ) : (
+            <li key={r.itemId} class="item refused" data-item={r.itemId} role="alert">
+              <strong>Refused:</strong> {r.error.message}
+            </li>
+          ),
+        )}
+        <div ref={bottom} />
+      </ol>
+      <Transfers />
+      <form
+        class="composer"
+        onSubmit={(e) => {
+          e.preventDefault()
+          sendNote()
+        }}
+      >
+        <button type="button" onClick={() => picker.current?.click()} aria-label="Attach files">
+          <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+            <path
+              fill="currentColor"
+              d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z"
+            />
+          </svg>
+        </button>
+        <input
+          ref={picker}
+          type="file"
+          multiple
+          hidden
+          onChange={(e) => {
+            sendFiles(e.currentTarget.files ?? [])
+            e.currentTarget.value = ''
+          }}
+        />
+        <textarea
+          aria-label="Note"
+          placeholder="Write a note, paste, or drop files"
+          value={note}
+          rows={1}
+          onInput={(e) => setNote(e.currentTarget.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey) {
+              e.preventDefault()
+              sendNote()
+            }
+          }}
+        />
+        <button type="submit" class="primary">
+          Send
+        </button>
+      </form>
+      {ask && (
+        <Confirm
+          title="This file may be dangerous"
+          confirmLabel="Save anyway"
+          onCancel={() => setAsk(null)}
+          onConfirm={() => {
+            save(ask.file, ask.name)
+            setAsk(null)
+          }}
+        >
+          <p>
+            <strong>{ask.name}</strong>: {ask.risk.reason}
+          </p>
+          <p>Only open it if you sent it yourself and expected it.</p>
+        </Confirm>
+      )}
+    </main>
+  )
+}
+
+/** Previews only render raster images the browser decodes safely; anything else is not shown. */
+function safeImageType(type: string): string {
+  return /^image\/(png|jpeg|gif|webp)$/.test(type) ? type : 'application/octet-stream'
+}

@@ -1,0 +1,327 @@
+import {
+  commitItemResponseSchema,
+  committedItemSchema,
+  deleteItemResponseSchema,
+  fromBase64Url,
+  itemCiphertextSize,
+  listItemsResponseSchema,
+  type Manifest,
+  openItem,
+  openManifest,
+  readAll,
+  reserveItemResponseSchema,
+  resolveRecipients,
+  sealItem,
+  type VerifiedLog,
+} from '@airlock/core'
+import { describeError, type ErrorInfo, WebError } from '../errors.ts'
+import { type Risk, riskByName, riskOf } from '../risk.ts'
+import type { Account } from './account.ts'
+import { badResponse } from './api.ts'
+import * as opfs from './opfs.ts'
+import * as store from './store.ts'
+
+/**
+ * The timeline with myself: listing and verifying items, sending (encrypt to every active device
+ * into OPFS, then the page uploads the file with tus and the worker commits the manifest), and
+ * receiving (ciphertext to OPFS, checked against the signed hash, then decrypted to OPFS).
+ */
+
+/** One row of the timeline, from a manifest that passed every check of core's `openManifest`. */
+export interface TimelineItem {
+  itemId: string
+  seq: number
+  ok: true
+  kind: 'file' | 'note'
+  name: string
+  type: string
+  size: number
+  created: number
+  senderDeviceId: string
+  senderName: string
+  /** A note's text (notes up to 64 KiB are opened at once). */
+  text?: string
+  risk: Risk | null
+}
+
+/** An item that did not verify: shown as refused, never opened. */
+export interface RefusedItem {
+  itemId: string
+  seq: number
+  ok: false
+  error: ErrorInfo
+}
+
+export interface PendingUpload {
+  itemId: string
+  uploadUrl: string
+  ciphertextSize: number
+  sealed: Uint8Array
+  name: string
+  size: number
+  kind: 'file' | 'note'
+  created: number
+}
+
+const NOTE_PREVIEW_MAX = 64 * 1024
+const spoolName = (itemId: string) => `up-${itemId}`
+
+export class Items {
+  private manifests = new Map<string, Manifest>()
+  private ciphertextSizes = new Map<string, number>()
+
+  constructor(private readonly account: Account) {}
+
+  private get cid() {
+    return this.account.info.selfConversationId
+  }
+
+  /** My own log is the only sender log in a conversation with myself. */
+  private resolveLog = async (accountId: string, atLeast: { seq: number }): Promise<VerifiedLog> => {
+    if (accountId !== this.account.info.accountId) throw badResponse('item (from another account)')
+    if (this.account.log.seq < atLeast.seq) await this.account.sync()
+    return this.account.log
+  }
+
+  /** Items after `since`, each verified; tombstones as `{itemId, seq, deleted: true}`. */
+  async list(
+    since: number,
+  ): Promise<{ items: (TimelineItem | RefusedItem)[]; deleted: string[]; last: number }> {
+    const out: (TimelineItem | RefusedItem)[] = []
+    const deleted: string[] = []
+    let last = since
+    for (;;) {
+      const res = await this.account.api.json(
+        'GET',
+        `/conversations/${this.cid}/items`,
+        listItemsResponseSchema,
+        {
+          query: { since: last, limit: 500 },
+        },
+      )
+      for (const it of res.items) {
+        if (it.seq <= last) throw badResponse('item list (out of order)')
+        last = it.seq
+        if (it.deleted) {
+          deleted.push(it.itemId)
+          this.manifests.delete(it.itemId)
+          continue
+        }
+        try {
+          out.push(await this.verify(it.itemId, it.seq, it.ciphertextSize, fromBase64Url(it.manifest)))
+        } catch (e) {
+          out.push({ itemId: it.itemId, seq: it.seq, ok: false, error: describeError(e) })
+        }
+      }
+      if (!res.more || res.items.length === 0) break
+    }
+    return { items: out, deleted, last }
+  }
+
+  private async verify(
+    itemId: string,
+    seq: number,
+    ciphertextSize: number,
+    sealed: Uint8Array,
+  ): Promise<TimelineItem> {
+    const manifest = await openManifest({
+      sealed,
+      device: this.account.device,
+      expect: { itemId, conversationId: this.cid },
+      resolveLog: this.resolveLog,
+      accountId: this.account.info.accountId,
+    })
+    if (manifest.ciphertextSize !== ciphertextSize) throw badResponse('item size')
+    this.manifests.set(itemId, manifest)
+    this.ciphertextSizes.set(itemId, ciphertextSize)
+    const sender = this.account.log.entries.find((e) => e.device.id === manifest.sender.deviceId)
+    const item: TimelineItem = {
+      itemId,
+      seq,
+      ok: true,
+      kind: manifest.kind,
+      name: manifest.filename,
+      type: manifest.type,
+      size: manifest.plaintextSize,
+      created: manifest.created,
+      senderDeviceId: manifest.sender.deviceId,
+      senderName: sender?.device.name ?? manifest.sender.deviceId,
+      risk: manifest.kind === 'file' ? riskByName(manifest.filename) : null,
+    }
+    if (manifest.kind === 'note' && manifest.plaintextSize <= NOTE_PREVIEW_MAX) {
+      const bytes = await this.fetchBlob(itemId, sealed)
+      item.text = new TextDecoder().decode(bytes)
+    }
+    return item
+  }
+
+  /** A small item's plaintext, fully verified, in memory. */
+  private async fetchBlob(itemId: string, sealed: Uint8Array): Promise<Uint8Array> {
+    const res = await this.account.api.request('GET', `/items/${itemId}/blob`)
+    const ciphertext = await readAll(res.body!, NOTE_PREVIEW_MAX * 2 + 64 * 1024)
+    const { plaintext } = await openItem({
+      sealed,
+      expect: { itemId, conversationId: this.cid },
+      device: this.account.device,
+      resolveLog: this.resolveLog,
+      accountId: this.account.info.accountId,
+      ciphertext: { stream: () => new Blob([ciphertext as BlobPart]).stream() },
+    })
+    return readAll(plaintext, NOTE_PREVIEW_MAX)
+  }
+
+  /**
+   * Downloads an item's ciphertext into OPFS (progress in ciphertext bytes), opens it with core's
+   * `openItem` (hash and size checked over the whole file before any plaintext), and writes the
+   * plaintext into OPFS. Returns the verified file and what its content looks like. On any
+   * failure nothing is kept.
+   */
+  async download(
+    itemId: string,
+    progress: (done: number, total: number) => void,
+    signal: AbortSignal,
+  ): Promise<{ file: File; name: string; type: string; risk: Risk | null }> {
+    const manifest = this.manifests.get(itemId)
+    const total = this.ciphertextSizes.get(itemId)
+    if (!manifest || total === undefined) throw new WebError('NOT_FOUND', 'that item is not in the timeline')
+    const item = await this.account.api.json('GET', `/items/${itemId}`, committedItemSchema)
+    const cipherName = `dl-${itemId}`
+    const plainName = `pt-${itemId}`
+    try {
+      const res = await this.account.api.request('GET', `/items/${itemId}/blob`, { signal })
+      await opfs.writeFile(cipherName, res.body!, (n) => progress(n, total), signal)
+      const ciphertext = await opfs.readFile(cipherName)
+      const { plaintext } = await openItem({
+        sealed: fromBase64Url(item.manifest),
+        expect: { itemId, conversationId: this.cid },
+        device: this.account.device,
+        resolveLog: this.resolveLog,
+        accountId: this.account.info.accountId,
+        ciphertext,
+      })
+      await opfs.writeFile(plainName, plaintext, undefined, signal)
+      const file = await opfs.readFile(plainName)
+      const head = new Uint8Array(await file.slice(0, 4096).arrayBuffer())
+      return { file, name: manifest.filename, type: manifest.type, risk: riskOf(manifest.filename, head) }
+    } catch (e) {
+      await opfs.removeFile(plainName)
+      throw e
+    } finally {
+      await opfs.removeFile(cipherName)
+    }
+  }
+
+  /**
+   * Encrypts a file or note to every active device of my verified log into OPFS and reserves its
+   * upload; the page uploads the spooled file with tus, then calls {@link commit}.
+   */
+  async prepare(
+    input: { data: Blob; name: string; type: string; mtime: number; kind: 'file' | 'note' },
+    progress: (done: number, total: number) => void,
+    signal: AbortSignal,
+  ): Promise<PendingUpload> {
+    await this.account.sync()
+    const log = this.account.log
+    const recipients = resolveRecipients([{ log }]).map((r) => r.device.recipient)
+    const size = input.data.size
+    const ciphertextSize = await itemCiphertextSize(recipients, size)
+    const res = await this.account.api.json(
+      'POST',
+      `/conversations/${this.cid}/items`,
+      reserveItemResponseSchema,
+      {
+        body: { ciphertextSize },
+      },
+    )
+    if (res.uploadUrl !== `/api/v1/uploads/${res.itemId}`) throw badResponse('upload address')
+    const created = Date.now()
+    try {
+      const item = await sealItem({
+        plaintext: input.data.stream(),
+        size,
+        meta: {
+          itemId: res.itemId,
+          conversationId: this.cid,
+          filename: input.name,
+          type: input.type,
+          mtime: input.mtime,
+          created,
+          kind: input.kind,
+        },
+        sender: { device: this.account.device, log },
+        recipients: [{ log }],
+      })
+      await opfs.writeFile(spoolName(res.itemId), item.ciphertext, (n) => progress(n, ciphertextSize), signal)
+      const { sealed } = await item.finish()
+      const pending: PendingUpload = {
+        itemId: res.itemId,
+        uploadUrl: res.uploadUrl,
+        ciphertextSize,
+        sealed,
+        name: input.name,
+        size,
+        kind: input.kind,
+        created,
+      }
+      await store.put(`upload:${res.itemId}`, pending)
+      return pending
+    } catch (e) {
+      await this.cancel(res.itemId)
+      throw e
+    }
+  }
+
+  /** Every item of the timeline that verified, oldest first (for export). */
+  verified(): { itemId: string; name: string; kind: 'file' | 'note'; size: number; created: number }[] {
+    return [...this.manifests.entries()].map(([itemId, m]) => ({
+      itemId,
+      name: m.filename,
+      kind: m.kind,
+      size: m.plaintextSize,
+      created: m.created,
+    }))
+  }
+
+  /** The spooled ciphertext of a pending upload, for the page's tus upload. */
+  spooled(itemId: string): Promise<File> {
+    return opfs.readFile(spoolName(itemId))
+  }
+
+  pending(): Promise<PendingUpload[]> {
+    return store.list<PendingUpload>('upload:').then((l) => l.map((x) => x.value))
+  }
+
+  /** Sends the sealed manifest once the whole blob is stored: the item becomes visible. */
+  async commit(itemId: string): Promise<number> {
+    const p = await store.get<PendingUpload>(`upload:${itemId}`)
+    if (!p) throw new WebError('NOT_FOUND', 'no such upload in progress')
+    const res = await this.account.api.json('PUT', `/items/${itemId}/manifest`, commitItemResponseSchema, {
+      bytes: p.sealed,
+    })
+    if (res.itemId !== itemId) throw badResponse('commit answer')
+    await store.del(`upload:${itemId}`)
+    await opfs.removeFile(spoolName(itemId))
+    return res.seq
+  }
+
+  /** Abandons an upload: the reservation is cancelled and the spooled ciphertext deleted. */
+  async cancel(itemId: string): Promise<void> {
+    await this.account.api.send('DELETE', `/items/${itemId}`).catch(() => {})
+    await store.del(`upload:${itemId}`)
+    await opfs.removeFile(spoolName(itemId))
+  }
+
+  /** Deletes a committed item for every device. */
+  async remove(itemId: string): Promise<void> {
+    await this.account.api.json('DELETE', `/items/${itemId}`, deleteItemResponseSchema)
+    this.manifests.delete(itemId)
+  }
+
+  /** Frees storage left by an earlier session: plaintext and ciphertext copies, orphaned spools. */
+  async cleanup(): Promise<void> {
+    const live = new Set((await this.pending()).map((p) => spoolName(p.itemId)))
+    await opfs.removeAll('pt-')
+    await opfs.removeAll('dl-')
+    await opfs.removeAll('up-', (n) => live.has(n))
+  }
+}

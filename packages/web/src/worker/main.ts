@@ -1,0 +1,224 @@
+/// <reference lib="webworker" />
+import {
+  acceptLink,
+  type DeviceRecord,
+  deviceFingerprint,
+  logFingerprint,
+  offerLink,
+  parseLinkInput,
+} from '@airlock/core'
+import { describeError, WebError } from '../errors.ts'
+import type { Request, WorkerMessage } from '../rpc.ts'
+import { Account, forget, newDevice } from './account.ts'
+import { Api } from './api.ts'
+import { exportAll } from './export.ts'
+import { Items } from './items.ts'
+import { linkServer } from './linking.ts'
+import { Push } from './push.ts'
+
+/**
+ * The crypto worker: holds this device's keys in memory, does every encryption, decryption and
+ * verification, and talks to the server. The page only renders and moves opaque bytes.
+ */
+
+declare const self: DedicatedWorkerGlobalScope
+
+const origin = self.location.origin
+let account: Account | null = null
+let items: Items | null = null
+let push: Push | null = null
+const aborts = new Map<string, AbortController>()
+const answers = new Map<number, (yes: boolean) => void>()
+let nextAsk = 1
+
+function emit(event: string, data: unknown): void {
+  self.postMessage({ event, data } satisfies WorkerMessage)
+}
+
+function ready(): { account: Account; items: Items } {
+  if (!account || !items) throw new WebError('NOT_SET_UP', 'this browser is not set up yet')
+  return { account, items }
+}
+
+function started(a: Account) {
+  account = a
+  items = new Items(a)
+  push?.stop()
+  push = new Push(
+    origin,
+    () => a.freshToken(),
+    (e) => {
+      if (e.type === 'log')
+        void a.sync().then(
+          () => emit('push', e),
+          (err) => emit('error', describeError(err)),
+        )
+      else emit('push', e)
+    },
+  )
+  push.start()
+  void items.cleanup()
+  return a.info
+}
+
+function signal(opId: string | undefined): AbortSignal {
+  const c = new AbortController()
+  if (opId) aborts.set(opId, c)
+  return c.signal
+}
+
+function deviceRow(d: DeviceRecord, removed: Set<string>) {
+  return {
+    id: d.id,
+    name: d.name,
+    kind: d.kind,
+    created: d.created,
+    fingerprint: deviceFingerprint(d),
+    active: !removed.has(d.id),
+    thisDevice: d.id === account?.device.record.id,
+  }
+}
+
+const methods: Record<string, (...args: never[]) => unknown> = {
+  async init() {
+    const a = await Account.load(origin)
+    if (!a) return null
+    await a.login()
+    await a.sync()
+    return started(a)
+  },
+  async setup(code: string, username: string, deviceName: string) {
+    return started(await Account.create(origin, code, username, deviceName))
+  },
+  async linkOffer(deviceName: string) {
+    const device = await newDevice(deviceName)
+    const approved = await offerLink(
+      linkServer(new Api(origin)),
+      device,
+      (shown) => emit('link-shown', shown),
+      (fingerprint) => emit('link-agreed', { fingerprint }),
+    )
+    return started(
+      await Account.enroll(origin, device, approved.accountId, { seq: approved.seq, head: approved.head }),
+    )
+  },
+  async linkAccept(input: string) {
+    const { account: a } = ready()
+    await a.sync()
+    const record = await acceptLink(
+      linkServer(a.api),
+      parseLinkInput(input.trim(), Date.now()),
+      (r, fingerprint) =>
+        new Promise<boolean>((resolve) => {
+          const askId = nextAsk++
+          answers.set(askId, resolve)
+          emit('link-confirm', {
+            askId,
+            device: { id: r.id, name: r.name, kind: r.kind, fingerprint: deviceFingerprint(r) },
+            fingerprint,
+          })
+        }),
+      async (r) => {
+        const next = await a.append('add', r)
+        return { accountId: next.accountId, seq: next.seq, head: next.head }
+      },
+    )
+    return { id: record.id, name: record.name }
+  },
+  answer(askId: number, yes: boolean) {
+    answers.get(askId)?.(yes)
+    answers.delete(askId)
+  },
+  async devices() {
+    const { account: a } = ready()
+    await a.sync()
+    const log = a.log
+    const removed = new Set(log.entries.filter((e) => e.op === 'remove').map((e) => e.device.id))
+    const seen = new Set<string>()
+    const rows = []
+    for (const e of log.entries) {
+      if (e.op === 'remove' || seen.has(e.device.id)) continue
+      seen.add(e.device.id)
+      rows.push(deviceRow(e.device, removed))
+    }
+    return { info: a.info, devices: rows, logSeq: log.seq, logFingerprint: logFingerprint(log) }
+  },
+  async removeDevice(deviceId: string) {
+    const { account: a } = ready()
+    await a.sync()
+    const record = a.log.active.find((d) => d.id === deviceId)
+    if (!record) throw new WebError('NOT_FOUND', 'that device is not active')
+    if (record.id === a.device.record.id)
+      throw new WebError('USAGE', 'remove this browser from another device')
+    await a.append('remove', record)
+  },
+  list(since: number) {
+    return ready().items.list(since)
+  },
+  prepare(
+    input: { data: Blob; name: string; type: string; mtime: number; kind: 'file' | 'note' },
+    opId: string,
+  ) {
+    return ready().items.prepare(
+      input,
+      (done, total) => emit('progress', { opId, phase: 'encrypt', done, total }),
+      signal(opId),
+    )
+  },
+  spooled(itemId: string) {
+    return ready().items.spooled(itemId)
+  },
+  pending() {
+    return ready().items.pending()
+  },
+  commit(itemId: string) {
+    return ready().items.commit(itemId)
+  },
+  cancelUpload(itemId: string) {
+    return ready().items.cancel(itemId)
+  },
+  abort(opId: string) {
+    aborts.get(opId)?.abort(new DOMException('cancelled', 'AbortError'))
+    aborts.delete(opId)
+  },
+  download(itemId: string, opId: string) {
+    return ready().items.download(
+      itemId,
+      (done, total) => emit('progress', { opId, phase: 'download', done, total }),
+      signal(opId),
+    )
+  },
+  remove(itemId: string) {
+    return ready().items.remove(itemId)
+  },
+  token() {
+    return ready().account.freshToken()
+  },
+  exportAll(passphrase: string, opId: string) {
+    const r = ready()
+    return exportAll(
+      r.items,
+      passphrase,
+      (done, total) => emit('progress', { opId, phase: 'export', done, total }),
+      signal(opId),
+    )
+  },
+  async forget() {
+    push?.stop()
+    account = null
+    items = null
+    await forget()
+  },
+}
+
+self.onmessage = async (m: MessageEvent<Request>) => {
+  const { id, method, args } = m.data
+  try {
+    const f = methods[method]
+    if (!f) throw new WebError('INTERNAL', `unknown method ${method}`)
+    const value = await (f as (...a: unknown[]) => unknown)(...args)
+    self.postMessage({ id, ok: true, value } satisfies WorkerMessage)
+  } catch (e) {
+    self.postMessage({ id, ok: false, error: describeError(e) } satisfies WorkerMessage)
+  }
+}
