@@ -50,6 +50,7 @@ export default defineConfig({
             'packages/core/node/**/*.test.ts',
             'packages/server/**/*.test.ts',
             'packages/cli/**/*.test.ts',
+            'packages/web/test/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**', '**/dist/**'],
           testTimeout: 300_000,

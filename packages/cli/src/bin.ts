@@ -9,6 +9,7 @@ import { link } from './commands/link.js'
 import { recover } from './commands/recover.js'
 import { note, resume, send } from './commands/send.js'
 import { setup } from './commands/setup.js'
+import { verifyWeb } from './commands/verify-web.js'
 import { watch } from './commands/watch.js'
 import { resolveHome } from './config.js'
 import type { Context } from './context.js'
@@ -166,6 +167,12 @@ program
   .description('(administrators) make a one-time invite code for a new account')
   .option('--hours <n>', 'how long the code is valid (default 72)')
   .action(action((ctx, o: { hours?: string }) => invite(ctx, o)))
+
+program
+  .command('verify-web <server-url>')
+  .description("check that the server's web app is the reproducible build (hashes, CSP, SRI)")
+  .option('--expect <hash>', 'the published bundle hash (default: the build next to this CLI)')
+  .action(action((ctx, url: string, o: { expect?: string }) => verifyWeb(ctx, url, o)))
 
 try {
   await program.parseAsync()

@@ -17,6 +17,7 @@ export type CliErrorCode =
   | 'NOT_FOUND'
   | 'IO'
   | 'CANCELLED'
+  | 'WEB_MISMATCH'
   | 'UPLOAD_PENDING'
 
 export class CliError extends Error {
@@ -114,6 +115,7 @@ export function describeError(e: unknown): { code: string; message: string; exit
       NOT_FOUND: EXIT.notFound,
       IO: EXIT.failure,
       CANCELLED: EXIT.cancelled,
+      WEB_MISMATCH: EXIT.security,
       UPLOAD_PENDING: EXIT.pending,
     }
     return { code: e.code, message: e.message, exit: exit[e.code] }

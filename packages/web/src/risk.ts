@@ -11,7 +11,7 @@ export interface Risk {
 }
 
 const EXECUTABLE_EXT = new Set(
-  'exe dll com scr msi msix msp cpl sys drv ocx pif appx appxbundle apk ipa app dmg pkg deb rpm run bin elf so dylib jar class'.split(
+  'exe dll com scr msi msix msp cpl sys drv ocx pif appx appxbundle apk ipa app dmg pkg deb rpm run elf so dylib jar class'.split(
     ' ',
   ),
 )

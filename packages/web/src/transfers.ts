@@ -54,6 +54,8 @@ export function setTransfer(id: string, patch: Partial<Transfer>): void {
     next[i] = t
     return next
   })
+  // Finished transfers leave the list after a moment; failures stay until dismissed.
+  if (patch.phase === 'done' || patch.phase === 'cancelled') setTimeout(() => dismiss(id), 4000)
 }
 
 export function addTransfer(t: Omit<Transfer, 'speed'>): void {

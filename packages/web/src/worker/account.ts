@@ -117,15 +117,14 @@ export class Account {
 
   private expiresAt = 0
 
+  /**
+   * Logs in. A refusal does not delete the keys: only the verified log can prove this device was
+   * removed (see `sync`); a server's word alone could otherwise destroy them.
+   */
   async login(): Promise<string> {
-    try {
-      const s = await login(this.api, this.device)
-      this.expiresAt = s.expiresAt
-      return s.token
-    } catch (e) {
-      if (e instanceof WebError && e.code === 'DEVICE_REMOVED') await forget()
-      throw e
-    }
+    const s = await login(this.api, this.device)
+    this.expiresAt = s.expiresAt
+    return s.token
   }
 
   /** A session token valid for at least two more minutes (for the page's uploads and the push socket). */

@@ -44,15 +44,22 @@ function started(a: Account) {
   account = a
   items = new Items(a)
   push?.stop()
+  const failed = (err: unknown) => {
+    const info = describeError(err)
+    if (info.code === 'DEVICE_REMOVED') {
+      push?.stop()
+      account = null
+      items = null
+    }
+    emit('error', info)
+  }
   push = new Push(
     origin,
     () => a.freshToken(),
     (e) => {
-      if (e.type === 'log')
-        void a.sync().then(
-          () => emit('push', e),
-          (err) => emit('error', describeError(err)),
-        )
+      if (e.type === 'log') void a.sync().then(() => emit('push', e), failed)
+      // The server ended this device's session (removed, or expired): a fresh login tells which.
+      else if (e.type === 'closed') void a.login().catch(failed)
       else emit('push', e)
     },
   )
