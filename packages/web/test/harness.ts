@@ -46,7 +46,8 @@ export async function openDevice(browser: Browser, url: string, viewport = DESKT
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
   page.on('console', (m) => {
     if (process.env.AIRLOCK_WEB_DEBUG) console.log(`[${viewport.width}] ${m.type()}: ${m.text()}`)
-    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`)
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text()))
+      problems.push(`console: ${m.text()}`)
   })
   await page.goto(url)
   return { context, page, problems }
@@ -87,7 +88,10 @@ export async function sendNote(page: Page, text: string): Promise<void> {
   await page.getByRole('button', { name: 'Send' }).click()
 }
 
-export async function sendFiles(page: Page, files: { name: string; mimeType: string; buffer: Buffer }[]): Promise<void> {
+export async function sendFiles(
+  page: Page,
+  files: { name: string; mimeType: string; buffer: Buffer }[],
+): Promise<void> {
   await page.locator('input[type=file]').setInputFiles(files)
 }
 
@@ -96,7 +100,11 @@ export function item(page: Page, name: string) {
 }
 
 /** Clicks Save on an item and returns the downloaded bytes (after the risk dialog, if any). */
-export async function saveItem(page: Page, name: string, opts: { acceptRisk?: boolean } = {}): Promise<Buffer> {
+export async function saveItem(
+  page: Page,
+  name: string,
+  opts: { acceptRisk?: boolean } = {},
+): Promise<Buffer> {
   const download = page.waitForEvent('download', { timeout: 120_000 })
   await item(page, name).getByRole('button', { name: 'Save' }).click()
   if (opts.acceptRisk) await page.getByRole('button', { name: 'Save anyway' }).click()

@@ -78,7 +78,9 @@ describe('web app with two browser devices', () => {
     const data = randomBytes(5 * 1024 * 1024)
     await sendFiles(a.page, [{ name: 'report.bin', mimeType: 'application/octet-stream', buffer: data }])
     await item(b.page, 'report.bin').waitFor({ timeout: 60_000 })
-    await expect.poll(() => item(b.page, 'report.bin').textContent(), { timeout: 15_000 }).toContain('5.0 MiB')
+    await expect
+      .poll(() => item(b.page, 'report.bin').textContent(), { timeout: 15_000 })
+      .toContain('5.0 MiB')
     const got = await saveItem(b.page, 'report.bin')
     expect(got.length).toBe(data.length)
     expect(sha256(got)).toBe(sha256(data))
@@ -105,24 +107,35 @@ describe('web app with two browser devices', () => {
     await item(b.page, 'holiday.jpg').waitFor({ timeout: 30_000 })
     await item(b.page, 'holiday.jpg').getByRole('button', { name: 'Save' }).click()
     const dialog = b.page.getByRole('dialog')
-    await expect.poll(() => dialog.textContent(), { timeout: 15_000 }).toContain('This file is a Linux program')
+    await expect
+      .poll(() => dialog.textContent(), { timeout: 15_000 })
+      .toContain('This file is a Linux program')
     await screenshot(b.page, 'risk-warning-phone')
     await dialog.getByRole('button', { name: 'Cancel' }).click()
     // A name that says "program" is flagged in the timeline before anything is downloaded.
-    await sendFiles(a.page, [{ name: 'setup.exe', mimeType: 'application/octet-stream', buffer: randomBytes(300) }])
-    await expect.poll(() => item(b.page, 'setup.exe').locator('.risk').textContent(), { timeout: 15_000 }).toContain('programs')
+    await sendFiles(a.page, [
+      { name: 'setup.exe', mimeType: 'application/octet-stream', buffer: randomBytes(300) },
+    ])
+    await expect
+      .poll(() => item(b.page, 'setup.exe').locator('.risk').textContent(), { timeout: 15_000 })
+      .toContain('programs')
     const got = await saveItem(b.page, 'setup.exe', { acceptRisk: true })
     expect(got.length).toBe(300)
   })
 
   it('deleting an item removes it from every device', async () => {
-    await item(a.page, 'photo-1.dat').getByRole('button', { name: /^Delete/ }).click()
+    await item(a.page, 'photo-1.dat')
+      .getByRole('button', { name: /^Delete/ })
+      .click()
     await expect.poll(() => item(b.page, 'photo-1.dat').count(), { timeout: 15_000 }).toBe(0)
   })
 
   it('removing a device signs that browser out at once', async () => {
     await a.page.goto(`${server.url}/#devices`)
-    await a.page.locator('li.device', { hasText: 'Phone browser' }).getByRole('button', { name: 'Remove' }).click()
+    await a.page
+      .locator('li.device', { hasText: 'Phone browser' })
+      .getByRole('button', { name: 'Remove' })
+      .click()
     await a.page.getByRole('dialog').getByRole('button', { name: 'Remove device' }).click()
     await expect.poll(() => a.page.locator('li.device').count(), { timeout: 15_000 }).toBe(1)
     await b.page.getByRole('button', { name: 'Create an account' }).waitFor({ timeout: 30_000 })

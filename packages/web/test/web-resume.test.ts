@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto'
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
+import {
+  createAccount,
+  type Device,
+  item,
+  launch,
+  openDevice,
+  saveItem,
+  sendFiles,
+  sha256,
+} from './harness.js'
+
+// An upload cut off by a page reload resumes from the server's offset after the reload, from the
+// ciphertext spooled in the browser's private storage: nothing is encrypted or sent twice.
+
+let server: ServerProcess
+let dir: string
+let browser: Browser
+let web: Device
+
+beforeAll(async () => {
+  assertBuilt()
+  dir = await tempDir('airlock-web-resume-')
+  server = await startServer(dir)
+  browser = await launch()
+  web = await openDevice(browser, server.url)
+  await createAccount(web.page, server.setupCode!, 'dave')
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+  await removeDir(dir)
+})
+
+describe('resumable uploads in the browser', () => {
+  it('a reload in the middle of an upload resumes it and the item arrives intact', async () => {
+    const { page } = web
+    const data = randomBytes(24 * 1024 * 1024)
+    let patches = 0
+    let firstDone!: () => void
+    const firstPatchDone = new Promise<void>((r) => {
+      firstDone = r
+    })
+    // Let the first 16 MiB chunk through, then hold every later PATCH until the reload.
+    await page.route('**/api/v1/uploads/**', async (route) => {
+      if (route.request().method() !== 'PATCH') return route.continue()
+      if (patches++ === 0) {
+        const res = await route.fetch()
+        await route.fulfill({ response: res })
+        firstDone()
+        return
+      }
+      await new Promise(() => {})
+    })
+    await sendFiles(page, [{ name: 'big.bin', mimeType: 'application/octet-stream', buffer: data }])
+    await firstPatchDone
+    await page.locator('li.transfer[data-phase="uploading"]').waitFor()
+    await page.unrouteAll({ behavior: 'ignoreErrors' })
+
+    const offsets: number[] = []
+    page.on('request', (r) => {
+      if (r.method() === 'PATCH' && r.url().includes('/api/v1/uploads/'))
+        offsets.push(Number(r.headers()['upload-offset']))
+    })
+    await page.reload()
+    await item(page, 'big.bin').waitFor({ timeout: 120_000 })
+    expect(offsets.length).toBeGreaterThan(0)
+    // It continued from where the server's stored bytes ended, not from zero.
+    expect(offsets[0]).toBeGreaterThanOrEqual(16 * 1024 * 1024)
+    expect(sha256(await saveItem(page, 'big.bin'))).toBe(sha256(data))
+  })
+})
