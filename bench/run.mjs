@@ -17,6 +17,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { browserCrypto, nodeAead, nodeCrypto } from './browser.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
@@ -74,6 +75,13 @@ try {
     throw new Error('received file differs')
   const serverPeak = server.peakRssMiB()
 
+  // The web app's crypto worker in Chromium, and core in Node on the same size, same run.
+  const cryptoMiB = Math.min(256, sizeMiB)
+  log(`browser and Node crypto, ${cryptoMiB} MiB…`)
+  const web = await browserCrypto(server.url, cryptoMiB)
+  const nodeJs = await nodeCrypto(cryptoMiB)
+  const nodeFast = await nodeCrypto(cryptoMiB, nodeAead)
+
   const ageTotal = ageEnc.seconds + ageDec.seconds
   const airTotal = send.seconds + get.seconds
   const results = {
@@ -90,7 +98,9 @@ try {
       peakRssMiB: { server: serverPeak, sendCli: send.maxRssMiB, receiveCli: get.maxRssMiB },
     },
     ratioAgeOverAirlock: ageTotal / airTotal,
+    crypto: { sizeMiB: cryptoMiB, browser: web, nodeSameAead: nodeJs, nodeFastPath: nodeFast },
   }
+  const mbps = (r) => `${r.encryptMBps.toFixed(0)} | ${r.decryptMBps.toFixed(0)}`
   const table = [
     `Airlock end to end, ${sizeMiB} MiB file, loopback (${results.date}, Node ${process.version})`,
     '',
@@ -101,6 +111,13 @@ try {
     `| airlock send (A → server) | ${send.seconds.toFixed(2)} | ${results.airlock.sendMBps.toFixed(0)} | ${send.maxRssMiB.toFixed(0)} |`,
     `| airlock get (server → B, verified) | ${get.seconds.toFixed(2)} | ${results.airlock.receiveMBps.toFixed(0)} | ${get.maxRssMiB.toFixed(0)} |`,
     `| server (whole run) | | | ${serverPeak.toFixed(0)} |`,
+    '',
+    `| age encrypt / decrypt in memory, ${cryptoMiB} MiB | encrypt MB/s | decrypt MB/s |`,
+    '|---|---:|---:|',
+    `| web app worker in Chromium (JavaScript ChaCha20-Poly1305) | ${mbps(web)} |`,
+    `| core in Node, same JavaScript AEAD | ${mbps(nodeJs)} |`,
+    `| core in Node, node:crypto AEAD (CLI path) | ${mbps(nodeFast)} |`,
+    `| ratio browser ÷ Node (same AEAD) | ${(web.encryptMBps / nodeJs.encryptMBps).toFixed(2)} | ${(web.decryptMBps / nodeJs.decryptMBps).toFixed(2)} |`,
     '',
     `ratio (age encrypt + decrypt time) ÷ (Airlock send + receive time): ${results.ratioAgeOverAirlock.toFixed(2)} (target ≥ 0.5)`,
     `targets: server RSS < 150 MB (${serverPeak < 143 ? 'met' : 'NOT met'}), CLI RSS < 200 MB (${Math.max(send.maxRssMiB, get.maxRssMiB) < 190 ? 'met' : 'NOT met'})`,

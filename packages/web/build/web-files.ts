@@ -21,7 +21,7 @@ export function integrity(): Plugin {
     apply: 'build',
     generateBundle(_opts, bundle) {
       const html = bundle['index.html']
-      if (!html || html.type !== 'asset') this.error('index.html missing from the bundle')
+      if (html?.type !== 'asset') this.error('index.html missing from the bundle')
       const source = (name: string): string | Uint8Array => {
         const f = bundle[name.replace(/^\//, '')]
         if (!f) this.error(`index.html references ${name}, which is not in the bundle`)

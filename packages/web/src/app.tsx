@@ -10,7 +10,25 @@ import type { AccountInfo } from './worker/account.ts'
 
 type View = 'timeline' | 'devices' | 'settings'
 
+/** `#bench-<MiB>`: the crypto worker's encrypt and decrypt speed, for `npm run bench`. */
+function Bench({ sizeMiB }: { sizeMiB: number }) {
+  const [result, setResult] = useState('running…')
+  useEffect(() => {
+    call('bench', sizeMiB).then(
+      (r) => setResult(JSON.stringify(r)),
+      (e) => setResult(JSON.stringify({ error: errorInfo(e).message })),
+    )
+  }, [])
+  return <pre data-testid="bench">{result}</pre>
+}
+
 export function App() {
+  const bench = /^#bench-(\d+)$/.exec(location.hash)
+  if (bench) return <Bench sizeMiB={Number(bench[1])} />
+  return <Main />
+}
+
+function Main() {
   const [state, setState] = useState<'loading' | 'welcome' | 'ready' | 'failed'>('loading')
   const [info, setInfo] = useState<AccountInfo | null>(null)
   const [view, setView] = useState<View>('timeline')

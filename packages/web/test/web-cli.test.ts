@@ -13,7 +13,6 @@ import {
   tempDir,
 } from '../../cli/test/harness.js'
 import {
-  approveByCode,
   createAccount,
   type Device,
   item,

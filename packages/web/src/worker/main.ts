@@ -11,6 +11,7 @@ import { describeError, WebError } from '../errors.ts'
 import type { Request, WorkerMessage } from '../rpc.ts'
 import { Account, forget, newDevice } from './account.ts'
 import { Api } from './api.ts'
+import { cryptoBench } from './bench.ts'
 import { exportAll } from './export.ts'
 import { Items } from './items.ts'
 import { linkServer } from './linking.ts'
@@ -209,6 +210,9 @@ const methods: Record<string, (...args: never[]) => unknown> = {
       (done, total) => emit('progress', { opId, phase: 'export', done, total }),
       signal(opId),
     )
+  },
+  bench(sizeMiB: number) {
+    return cryptoBench(sizeMiB)
   },
   async forget() {
     push?.stop()
