@@ -187,6 +187,15 @@ function LinkThisBrowser({ onReady, onBack }: { onReady: (i: AccountInfo) => voi
             {shown.code}
           </p>
           <p class="muted">The code expires at {new Date(shown.expiresAt).toLocaleTimeString()}.</p>
+          <details>
+            <summary>Cannot scan? Show the link</summary>
+            <p class="muted">
+              Paste it into “Add a device” on the other device. It works once, for ten minutes.
+            </p>
+            <code class="link-text" data-testid="link-url">
+              {shown.link}
+            </code>
+          </details>
         </>
       )}
       {fingerprint && (
