@@ -67,7 +67,9 @@ export async function verifyWeb(ctx: Context, url: string, opts: { expect?: stri
     served.set(f.path, bytes)
     if (sha('sha256', bytes, 'hex') !== f.sha256) problems.push(`${f.path} differs from the list`)
   }
-  const actual = bundleHash(list.files.map((f) => ({ path: f.path, sha256: sha('sha256', served.get(f.path)!, 'hex') })))
+  const actual = bundleHash(
+    list.files.map((f) => ({ path: f.path, sha256: sha('sha256', served.get(f.path)!, 'hex') })),
+  )
 
   const page = await fetchBytes(`${origin}/`)
   const html = new TextDecoder().decode(page.bytes)
@@ -86,7 +88,8 @@ export async function verifyWeb(ctx: Context, url: string, opts: { expect?: stri
     const bytes = served.get(ref)
     const integrity = /\sintegrity="sha384-([^"]+)"/.exec(tag)?.[1]
     if (!bytes) problems.push(`index.html loads ${ref}, which is not in the list`)
-    else if (integrity !== sha('sha384', bytes, 'base64')) problems.push(`${ref} has no matching integrity attribute`)
+    else if (integrity !== sha('sha384', bytes, 'base64'))
+      problems.push(`${ref} has no matching integrity attribute`)
   }
 
   let expected = opts.expect?.trim().toLowerCase()
@@ -98,7 +101,8 @@ export async function verifyWeb(ctx: Context, url: string, opts: { expect?: stri
       source = 'of the build next to this CLI'
     }
   }
-  if (expected && expected !== actual) problems.push(`bundle hash ${actual} is not the expected ${expected} (${source})`)
+  if (expected && expected !== actual)
+    problems.push(`bundle hash ${actual} is not the expected ${expected} (${source})`)
 
   if (problems.length > 0) {
     ctx.out.result({ ok: false, bundle: actual, expected: expected ?? null, problems }, [
