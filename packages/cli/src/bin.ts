@@ -107,7 +107,9 @@ devices
   .action(action((ctx, o: { recoveryOut?: string }) => addRecovery(ctx, o)))
 devices
   .command('remove <device-id>')
-  .description('remove a device: it can no longer log in or receive new items')
+  .description(
+    'remove a device: it can no longer log in or receive new items (put -- before an id that starts with -)',
+  )
   .action(action((ctx, id: string) => removeDevice(ctx, id)))
 
 program

@@ -260,7 +260,7 @@ describe('airlock CLI against a real server', () => {
     expect(declined.code).toBe(130)
     expect((await link2.exited).code).toBe(130)
 
-    const removed = await cliJson<{ removed: string }>(A, ['devices', 'remove', cId])
+    const removed = await cliJson<{ removed: string }>(A, ['devices', 'remove', '--', cId])
     expect(removed.removed).toBe(cId)
     const after = await cli(C, ['inbox'])
     expect(after.code).toBe(5)
@@ -323,7 +323,7 @@ describe('airlock CLI against a real server', () => {
     const oldId = (
       await cliJson<{ devices: { deviceId: string; kind: string }[] }>(A, ['devices'])
     ).devices.find((d) => d.kind === 'recovery' && d.deviceId !== made.recoveryDeviceId)!.deviceId
-    await cliJson(A, ['devices', 'remove', oldId])
+    await cliJson(A, ['devices', 'remove', '--', oldId])
     const refused = await cli(join(dir, 'home-f'), ['recover', server.url, join(dir, 'recovery.txt')])
     expect(refused.code).toBe(5)
   })

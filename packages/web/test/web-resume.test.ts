@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Browser } from 'playwright-core'
+import type { Browser, Route } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
 import {
@@ -41,32 +41,34 @@ describe('resumable uploads in the browser', () => {
     const { page } = web
     const data = randomBytes(24 * 1024 * 1024)
     let patches = 0
+    let hold = true
+    const held: Route[] = []
     let firstDone!: () => void
     const firstPatchDone = new Promise<void>((r) => {
       firstDone = r
     })
-    // Let the first 16 MiB chunk through, then hold every later PATCH until the reload.
+    // Let the first 16 MiB chunk through, then hold the next PATCH until the page is reloaded.
     await page.route('**/api/v1/uploads/**', async (route) => {
       if (route.request().method() !== 'PATCH') return route.continue()
       if (patches++ === 0) {
-        const res = await route.fetch()
-        await route.fulfill({ response: res })
+        await route.fulfill({ response: await route.fetch() })
         firstDone()
-        return
-      }
-      await new Promise(() => {})
+      } else if (hold) held.push(route)
+      else await route.continue()
     })
     await sendFiles(page, [{ name: 'big.bin', mimeType: 'application/octet-stream', buffer: data }])
     await firstPatchDone
-    await page.locator('li.transfer[data-phase="uploading"]').waitFor()
-    await page.unrouteAll({ behavior: 'ignoreErrors' })
+    await expect.poll(() => held.length, { timeout: 60_000 }).toBe(1)
 
     const offsets: number[] = []
     page.on('request', (r) => {
       if (r.method() === 'PATCH' && r.url().includes('/api/v1/uploads/'))
         offsets.push(Number(r.headers()['upload-offset']))
     })
+    // The held request never completes, so the old page sends no further PATCH.
+    hold = false
     await page.reload()
+    for (const r of held) await r.abort().catch(() => {})
     await item(page, 'big.bin').waitFor({ timeout: 120_000 })
     expect(offsets.length).toBeGreaterThan(0)
     // It continued from where the server's stored bytes ended, not from zero.

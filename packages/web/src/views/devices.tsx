@@ -1,3 +1,4 @@
+import { printable } from '@airlock/core'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
@@ -52,7 +53,7 @@ export function Devices({ onError }: { onError: (e: ErrorInfo) => void }) {
             {rows.map((d) => (
               <li key={d.id} class={d.active ? 'device' : 'device removed'} data-device={d.id}>
                 <div class="row">
-                  <strong>{d.name}</strong>
+                  <strong>{printable(d.name)}</strong>
                   <span class="muted">
                     {d.kind === 'web' ? 'browser' : d.kind === 'cli' ? 'command line' : 'recovery key'}
                     {d.thisDevice && ' · this browser'}
@@ -194,7 +195,8 @@ function AddDevice({ onAdded }: { onAdded: () => void }) {
           onConfirm={() => void call('answer', ask.askId, true)}
         >
           <p>
-            <strong>{ask.device.name}</strong> ({ask.device.kind === 'web' ? 'browser' : 'command line'})
+            <strong>{printable(ask.device.name)}</strong> (
+            {ask.device.kind === 'web' ? 'browser' : 'command line'})
           </p>
           <p>Confirmation code:</p>
           <p class="code" data-testid="confirm-fingerprint">

@@ -1,4 +1,4 @@
-import { safeFilename } from '@airlock/core'
+import { printable, safeFilename } from '@airlock/core'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
@@ -15,6 +15,7 @@ type Row = TimelineItem | RefusedItem
 
 const rows = new Store<Row[]>([])
 let lastSeq = 0
+let rowsAccount = ''
 let syncing: Promise<void> | null = null
 
 /** Catches up from the last seen seq; one sync at a time, another one queued behind it. */
@@ -65,6 +66,12 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
   const picker = useRef<HTMLInputElement>(null)
 
   useEffect(() => {
+    // Another account in this tab (after "Forget this browser"): start from an empty timeline.
+    if (rowsAccount !== info.accountId) {
+      rowsAccount = info.accountId
+      rows.set([])
+      lastSeq = 0
+    }
     void sync(onError)
     const off = on<{ type: string }>('push', (e) => {
       if (e.type === 'item' || e.type === 'delete' || e.type === 'resync') void sync(onError)
@@ -177,7 +184,7 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
                 <p class="note">{r.text ?? `Note (${formatSize(r.size)})`}</p>
               ) : (
                 <div class="file">
-                  <span class="name">{r.name}</span>
+                  <span class="name">{printable(r.name)}</span>
                   <span class="size">{formatSize(r.size)}</span>
                   {r.risk && (
                     <p class="risk" role="note">
@@ -203,7 +210,7 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
                 </div>
               )}
               <footer>
-                <span>{r.senderName}</span> · <time>{formatTime(r.created)}</time>
+                <span>{printable(r.senderName)}</span> · <time>{formatTime(r.created)}</time>
                 <button
                   type="button"
                   class="link"
@@ -276,7 +283,7 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
           }}
         >
           <p>
-            <strong>{ask.name}</strong>: {ask.risk.reason}
+            <strong>{printable(ask.name)}</strong>: {ask.risk.reason}
           </p>
           <p>Only open it if you sent it yourself and expected it.</p>
         </Confirm>

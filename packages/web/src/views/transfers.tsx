@@ -1,3 +1,4 @@
+import { printable } from '@airlock/core'
 import { formatDuration, formatSize, formatSpeed } from '../format.ts'
 import { useStore } from '../state.ts'
 import { dismiss, transfers } from '../transfers.ts'
@@ -26,7 +27,7 @@ export function Transfers() {
           <li key={t.id} class={`transfer ${t.phase}`} data-phase={t.phase} data-name={t.name}>
             <div class="row">
               <span class="name">
-                {t.direction === 'up' ? '↑' : '↓'} {t.name}
+                {t.direction === 'up' ? '↑' : '↓'} {printable(t.name)}
               </span>
               <span class="muted">
                 {PHASE[t.phase]}
