@@ -63,6 +63,10 @@ describe('web app with two browser devices', () => {
     const fa = await a.page.getByTestId('log-fingerprint').textContent()
     await b.page.goto(`${server.url}/#devices`)
     expect(await b.page.getByTestId('log-fingerprint').textContent()).toBe(fa)
+    await screenshot(b.page, 'devices-phone')
+    await b.page.goto(`${server.url}/#settings`)
+    await b.page.getByRole('button', { name: 'Export' }).waitFor()
+    await screenshot(b.page, 'settings-phone')
     await b.page.goto(`${server.url}/#timeline`)
     await a.page.goto(`${server.url}/#timeline`)
   })
@@ -121,6 +125,21 @@ describe('web app with two browser devices', () => {
       .toContain('programs')
     const got = await saveItem(b.page, 'setup.exe', { acceptRisk: true })
     expect(got.length).toBe(300)
+  })
+
+  it('previews a small image only after it verified', async () => {
+    // A 1×1 PNG.
+    const png = Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==',
+      'base64',
+    )
+    await sendFiles(a.page, [{ name: 'dot.png', mimeType: 'image/png', buffer: png }])
+    await item(b.page, 'dot.png').waitFor({ timeout: 30_000 })
+    await item(b.page, 'dot.png').getByRole('button', { name: 'Preview' }).click()
+    const img = item(b.page, 'dot.png').locator('img.preview')
+    await img.waitFor({ timeout: 30_000 })
+    await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBe(1)
+    expect(await img.getAttribute('src')).toMatch(/^blob:/)
   })
 
   it('deleting an item removes it from every device', async () => {
