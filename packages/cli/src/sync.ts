@@ -4,13 +4,13 @@ import {
   DeviceLogError,
   deviceFingerprint,
   entryValue,
-  extendVerified,
+  type FetchLogPage,
   ForkError,
+  fetchVerifiedLog,
   headAt,
-  type LogResponse,
   logResponseSchema,
   printable,
-  RollbackError,
+  syncVerifiedLog,
   type VerifiedLog,
   verifyLog,
 } from '@airlock/core'
@@ -97,50 +97,23 @@ async function withLock<T>(path: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Fetches one page of the log of `accountId` from the server. */
+function logPages(client: ApiClient, accountId: string): FetchLogPage {
+  return (since) => client.json('GET', `/accounts/${accountId}/log`, logResponseSchema, { query: { since } })
+}
+
 /** Fetches the whole log from the server and verifies it against `pin` (or from genesis). */
-export async function fetchLog(
+export function fetchLog(
   client: ApiClient,
   accountId: string,
   pin?: { seq: number; head: string },
 ): Promise<VerifiedLog> {
-  const entries: unknown[] = []
-  let res: LogResponse
-  do {
-    res = await client.json('GET', `/accounts/${accountId}/log`, logResponseSchema, {
-      query: { since: entries.length === 0 ? undefined : entries.length - 1 },
-    })
-    entries.push(...res.entries)
-  } while (res.more && res.entries.length > 0)
-  const v = verifyLog(accountId, entries, pin)
-  checkHead(v, res.head)
-  return v
+  return fetchVerifiedLog(logPages(client, accountId), accountId, pin)
 }
 
-/**
- * Brings `v` up to the server's head. Throws core's `RollbackError` if the server's log is
- * shorter than the pin, `ForkError` if it disagrees with it, and the errors of `extendVerified`.
- */
-export async function syncLog(client: ApiClient, v: VerifiedLog): Promise<VerifiedLog> {
-  let current = v
-  let res: LogResponse
-  do {
-    res = await client.json('GET', `/accounts/${v.accountId}/log`, logResponseSchema, {
-      query: { since: current.seq },
-    })
-    if (res.head.seq < v.seq) throw new RollbackError()
-    const next = extendVerified(current, res.entries)
-    // A server that keeps answering "more" without moving forward would keep us here forever.
-    if (res.more && next.seq <= current.seq)
-      throw new CliError('BAD_RESPONSE', 'the server sent no new log entries')
-    current = next
-  } while (res.more && res.entries.length > 0)
-  checkHead(current, res.head)
-  return current
-}
-
-function checkHead(v: VerifiedLog, head: { seq: number; hash: string }): void {
-  if (head.seq === v.seq && head.hash !== v.head) throw new ForkError()
-  if (head.seq !== v.seq) throw new CliError('BAD_RESPONSE', 'the server sent an incomplete device log')
+/** Brings `v` up to the server's head (core `syncVerifiedLog`: rollback, fork and junk are refused). */
+export function syncLog(client: ApiClient, v: VerifiedLog): Promise<VerifiedLog> {
+  return syncVerifiedLog(logPages(client, v.accountId), v)
 }
 
 /** One line per entry that `after` has beyond `before`: every add and removal is shown. */

@@ -25,6 +25,7 @@ export {
   parseLinkPayload,
 } from './link.js'
 export * from './link-session.js'
+export * from './log-sync.js'
 export * from './manifest.js'
 export * from './padding.js'
 export {

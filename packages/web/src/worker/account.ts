@@ -10,20 +10,21 @@ import {
   type DeviceSecrets,
   entryValue,
   extendVerified,
+  type FetchLogPage,
   ForkError,
+  fetchVerifiedLog,
   findActiveDevice,
   generateDevice,
   headAt,
-  type LogResponse,
   logResponseSchema,
   meResponseSchema,
   type Pin,
   parseDeviceSecrets,
-  RollbackError,
   randomBytes,
   serializeDeviceSecrets,
   sessionResponseSchema,
   signCanonical,
+  syncVerifiedLog,
   toBase64Url,
   type VerifiedLog,
   verifyLog,
@@ -96,7 +97,7 @@ export class Account {
     const api = new Api(origin)
     const session = await login(api, device)
     if (session.accountId !== accountId) throw badResponse('login answer (another account)')
-    const log = await fetchLog(api, accountId, pin)
+    const log = await fetchVerifiedLog(logPages(api, accountId), accountId, pin)
     if (!findActiveDevice(log, device.record.id)) throw badResponse('device log (this device is not in it)')
     const me = await api.json('GET', '/accounts/me', meResponseSchema)
     if (me.accountId !== accountId || me.deviceId !== device.record.id) throw badResponse('account answer')
@@ -133,21 +134,9 @@ export class Account {
     return this.login()
   }
 
-  /** Brings the log up to the server's head and pins it; returns the entries that are new. */
+  /** Brings the log up to the server's head (core `syncVerifiedLog`) and pins it. */
   async sync(): Promise<VerifiedLog> {
-    let current = this.log
-    let res: LogResponse
-    do {
-      res = await this.api.json('GET', `/accounts/${current.accountId}/log`, logResponseSchema, {
-        query: { since: current.seq },
-      })
-      if (res.head.seq < this.log.seq) throw new RollbackError()
-      const next = extendVerified(current, res.entries)
-      if (res.more && next.seq <= current.seq) throw badResponse('device log (no progress)')
-      current = next
-    } while (res.more && res.entries.length > 0)
-    checkHead(current, res.head)
-    await this.saveLog(current)
+    await this.saveLog(await syncVerifiedLog(logPages(this.api, this.info.accountId), this.log))
     if (!findActiveDevice(this.log, this.device.record.id)) {
       await forget()
       throw new WebError('DEVICE_REMOVED', 'this browser was removed from your devices; its keys are deleted')
@@ -237,21 +226,6 @@ async function loadLog(accountId: string): Promise<VerifiedLog> {
   return verifyLog(accountId, stored.entries, stored.pin)
 }
 
-async function fetchLog(api: Api, accountId: string, pin: Pin): Promise<VerifiedLog> {
-  const entries: unknown[] = []
-  let res: LogResponse
-  do {
-    res = await api.json('GET', `/accounts/${accountId}/log`, logResponseSchema, {
-      query: { since: entries.length === 0 ? undefined : entries.length - 1 },
-    })
-    entries.push(...res.entries)
-  } while (res.more && res.entries.length > 0)
-  const v = verifyLog(accountId, entries, pin)
-  checkHead(v, res.head)
-  return v
-}
-
-function checkHead(v: VerifiedLog, head: { seq: number; hash: string }): void {
-  if (head.seq === v.seq && head.hash !== v.head) throw new ForkError()
-  if (head.seq !== v.seq) throw badResponse('device log (incomplete)')
+function logPages(api: Api, accountId: string): FetchLogPage {
+  return (since) => api.json('GET', `/accounts/${accountId}/log`, logResponseSchema, { query: { since } })
 }
