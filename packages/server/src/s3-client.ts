@@ -18,7 +18,7 @@ export interface S3Settings {
   partSize?: number
 }
 
-export const DEFAULT_PART_SIZE = 5 * 1024 * 1024
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024
 
 export function s3Client(s: S3Settings): S3Client {
   return new S3Client({

@@ -21,6 +21,11 @@ import { codeRow, type Db, deviceRecord, logHead, logRow, usage } from './sql-ro
 export class SqlAccountStore {
   constructor(protected readonly db: Db) {}
 
+  /** The underlying database, for whole-table work such as `migrate-storage`. */
+  get database(): Db {
+    return this.db
+  }
+
   async countAccounts(): Promise<number> {
     const r = await this.db
       .selectFrom('accounts')

@@ -1,12 +1,14 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { LocalBlobStore } from '../src/local-blob-store.js'
+import { PgPushHub } from '../src/pg-push-hub.js'
 import { openPostgresStore } from '../src/pg-store.js'
-import { InProcessPushHub } from '../src/push.js'
+import { type HubMessage, InProcessPushHub } from '../src/push.js'
 import { S3BlobStore } from '../src/s3-blob-store.js'
 import { openSqliteStore } from '../src/sqlite-store.js'
+import { PgUploadLock } from '../src/upload-lock.js'
 import { blobStoreConformance } from './blob-store.conformance.js'
-import { removeDir, tempDir } from './harness.js'
+import { removeDir, tempDir, until } from './harness.js'
 import { metadataStoreConformance } from './metadata-store.conformance.js'
 import { pushHubConformance } from './push-hub.conformance.js'
 import { freshSchema, IN_CI, PG_BASE, pgUnavailable, skipPg, startS3Server } from './services.js'
@@ -42,6 +44,66 @@ describe.skipIf(skipPg)('PostgreSQL', () => {
       await schema.drop()
     }
     return store
+  })
+
+  pushHubConformance('PostgreSQL LISTEN/NOTIFY (a schema per test)', async () => {
+    const schema = await freshSchema()
+    const hub = await PgPushHub.open({ url: schema.url })
+    const close = hub.close.bind(hub)
+    hub.close = async () => {
+      await close()
+      await schema.drop()
+    }
+    return hub
+  })
+
+  it('relays push between two hubs on one schema, and not to another schema', async () => {
+    const [one, other] = [await freshSchema(), await freshSchema()]
+    const a = await PgPushHub.open({ url: one.url })
+    const b = await PgPushHub.open({ url: one.url })
+    const c = await PgPushHub.open({ url: other.url })
+    try {
+      const got: { hub: string; m: HubMessage }[] = []
+      b.subscribe({ accountId: 'A', deviceId: 'a1' }, (m) => got.push({ hub: 'b', m }))
+      c.subscribe({ accountId: 'A', deviceId: 'a1' }, (m) => got.push({ hub: 'c', m }))
+      for (let seq = 1; seq <= 20; seq++) await a.publish(['A'], { type: 'item', conversationId: 'c', seq })
+      await a.revoke(['a1'])
+      await until(() => got.length >= 21, 5000, 'notifications')
+      await new Promise((r) => setTimeout(r, 100))
+      expect(got.map((g) => g.hub).every((h) => h === 'b')).toBe(true)
+      expect(got.map((g) => (g.m.type === 'item' ? g.m.seq : g.m.type))).toEqual([
+        ...Array.from({ length: 20 }, (_, i) => i + 1),
+        'revoked',
+      ])
+    } finally {
+      for (const h of [a, b, c]) await h.close()
+      await one.drop()
+      await other.drop()
+    }
+  })
+
+  it('lets one holder at a time take an upload lock, across connections, until released or gone', async () => {
+    const schema = await freshSchema()
+    const a = await PgUploadLock.open({ url: schema.url })
+    const b = await PgUploadLock.open({ url: schema.url })
+    try {
+      const release = await a.tryAcquire('item-1')
+      expect(release).not.toBeNull()
+      expect(await b.tryAcquire('item-1')).toBeNull()
+      const other = await b.tryAcquire('item-2')
+      expect(other).not.toBeNull()
+      await release!()
+      const again = await b.tryAcquire('item-1')
+      expect(again).not.toBeNull()
+      // A holder whose connection goes away (a killed instance) releases everything it held.
+      await b.close()
+      expect(await a.tryAcquire('item-1')).not.toBeNull()
+      expect(await a.tryAcquire('item-2')).not.toBeNull()
+    } finally {
+      await a.close()
+      await b.close()
+      await schema.drop()
+    }
   })
 })
 
