@@ -4,6 +4,7 @@ import type { Database } from './db-schema.js'
 import { ConflictError, ServerError } from './errors.js'
 import type { AccountRecord, DeviceChange, NewAccount, NewLogEntry, NewMailbox } from './metadata-store.js'
 import { migrateToLatest } from './migrations.js'
+import type { Db, LockedTable } from './sql-rows.js'
 import { SqlMetadataStore } from './sql-store.js'
 
 // bigint columns (ids, sizes, times in ms) come back as JS numbers: every value fits in 2^53.
@@ -41,10 +42,10 @@ export async function currentSchema(client: pg.Pool | pg.Client): Promise<string
 /**
  * Opens the PostgreSQL metadata store and brings it to the latest migration (the same list as
  * SQLite, with `bytea` for binary columns; Kysely serialises concurrent migrators with an advisory
- * lock, so several instances may start at once). Read committed isolation: the places where two
- * instances can race are a unique key (usernames, devices, nameplates, log seqs), which this
- * adapter turns into the error SQLite's single writer would have given, or a row update
- * (`conversations.last_seq`), which PostgreSQL serialises by itself.
+ * lock, so several instances may start at once). Read committed isolation: where a transaction
+ * reads and then writes (quota checks, log heads, item states, mailbox message indexes) it first
+ * locks the row it depends on (`lockRow`, `SELECT … FOR UPDATE`); races on a unique key
+ * (usernames, devices, nameplates) become the error SQLite's single writer would have given.
  */
 export async function openPostgresStore(s: PgSettings): Promise<SqlMetadataStore> {
   const pool = pgPool(s)
@@ -59,6 +60,10 @@ export async function openPostgresStore(s: PgSettings): Promise<SqlMetadataStore
 }
 
 class PostgresMetadataStore extends SqlMetadataStore {
+  protected override async lockRow(trx: Db, table: LockedTable, id: string): Promise<void> {
+    await trx.selectFrom(table).select('id').where('id', '=', id).forUpdate().execute()
+  }
+
   override async createAccount(input: NewAccount): Promise<AccountRecord> {
     try {
       return await super.createAccount(input)
