@@ -111,10 +111,13 @@ export class S3BlobStore implements BlobStore {
 
   async status(id: string): Promise<BlobStatus | null> {
     checkId(id)
-    const size = await this.committedSize(id)
-    if (size !== null) return { length: size, size, committed: true }
+    // Staged first: uploads ask for the status of staged blobs far more often than of committed
+    // ones. A commit cut short after completing still reads as staged and complete; committing
+    // it again finishes the clean-up.
     const state = await this.staging.read(id)
-    return state ? { length: state.length, size: stagedSize(state), committed: false } : null
+    if (state) return { length: state.length, size: stagedSize(state), committed: false }
+    const size = await this.committedSize(id)
+    return size === null ? null : { length: size, size, committed: true }
   }
 
   async commit(id: string): Promise<void> {
@@ -130,7 +133,7 @@ export class S3BlobStore implements BlobStore {
     if (stagedSize(state) !== state.length)
       throw new ServerError('UPLOAD_INCOMPLETE', 'the upload is not complete')
     await this.staging.complete(id, state, this.key(id))
-    await this.staging.remove(id)
+    await this.staging.forget(id, state)
   }
 
   async read(id: string, range?: { start: number; end: number }): Promise<Readable> {

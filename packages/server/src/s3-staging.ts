@@ -128,6 +128,15 @@ export class S3Staging {
     )
   }
 
+  /**
+   * After a commit: deletes the tail and the state it names, without listing (one request less
+   * per item). A tail left behind by an earlier crash goes when the blob is deleted (`remove`).
+   */
+  async forget(id: string, state: StagedState): Promise<void> {
+    if (state.tail) await this.deleteKey(this.tailKey(id, state.tail.gen))
+    await this.deleteKey(this.stateKey(id))
+  }
+
   /** Deletes every staging object of the blob (the state last, so a retry finds the rest). */
   async remove(id: string): Promise<void> {
     const dir = `${this.s.prefix}staging/${id}/`
