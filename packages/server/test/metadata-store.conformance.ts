@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { isServerError } from '../src/errors.js'
-import type { MetadataStore, NewAccount, NewItem, NewLogEntry } from '../src/metadata-store.js'
+import type { MetadataStore } from '../src/metadata-store.js'
+import { account, entry, expectCode, id, item, setup, T0 } from './metadata-fixtures.js'
+import { shouldSurviveRaces } from './metadata-store.races.js'
 
 /**
  * The contract every `MetadataStore` adapter must meet. Run it from a `*.test.ts` with a factory
@@ -23,46 +23,8 @@ export function metadataStoreConformance(name: string, factory: () => Promise<Me
     shouldManageItems(() => store)
     shouldRelayLinkMessages(() => store)
     shouldExpireRows(() => store)
+    shouldSurviveRaces(() => store)
   })
-}
-
-const id = () => randomBytes(16).toString('base64url')
-const T0 = 1_700_000_000_000
-
-function entry(seq: number, prev: string | null): NewLogEntry {
-  return { seq, prev, hash: `h${seq}-${id()}`, entry: JSON.stringify({ seq }), createdAt: T0 }
-}
-
-function account(codeHash: string, over: Partial<NewAccount> = {}): NewAccount {
-  return {
-    id: id(),
-    username: `user-${randomBytes(4).toString('hex')}`,
-    codeHash,
-    now: T0,
-    quotaBytes: null,
-    genesis: entry(0, null),
-    device: { id: id(), signKey: id() },
-    selfConversationId: id(),
-    ...over,
-  }
-}
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  )
-  expect(isServerError(e) ? e.code : e).toBe(code)
-}
-
-async function setup(
-  store: MetadataStore,
-): Promise<{ accountId: string; deviceId: string; conversationId: string }> {
-  const codeHash = id()
-  await store.replaceSetupCode({ id: id(), codeHash, createdAt: T0, expiresAt: null })
-  const a = account(codeHash)
-  await store.createAccount(a)
-  return { accountId: a.id, deviceId: a.device.id, conversationId: a.selfConversationId }
 }
 
 function shouldCreateAccounts(s: () => MetadataStore): void {
@@ -219,22 +181,6 @@ function shouldAppendTheDeviceLog(s: () => MetadataStore): void {
       expect((await store.getLogHead(a.accountId))!.seq).toBe(2)
     })
 
-    it('lets exactly one of several concurrent appends at the same head win', async () => {
-      const store = s()
-      const a = await setup(store)
-      const head = (await store.getLogHead(a.accountId))!
-      const tries = await Promise.allSettled(
-        Array.from({ length: 6 }, () => {
-          const e = entry(head.seq + 1, head.hash)
-          return store.appendLogEntry(a.accountId, e, { op: 'add', deviceId: id(), signKey: id() })
-        }),
-      )
-      expect(tries.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
-      for (const r of tries)
-        if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'STALE_HEAD' })
-      expect((await store.getLogHead(a.accountId))!.seq).toBe(head.seq + 1)
-    })
-
     it('has no log for an unknown account', async () => {
       const store = s()
       expect(await store.getLogHead(id())).toBeNull()
@@ -268,25 +214,6 @@ function shouldManageSessions(s: () => MetadataStore): void {
       expect(await store.getSession('h')).toBeNull()
     })
   })
-}
-
-function item(
-  a: { accountId: string; deviceId: string; conversationId: string },
-  size: number,
-  over: Partial<NewItem> = {},
-): NewItem {
-  return {
-    id: id(),
-    conversationId: a.conversationId,
-    senderAccountId: a.accountId,
-    senderDeviceId: a.deviceId,
-    ciphertextSize: size,
-    manifestSize: 0,
-    label: null,
-    createdAt: T0,
-    expiresAt: T0 + 1000,
-    ...over,
-  }
 }
 
 function shouldManageItems(s: () => MetadataStore): void {
@@ -331,25 +258,6 @@ function shouldManageItems(s: () => MetadataStore): void {
       await store.reserveItem(item(a, 300), 1000)
       expect(await store.accountUsage(a.accountId)).toBe(1000)
       await store.reserveItem(item(a, 10 ** 12), null)
-    })
-
-    it('never lets concurrent reservations or commits go past the quota (several instances race)', async () => {
-      const store = s()
-      const a = await setup(store)
-      const results = await Promise.allSettled(
-        Array.from({ length: 12 }, () => store.reserveItem(item(a, 100), 500)),
-      )
-      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5)
-      expect(await store.accountUsage(a.accountId)).toBe(500)
-      const b = await setup(store)
-      const small = Array.from({ length: 6 }, () => item(b, 10))
-      for (const i of small) await store.reserveItem(i, null)
-      // Each manifest is larger than declared: 6 × (10 + 100) = 660 bytes would pass 500.
-      const commits = await Promise.allSettled(
-        small.map((i) => store.commitItem(i.id, new Uint8Array(100), T0, 500)),
-      )
-      expect(commits.filter((r) => r.status === 'fulfilled')).toHaveLength(4)
-      expect(await store.accountUsage(b.accountId)).toBeLessThanOrEqual(500)
     })
 
     it('finds live items by device and label', async () => {
@@ -441,22 +349,6 @@ function shouldRelayLinkMessages(s: () => MetadataStore): void {
       expect(await store.getLinkMessages(m.id, 'new', -1)).toEqual([])
       // The nameplate is free again.
       await store.createMailbox({ ...m, id: id() })
-    })
-
-    it('numbers concurrent messages uniquely and still caps each side', async () => {
-      const store = s()
-      const m = { id: id(), nameplate: '0777', secretHash: 'sh', createdAt: T0, expiresAt: T0 + 1000 }
-      await store.createMailbox(m)
-      const sends = await Promise.allSettled(
-        Array.from({ length: 12 }, (_, i) =>
-          store.addLinkMessage(m.id, i % 2 ? 'new' : 'existing', `m${i}`, 4),
-        ),
-      )
-      const ok = sends.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
-      expect(ok).toHaveLength(8)
-      expect(new Set(ok).size).toBe(8)
-      for (const r of sends)
-        if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'RATE_LIMITED' })
     })
 
     it('burns a mailbox after too many failures', async () => {
