@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
+import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { LocalBlobStore } from '../src/local-blob-store.js'
 import { PgPushHub } from '../src/pg-push-hub.js'
@@ -79,6 +81,29 @@ describe.skipIf(skipPg)('PostgreSQL', () => {
       for (const h of [a, b, c]) await h.close()
       await one.drop()
       await other.drop()
+    }
+  })
+
+  it('after losing its LISTEN connection, tells subscribers to resync and relays again', async () => {
+    const schema = await freshSchema()
+    const hub = await PgPushHub.open({ url: schema.url })
+    const admin = new pg.Client({ connectionString: PG_BASE })
+    await admin.connect()
+    try {
+      const got: HubMessage[] = []
+      hub.subscribe({ accountId: 'A', deviceId: 'a1' }, (m) => got.push(m))
+      const channel = `airlock_push_${createHash('sha256').update(schema.schema).digest('hex').slice(0, 24)}`
+      const r = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where query = $1`, [
+        `LISTEN ${channel}`,
+      ])
+      expect(r.rowCount).toBe(1)
+      await until(() => got.some((m) => m.type === 'resync'), 10_000, 'resync')
+      await hub.publish(['A'], { type: 'item', conversationId: 'c', seq: 1 })
+      await until(() => got.some((m) => m.type === 'item'), 5000, 'relay after reconnect')
+    } finally {
+      await admin.end()
+      await hub.close()
+      await schema.drop()
     }
   })
 
