@@ -46,11 +46,16 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<void>
 }
 
-/** Starts `airlock-server --port <port> --data-dir <dir>` and waits for its listening line. */
-export async function startServer(dataDir: string, port = 0): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [SERVER_BIN, '--port', String(port), '--data-dir', dataDir], {
+/** Starts `airlock-server --port <port> --data-dir <dir> ...args` and waits for its listening line. */
+export async function startServer(
+  dataDir: string,
+  port = 0,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [SERVER_BIN, '--port', String(port), '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: cleanEnv(),
+    env: cleanEnv(env),
   })
   let out = ''
   proc.stdout.on('data', (d) => {

@@ -4,6 +4,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_PORT, DEFAULTS, parseOrigins, parseQuota, parseSize, type ServerConfig } from './config.js'
 import { serverVersion, startServer } from './server.js'
+import { addStorageOptions, storageSettings } from './storage-options.js'
+
+if (process.argv[2] === 'migrate-storage') {
+  const { runMigrateStorage } = await import('./migrate-command.js')
+  process.exit(await runMigrateStorage(process.argv.slice(3)))
+}
 
 const SHUTDOWN_GRACE_MS = 20_000
 
@@ -90,6 +96,11 @@ const program = new Command('airlock-server')
       .default('info'),
   )
 
+addStorageOptions(program)
+program.addHelpText(
+  'after',
+  '\nCommands:\n  migrate-storage   copy an SQLite + disk installation to PostgreSQL + S3 (see migrate-storage --help)',
+)
 program.parse()
 const o = program.opts<Record<string, string | number | boolean | undefined>>()
 
@@ -112,6 +123,7 @@ try {
     webDir: (o.webDir as string | undefined) ?? null,
     trustProxy: Boolean(o.trustProxy),
     logLevel: o.logLevel as string,
+    ...storageSettings(o),
   }
 } catch (e) {
   process.stderr.write(`airlock-server: ${(e as Error).message}\n`)

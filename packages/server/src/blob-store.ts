@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream'
  * partial upload can never be served as a complete one.
  *
  * Ids are server-chosen random base64url strings (16–64 characters); adapters reject anything
- * else. Adapters: local directory (`local-blob-store.ts`); S3-compatible storage later. Every
+ * else. Adapters: local directory (`local-blob-store.ts`), S3 (`s3-blob-store.ts`). Every
  * adapter must pass `test/blob-store.conformance.ts`.
  */
 export interface BlobStore {

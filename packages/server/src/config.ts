@@ -1,3 +1,5 @@
+import type { S3Settings } from './s3-client.js'
+
 /** Everything the server is started with (flags or `AIRLOCK_*` environment variables; see bin.ts). */
 export interface ServerConfig {
   port: number
@@ -23,6 +25,10 @@ export interface ServerConfig {
   /** Lifetime of a session token, seconds. */
   sessionTtlSeconds: number
   maxConnections: number
+  /** `postgres://…`: metadata, push and upload locks in PostgreSQL; null = SQLite in dataDir. */
+  databaseUrl: string | null
+  /** Blobs in S3-compatible storage; null = the local directory `<dataDir>/blobs`. */
+  s3: S3Settings | null
 }
 
 export const DEFAULT_PORT = 8465
@@ -43,6 +49,8 @@ export const DEFAULTS: ServerConfig = {
   uploadTtlHours: 24,
   sessionTtlSeconds: 15 * 60,
   maxConnections: 2048,
+  databaseUrl: null,
+  s3: null,
 }
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }

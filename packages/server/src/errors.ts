@@ -10,8 +10,8 @@ export class ServerError extends Error {
   /** Extra response headers (e.g. `Retry-After`, `Content-Range`). */
   readonly headers: Readonly<Record<string, string>>
 
-  constructor(code: ApiErrorCode, message: string, headers: Record<string, string> = {}) {
-    super(message)
+  constructor(code: ApiErrorCode, message: string, headers: Record<string, string> = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
     this.code = code
     this.headers = headers
     this.name = new.target.name

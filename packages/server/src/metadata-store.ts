@@ -3,7 +3,7 @@ import type { ConversationKind } from '@airlock/core'
 /**
  * Everything the server remembers except blobs: accounts, the device logs and the devices derived
  * from them, sessions, challenges, setup and invite codes, conversations, items and linking
- * mailboxes. Adapters: SQLite (`sqlite-store.ts`); PostgreSQL later. Every adapter must pass the
+ * mailboxes. Adapters: SQLite (`sqlite-store.ts`), PostgreSQL (`pg-store.ts`). Every adapter must pass the
  * conformance suite in `test/metadata-store.conformance.ts`.
  *
  * Secrets (session tokens, setup/invite codes, mailbox secrets) are stored only as SHA-256 hashes.

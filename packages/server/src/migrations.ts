@@ -2,7 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 
 /**
  * The schema, as one ordered list of migrations written with Kysely's schema builder so the same
- * list runs on SQLite and (later) PostgreSQL. Only the binary column type differs by dialect.
+ * list runs on SQLite and PostgreSQL. Only the binary column type differs by dialect.
  * Never edit a released migration; append a new one.
  */
 export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<string, Migration> {

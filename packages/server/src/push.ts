@@ -1,7 +1,11 @@
 import type { PushEvent } from '@airlock/core'
 
-/** What a subscriber receives: a data event, or `revoked` when its device was removed. */
-export type HubMessage = PushEvent | { type: 'revoked' }
+/**
+ * What a subscriber receives: a data event, `revoked` when its device was removed, or `resync`
+ * when the hub may have missed events (its connection to other instances was lost), so the
+ * client should reconnect and catch up by seq.
+ */
+export type HubMessage = PushEvent | { type: 'revoked' } | { type: 'resync' }
 
 export interface Subscriber {
   accountId: string
@@ -12,8 +16,8 @@ export interface Subscriber {
  * Fan-out of push events to connected devices. `publish` reaches every subscriber of the given
  * accounts; `revoke` tells a removed device's subscribers to disconnect. Delivery is best effort
  * and in order per subscriber; clients catch up by seq after a reconnect, so nothing is lost when
- * an event is. Adapters: in-process (`InProcessPushHub`); PostgreSQL LISTEN/NOTIFY later, for
- * several server instances. Every adapter must pass `test/push-hub.conformance.ts`.
+ * an event is. Adapters: in-process (`InProcessPushHub`); PostgreSQL LISTEN/NOTIFY
+ * (`pg-push-hub.ts`), for several server instances. Every adapter must pass `test/push-hub.conformance.ts`.
  */
 export interface PushHub {
   publish(accountIds: readonly string[], event: PushEvent): Promise<void>
@@ -50,6 +54,11 @@ export class InProcessPushHub implements PushHub {
     add(this.byAccount, sub.accountId, entry)
     add(this.byDevice, sub.deviceId, entry)
     return () => this.remove(entry)
+  }
+
+  /** Sends `m` to every subscriber (used by relaying hubs). */
+  broadcast(m: HubMessage): void {
+    for (const set of [...this.byDevice.values()]) for (const e of [...set]) this.deliver(e, m)
   }
 
   async close(): Promise<void> {

@@ -1,18 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { buildApp } from './app.js'
-import type { BlobStore } from './blob-store.js'
 import { loopbackOrigins, type ServerConfig } from './config.js'
 import { startGarbageCollector } from './gc.js'
-import { LocalBlobStore } from './local-blob-store.js'
-import type { MetadataStore } from './metadata-store.js'
-import { InProcessPushHub, type PushHub } from './push.js'
 import { RateLimiter } from './rate-limit.js'
-import { openSqliteStore } from './sqlite-store.js'
+import { openStorage } from './storage.js'
 import { hashCode, newCode, randomId } from './tokens.js'
 
 const GC_INTERVAL_MS = 10 * 60_000
@@ -37,8 +32,8 @@ export function serverVersion(): string {
 }
 
 /**
- * Starts the server on the embedded defaults: SQLite at `<dataDir>/airlock.db`, blobs under
- * `<dataDir>/blobs`, an in-process push hub. Logs (pino, JSON) go to stderr, so stdout carries only
+ * Starts the server on the stores its configuration names (`storage.ts`; by default SQLite at
+ * `<dataDir>/airlock.db`, blobs under `<dataDir>/blobs`, an in-process push hub). Logs (pino, JSON) go to stderr, so stdout carries only
  * the listening line and the setup code.
  */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
@@ -53,9 +48,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     pino.destination({ fd: 2, sync: false }),
   )
-  const store: MetadataStore = await openSqliteStore(join(config.dataDir, 'airlock.db'))
-  const blobs: BlobStore = await LocalBlobStore.open(join(config.dataDir, 'blobs'))
-  const hub: PushHub = new InProcessPushHub()
+  const storage = await openStorage(config)
+  const { store, blobs, hub } = storage
   const https =
     config.tlsCert && config.tlsKey
       ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
@@ -115,8 +109,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         } finally {
           clearInterval(reaper)
         }
-        await hub.close()
-        await store.close()
+        await storage.close()
         logger.flush()
       })()
       return closing

@@ -12,7 +12,7 @@ import type {
   NewLogEntry,
   SessionRecord,
 } from './metadata-store.js'
-import { codeRow, type Db, deviceRecord, logHead, logRow, usage } from './sql-rows.js'
+import { codeRow, type Db, deviceRecord, type LockedTable, logHead, logRow, usage } from './sql-rows.js'
 
 /**
  * The SQL `MetadataStore` methods for accounts, setup and invite codes, device logs and devices,
@@ -20,6 +20,18 @@ import { codeRow, type Db, deviceRecord, logHead, logRow, usage } from './sql-ro
  */
 export class SqlAccountStore {
   constructor(protected readonly db: Db) {}
+
+  /**
+   * Locks one row until the transaction ends, where several writers could otherwise interleave a
+   * read and a write (quota checks, seq and index allocation). SQLite has a single writer, so this
+   * is a no-op there; the PostgreSQL store takes `SELECT … FOR UPDATE`.
+   */
+  protected async lockRow(_trx: Db, _table: LockedTable, _id: string): Promise<void> {}
+
+  /** The underlying database, for whole-table work such as `migrate-storage`. */
+  get database(): Db {
+    return this.db
+  }
 
   async countAccounts(): Promise<number> {
     const r = await this.db
@@ -180,6 +192,7 @@ export class SqlAccountStore {
 
   async appendLogEntry(accountId: string, entry: NewLogEntry, change: DeviceChange): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await this.lockRow(trx, 'accounts', accountId)
       const head = await logHead(trx, accountId)
       if (!head) throw new NotFoundError('no such account')
       if (entry.seq !== head.seq + 1 || entry.prev !== head.hash) {

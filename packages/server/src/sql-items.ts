@@ -68,6 +68,7 @@ export class SqlItemStore extends SqlAccountStore {
 
   async reserveItem(item: NewItem, quotaBytes: number | null): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await this.lockRow(trx, 'accounts', item.senderAccountId)
       if (quotaBytes !== null) {
         const used = await usage(trx, item.senderAccountId)
         if (used + item.ciphertextSize + item.manifestSize > quotaBytes) {
@@ -120,8 +121,10 @@ export class SqlItemStore extends SqlAccountStore {
     quotaBytes: number | null = null,
   ): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
+      await this.lockRow(trx, 'items', id)
       const item = await trx.selectFrom('items').selectAll().where('id', '=', id).executeTakeFirst()
       if (!item || item.state === 'deleted') throw new NotFoundError('no such item')
+      await this.lockRow(trx, 'accounts', item.sender_account_id)
       if (item.state === 'committed')
         throw new ServerError('ALREADY_COMMITTED', 'the item is already committed')
       // Reservations may not declare the manifest; its real size counts against the quota here.
@@ -158,6 +161,7 @@ export class SqlItemStore extends SqlAccountStore {
 
   async deleteItem(id: string, now: number): Promise<number | null> {
     return this.db.transaction().execute(async (trx) => {
+      await this.lockRow(trx, 'items', id)
       const item = await trx.selectFrom('items').selectAll().where('id', '=', id).executeTakeFirst()
       if (!item || item.state === 'deleted') throw new NotFoundError('no such item')
       if (item.state === 'reserved') {

@@ -13,6 +13,9 @@ import type {
 /** Shared by the SQL store modules: row conversions and small queries used inside transactions. */
 export type Db = Kysely<Database>
 
+/** Tables whose rows `lockRow` can lock (each has an `id` key). */
+export type LockedTable = 'accounts' | 'items' | 'link_mailboxes'
+
 export function codeRow(c: NewCode) {
   return { id: c.id, code_hash: c.codeHash, created_at: c.createdAt, expires_at: c.expiresAt }
 }

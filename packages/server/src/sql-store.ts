@@ -82,6 +82,7 @@ export class SqlMetadataStore extends SqlItemStore implements MetadataStore {
 
   async recordMailboxFailure(id: string, maxFailures: number): Promise<MailboxState> {
     return this.db.transaction().execute(async (trx) => {
+      await this.lockRow(trx, 'link_mailboxes', id)
       const r = await trx.selectFrom('link_mailboxes').selectAll().where('id', '=', id).executeTakeFirst()
       if (!r) throw new NotFoundError('no such mailbox')
       const failures = r.failures + 1
@@ -98,6 +99,7 @@ export class SqlMetadataStore extends SqlItemStore implements MetadataStore {
 
   async addLinkMessage(mailboxId: string, side: LinkSide, body: string, maxPerSide: number): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
+      await this.lockRow(trx, 'link_mailboxes', mailboxId)
       const counts = await trx
         .selectFrom('link_messages')
         .select([

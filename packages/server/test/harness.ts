@@ -124,14 +124,11 @@ export async function request<T = Json>(
   } else if (opts.body !== undefined) {
     body = opts.body as NonNullable<RequestInit['body']>
   }
-  const res = await fetch(
-    `${base}${path.startsWith('/api') || path.startsWith('/healthz') ? '' : '/api/v1'}${path}`,
-    {
-      method,
-      headers,
-      body,
-    },
-  )
+  const res = await fetch(`${base}${/^\/(api|healthz|readyz)/.test(path) ? '' : '/api/v1'}${path}`, {
+    method,
+    headers,
+    body,
+  })
   const bytes = new Uint8Array(await res.arrayBuffer())
   let json: unknown = null
   if ((res.headers.get('content-type') ?? '').includes('json') && bytes.length > 0) {

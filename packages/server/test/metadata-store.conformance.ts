@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { isServerError } from '../src/errors.js'
-import type { MetadataStore, NewAccount, NewItem, NewLogEntry } from '../src/metadata-store.js'
+import type { MetadataStore } from '../src/metadata-store.js'
+import { account, entry, expectCode, id, item, setup, T0 } from './metadata-fixtures.js'
+import { shouldSurviveRaces } from './metadata-store.races.js'
 
 /**
  * The contract every `MetadataStore` adapter must meet. Run it from a `*.test.ts` with a factory
@@ -23,46 +23,8 @@ export function metadataStoreConformance(name: string, factory: () => Promise<Me
     shouldManageItems(() => store)
     shouldRelayLinkMessages(() => store)
     shouldExpireRows(() => store)
+    shouldSurviveRaces(() => store)
   })
-}
-
-const id = () => randomBytes(16).toString('base64url')
-const T0 = 1_700_000_000_000
-
-function entry(seq: number, prev: string | null): NewLogEntry {
-  return { seq, prev, hash: `h${seq}-${id()}`, entry: JSON.stringify({ seq }), createdAt: T0 }
-}
-
-function account(codeHash: string, over: Partial<NewAccount> = {}): NewAccount {
-  return {
-    id: id(),
-    username: `user-${randomBytes(4).toString('hex')}`,
-    codeHash,
-    now: T0,
-    quotaBytes: null,
-    genesis: entry(0, null),
-    device: { id: id(), signKey: id() },
-    selfConversationId: id(),
-    ...over,
-  }
-}
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  )
-  expect(isServerError(e) ? e.code : e).toBe(code)
-}
-
-async function setup(
-  store: MetadataStore,
-): Promise<{ accountId: string; deviceId: string; conversationId: string }> {
-  const codeHash = id()
-  await store.replaceSetupCode({ id: id(), codeHash, createdAt: T0, expiresAt: null })
-  const a = account(codeHash)
-  await store.createAccount(a)
-  return { accountId: a.id, deviceId: a.device.id, conversationId: a.selfConversationId }
 }
 
 function shouldCreateAccounts(s: () => MetadataStore): void {
@@ -252,25 +214,6 @@ function shouldManageSessions(s: () => MetadataStore): void {
       expect(await store.getSession('h')).toBeNull()
     })
   })
-}
-
-function item(
-  a: { accountId: string; deviceId: string; conversationId: string },
-  size: number,
-  over: Partial<NewItem> = {},
-): NewItem {
-  return {
-    id: id(),
-    conversationId: a.conversationId,
-    senderAccountId: a.accountId,
-    senderDeviceId: a.deviceId,
-    ciphertextSize: size,
-    manifestSize: 0,
-    label: null,
-    createdAt: T0,
-    expiresAt: T0 + 1000,
-    ...over,
-  }
 }
 
 function shouldManageItems(s: () => MetadataStore): void {

@@ -1,11 +1,19 @@
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
+import pg from 'pg'
+import { afterAll, describe, expect, it } from 'vitest'
 import { LocalBlobStore } from '../src/local-blob-store.js'
-import { InProcessPushHub } from '../src/push.js'
+import { PgPushHub } from '../src/pg-push-hub.js'
+import { openPostgresStore } from '../src/pg-store.js'
+import { type HubMessage, InProcessPushHub } from '../src/push.js'
+import { S3BlobStore } from '../src/s3-blob-store.js'
 import { openSqliteStore } from '../src/sqlite-store.js'
+import { PgUploadLock } from '../src/upload-lock.js'
 import { blobStoreConformance } from './blob-store.conformance.js'
-import { removeDir, tempDir } from './harness.js'
+import { removeDir, tempDir, until } from './harness.js'
 import { metadataStoreConformance } from './metadata-store.conformance.js'
 import { pushHubConformance } from './push-hub.conformance.js'
+import { freshSchema, IN_CI, PG_BASE, pgUnavailable, skipPg, startS3Server } from './services.js'
 
 // Every storage adapter against its interface's conformance suite.
 
@@ -22,6 +30,108 @@ metadataStoreConformance('SQLite file (WAL)', async () => {
   return store
 })
 
+describe.runIf(IN_CI)('PostgreSQL under CI', () => {
+  it(`is reachable at ${PG_BASE} (CI never skips the PostgreSQL suites)`, () => {
+    expect(pgUnavailable).toBeNull()
+  })
+})
+
+describe.skipIf(skipPg)('PostgreSQL', () => {
+  metadataStoreConformance('PostgreSQL (a schema per test)', async () => {
+    const schema = await freshSchema()
+    const store = await openPostgresStore({ url: schema.url })
+    const close = store.close.bind(store)
+    store.close = async () => {
+      await close()
+      await schema.drop()
+    }
+    return store
+  })
+
+  pushHubConformance('PostgreSQL LISTEN/NOTIFY (a schema per test)', async () => {
+    const schema = await freshSchema()
+    const hub = await PgPushHub.open({ url: schema.url })
+    const close = hub.close.bind(hub)
+    hub.close = async () => {
+      await close()
+      await schema.drop()
+    }
+    return hub
+  })
+
+  it('relays push between two hubs on one schema, and not to another schema', async () => {
+    const [one, other] = [await freshSchema(), await freshSchema()]
+    const a = await PgPushHub.open({ url: one.url })
+    const b = await PgPushHub.open({ url: one.url })
+    const c = await PgPushHub.open({ url: other.url })
+    try {
+      const got: { hub: string; m: HubMessage }[] = []
+      b.subscribe({ accountId: 'A', deviceId: 'a1' }, (m) => got.push({ hub: 'b', m }))
+      c.subscribe({ accountId: 'A', deviceId: 'a1' }, (m) => got.push({ hub: 'c', m }))
+      for (let seq = 1; seq <= 20; seq++) await a.publish(['A'], { type: 'item', conversationId: 'c', seq })
+      await a.revoke(['a1'])
+      await until(() => got.length >= 21, 5000, 'notifications')
+      await new Promise((r) => setTimeout(r, 100))
+      expect(got.map((g) => g.hub).every((h) => h === 'b')).toBe(true)
+      expect(got.map((g) => (g.m.type === 'item' ? g.m.seq : g.m.type))).toEqual([
+        ...Array.from({ length: 20 }, (_, i) => i + 1),
+        'revoked',
+      ])
+    } finally {
+      for (const h of [a, b, c]) await h.close()
+      await one.drop()
+      await other.drop()
+    }
+  })
+
+  it('after losing its LISTEN connection, tells subscribers to resync and relays again', async () => {
+    const schema = await freshSchema()
+    const hub = await PgPushHub.open({ url: schema.url })
+    const admin = new pg.Client({ connectionString: PG_BASE })
+    await admin.connect()
+    try {
+      const got: HubMessage[] = []
+      hub.subscribe({ accountId: 'A', deviceId: 'a1' }, (m) => got.push(m))
+      const channel = `airlock_push_${createHash('sha256').update(schema.schema).digest('hex').slice(0, 24)}`
+      const r = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where query = $1`, [
+        `LISTEN ${channel}`,
+      ])
+      expect(r.rowCount).toBe(1)
+      await until(() => got.some((m) => m.type === 'resync'), 10_000, 'resync')
+      await hub.publish(['A'], { type: 'item', conversationId: 'c', seq: 1 })
+      await until(() => got.some((m) => m.type === 'item'), 5000, 'relay after reconnect')
+    } finally {
+      await admin.end()
+      await hub.close()
+      await schema.drop()
+    }
+  })
+
+  it('lets one holder at a time take an upload lock, across connections, until released or gone', async () => {
+    const schema = await freshSchema()
+    const a = await PgUploadLock.open({ url: schema.url })
+    const b = await PgUploadLock.open({ url: schema.url })
+    try {
+      const release = await a.tryAcquire('item-1')
+      expect(release).not.toBeNull()
+      expect(await b.tryAcquire('item-1')).toBeNull()
+      const other = await b.tryAcquire('item-2')
+      expect(other).not.toBeNull()
+      await release!()
+      const again = await b.tryAcquire('item-1')
+      expect(again).not.toBeNull()
+      // A holder whose connection goes away (a killed instance) releases everything it held.
+      await b.close()
+      expect(await a.tryAcquire('item-1')).not.toBeNull()
+      expect(await a.tryAcquire('item-2')).not.toBeNull()
+    } finally {
+      await a.close()
+      await b.close()
+      await schema.drop()
+    }
+  })
+})
+
 blobStoreConformance('local directory', async () => {
   const dir = await tempDir()
   return {
@@ -30,5 +140,26 @@ blobStoreConformance('local directory', async () => {
     cleanup: () => removeDir(dir),
   }
 })
+
+const s3server = await startS3Server()
+afterAll(() => s3server.close())
+
+for (const partSize of [undefined, 64 * 1024]) {
+  // Small parts push the suite's blobs through multipart parts, tails and resumes across them.
+  blobStoreConformance(`S3 (s3rver, a bucket per test, parts of ${partSize ?? 'default size'})`, async () => {
+    const settings = { ...(await s3server.bucket()), ...(partSize ? { partSize } : {}) }
+    const opened = [await S3BlobStore.open(settings)]
+    return {
+      store: opened[0]!,
+      reopen: async () => {
+        opened.push(await S3BlobStore.open(settings))
+        return opened.at(-1)!
+      },
+      cleanup: async () => {
+        for (const s of opened) await s.close()
+      },
+    }
+  })
+}
 
 pushHubConformance('in-process', async () => new InProcessPushHub())

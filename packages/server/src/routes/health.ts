@@ -2,11 +2,29 @@ import type { HealthResponse } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../context.js'
 
-/** `GET /healthz`: 200 while the metadata store answers. */
+/** A valid blob id no item ever gets (ids are random), so asking for it only exercises storage. */
+const PROBE_ID = 'airlock-readiness-probe'
+
+/**
+ * `GET /healthz`: 200 while the metadata store answers (liveness). `GET /readyz`: 200 when the
+ * metadata store and the blob store both answer, 503 otherwise — what a load balancer should
+ * route by.
+ */
 export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/healthz', async (_req, reply) => {
     await ctx.store.countAccounts()
     const res: HealthResponse = { ok: true, version: ctx.version }
     return reply.header('cache-control', 'no-store').send(res)
+  })
+  app.get('/readyz', async (req, reply) => {
+    void reply.header('cache-control', 'no-store')
+    try {
+      await ctx.store.countAccounts()
+      await ctx.blobs.status(PROBE_ID)
+    } catch (e) {
+      req.log.warn({ err: e }, 'not ready')
+      return reply.code(503).send({ ok: false, version: ctx.version })
+    }
+    return reply.send({ ok: true, version: ctx.version })
   })
 }

@@ -112,7 +112,8 @@ export function linkRoutes(app: FastifyInstance, ctx: AppContext): void {
         }
         return res
       }
-      await waiters.wait(mailbox.id, remaining)
+      // Other instances cannot wake this one: with a shared database, look again every second.
+      await waiters.wait(mailbox.id, ctx.config.databaseUrl ? Math.min(remaining, 1000) : remaining)
       const fresh = await ctx.store.getMailbox(mailbox.id)
       if (!fresh) throw gone()
       mailbox = live(ctx, fresh)

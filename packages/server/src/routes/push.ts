@@ -84,6 +84,7 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
           if (first) {
             unsubscribe = ctx.hub.subscribe({ accountId: a.accountId, deviceId: a.deviceId }, (event) => {
               if (event.type === 'revoked') close(PUSH_CLOSE.unauthenticated, 'device removed')
+              else if (event.type === 'resync') close(PUSH_CLOSE.goingAway, 'reconnect and catch up')
               else send(event)
             })
           }
