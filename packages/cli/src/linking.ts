@@ -71,7 +71,7 @@ export function offerLink(
   client: ApiClient,
   device: DeviceSecrets,
   show: (s: LinkShown) => Promise<void> | void,
-  agreed: (fingerprint: string) => void,
+  agreed: (fingerprint: string) => Promise<boolean | undefined> | boolean | undefined,
 ): Promise<Approved> {
   return offerLinkSession(linkServer(client), device, show, agreed)
 }

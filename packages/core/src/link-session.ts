@@ -72,6 +72,9 @@ export const linkApprovalSchema = z.strictObject({
 })
 export type LinkApproval = z.infer<typeof linkApprovalSchema>
 
+/** How long a linking session may last (the server's mailboxes live ten minutes). */
+export const LINK_SESSION_MS = 10 * 60 * 1000
+
 const AAD_DEVICE = utf8('airlock link device v1')
 const AAD_APPROVED = utf8('airlock link approved v1')
 
@@ -148,7 +151,8 @@ export interface LinkShown {
 
 /**
  * The new device's side: opens a mailbox, shows the QR link and code (`show`), runs whichever
- * key agreement the existing device chose, shows the fingerprint (`agreed`), sends its record and
+ * key agreement the existing device chose, shows the fingerprint (`agreed`; the new device's
+ * person confirms it when that returns a promise, and `false` declines), sends its record and
  * waits for approval. Returns the approved log position to pin. Throws `LinkDeclinedError`,
  * `LinkExpiredError`, `PakeError` or `LinkInvalidError` when no device was added.
  */
@@ -156,9 +160,11 @@ export async function offerLink(
   server: LinkServer,
   device: DeviceSecrets,
   show: (s: LinkShown) => Promise<void> | void,
-  agreed: (fingerprint: string) => void,
+  agreed: (fingerprint: string) => Promise<boolean | undefined> | boolean | undefined,
 ): Promise<LinkApproval> {
-  const created = await server.open()
+  const opened = await server.open()
+  // The server says when the mailbox expires; the link never promises more than a session lasts.
+  const created = { ...opened, expiresAt: Math.min(opened.expiresAt, Date.now() + LINK_SESSION_MS) }
   const box = new Mailbox(server, created.mailboxId, created.secret, created.expiresAt)
   try {
     const code = generateLinkCode(created.nameplate)
@@ -184,7 +190,10 @@ export async function offerLink(
     } else {
       secrets = completeLinkOffer(offer, fromBase64Url(first.key))
     }
-    agreed(secrets.fingerprint)
+    // Whoever joined first holds the key: the person confirms the codes match before this
+    // device sends its record and accepts an account (`false` ends the session).
+    if ((await agreed(secrets.fingerprint)) === false)
+      throw new LinkDeclinedError('linking cancelled on this device')
     const record = utf8(canonicalJson(recordValue(device.record)))
     await box.send({ t: 'device', box: toBase64Url(sealLinkMessage(secrets.key, record, AAD_DEVICE)) })
 
@@ -208,8 +217,8 @@ export function parseLinkInput(input: string, now: number): LinkInput {
 }
 
 /**
- * The existing device's side. Shows the new device's record and the fingerprint through
- * `confirm`; on yes, `approve` must append the `add` entry and return the new log position, which
+ * The existing device's side. Shows the fingerprint as soon as the keys agree (`agreed`), then
+ * the new device's record and the fingerprint through `confirm`; on yes, `approve` must append the `add` entry and return the new log position, which
  * is sent back sealed. A `no` closes the session as failed and throws `LinkDeclinedError`.
  */
 export async function acceptLink(
@@ -217,6 +226,7 @@ export async function acceptLink(
   input: LinkInput,
   confirm: (record: DeviceRecord, fingerprint: string) => Promise<boolean>,
   approve: (record: DeviceRecord) => Promise<LinkApproval>,
+  agreed?: (fingerprint: string) => void,
 ): Promise<DeviceRecord> {
   const { payload, code } = input
   if (payload && payload.origin !== server.origin)
@@ -242,6 +252,8 @@ export async function acceptLink(
       await box.send({ t: 'qr', key: toBase64Url(accepted.publicKey) })
       secrets = accepted
     }
+    // Shown at once, so the person can compare it with the new device's before that one confirms.
+    agreed?.(secrets.fingerprint)
     const sealed = expect(await box.next(), 'device')
     const plain = openLinkMessage(secrets.key, fromBase64Url(sealed.box), AAD_DEVICE)
     const record = parseSealed(plain, deviceRecordSchema)

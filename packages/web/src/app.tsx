@@ -88,10 +88,23 @@ function Main() {
   if (state === 'failed')
     return (
       <main class="center">
-        {banner}
-        <button type="button" onClick={() => location.reload()}>
-          Try again
-        </button>
+        <div>
+          {banner}
+          <div class="row">
+            <button type="button" onClick={() => location.reload()}>
+              Try again
+            </button>
+            {error?.code === 'SERVER_REFUSED' && (
+              <button
+                type="button"
+                class="danger"
+                onClick={() => void call('forget').then(() => location.reload())}
+              >
+                Forget this browser
+              </button>
+            )}
+          </div>
+        </div>
       </main>
     )
   if (state === 'welcome' || !info)

@@ -1,4 +1,4 @@
-import { isAirlockError } from '@airlock/core'
+import { isAirlockError, printable } from '@airlock/core'
 
 /**
  * What crosses from the worker to the page when something fails: a stable code and a message for
@@ -10,6 +10,8 @@ export type WebErrorCode =
   | 'BAD_RESPONSE'
   | 'NOT_SET_UP'
   | 'DEVICE_REMOVED'
+  | 'SERVER_REFUSED'
+  | 'RECIPIENTS_CHANGED'
   | 'UNSUPPORTED'
   | 'CANCELLED'
   | 'STORAGE'
@@ -69,7 +71,13 @@ const NOT_SECURITY = new Set(['INVALID_INPUT', 'KEY_FORMAT', 'LIMIT', 'LINK_DECL
 
 /** One message for people and whether it is a security failure, for any error. */
 export function describeError(e: unknown): ErrorInfo {
-  if (e instanceof WebError) return { code: e.code, message: e.message, security: e.code === 'BAD_RESPONSE' }
+  if (e instanceof ApiError) return describeApiError(e)
+  if (e instanceof WebError)
+    return {
+      code: e.code,
+      message: e.message,
+      security: e.code === 'BAD_RESPONSE' || e.code === 'SERVER_REFUSED',
+    }
   if (isAirlockError(e))
     return {
       code: e.code,
@@ -81,4 +89,27 @@ export function describeError(e: unknown): ErrorInfo {
   if (e instanceof DOMException && e.name === 'QuotaExceededError')
     return { code: 'STORAGE', message: 'this browser has no room left for the file', security: false }
   return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e), security: false }
+}
+
+const API_MESSAGES: Record<string, string> = {
+  UNAUTHENTICATED: 'the session ended; try again',
+  FORBIDDEN: 'the server does not allow this (for a code: it is unknown, used or expired)',
+  NOT_FOUND: 'not found (it may have been deleted or expired)',
+  USERNAME_TAKEN: 'that username is taken',
+  GONE: 'this has expired or was closed',
+  ITEM_TOO_LARGE: 'the file is larger than this server accepts',
+  QUOTA_EXCEEDED: 'your storage quota on this server is full',
+  RATE_LIMITED: 'too many attempts; wait a minute and try again',
+  UNAVAILABLE: 'the server is busy or restarting; try again shortly',
+  INVALID_BODY: 'the server did not accept that input',
+}
+
+/**
+ * A server error in the app's own words, chosen by its code. The server's text is untrusted (it
+ * could try to instruct the user), so it is shown only as a short, escaped detail.
+ */
+function describeApiError(e: ApiError): ErrorInfo {
+  const detail = printable(e.message).slice(0, 120)
+  const own = API_MESSAGES[e.apiCode] ?? `the server refused (${e.apiCode})`
+  return { code: e.code, message: detail ? `${own} — server says: “${detail}”` : own, security: false }
 }

@@ -16,7 +16,7 @@ const EXECUTABLE_EXT = new Set(
   ),
 )
 const SCRIPT_EXT = new Set(
-  'bat cmd ps1 psm1 psd1 vbs vbe js jse wsf wsh hta sh bash zsh csh ksh command py pyw pl rb php lnk reg scf url inf iso img vhd vhdx chm msc'.split(
+  'bat cmd ps1 psm1 psd1 vbs vbe js mjs jse wsf wsh hta html htm xhtml shtml svg svgz mht mhtml xml desktop sh bash zsh csh ksh command py pyw pl rb php lnk reg scf url inf iso img vhd vhdx chm msc'.split(
     ' ',
   ),
 )

@@ -69,16 +69,25 @@ export async function startLinking(page: Page, name?: string): Promise<string> {
   return (await page.getByTestId('link-code').textContent({ timeout: 30_000 }))!.trim()
 }
 
-/** Approves a waiting device on `existing` by typing its code, after comparing fingerprints. */
-export async function approveByCode(existing: Page, code: string, newPage?: Page): Promise<void> {
+/**
+ * Links `newPage` (showing `code`) from `existing`: both show the same confirmation code, the new
+ * device confirms it matches, then the existing device approves after checking it again.
+ */
+export async function approveByCode(existing: Page, code: string, newPage: Page): Promise<void> {
   await existing.goto(`${new URL(existing.url()).origin}/#devices`)
   await existing.getByLabel('Code from the new device').fill(code)
   await existing.getByRole('button', { name: 'Add', exact: true }).click()
+  await confirmOnBoth(existing, newPage)
+}
+
+/** The confirmation-code comparison on both devices, once the keys agreed. */
+export async function confirmOnBoth(existing: Page, newPage: Page): Promise<void> {
+  const agreed = (await existing.getByTestId('agreed-fingerprint').textContent({ timeout: 30_000 }))!.trim()
+  const other = (await newPage.getByTestId('link-fingerprint').textContent({ timeout: 30_000 }))!.trim()
+  expect(other).toBe(agreed)
+  await newPage.getByRole('button', { name: 'The codes match' }).click()
   const shown = (await existing.getByTestId('confirm-fingerprint').textContent({ timeout: 30_000 }))!.trim()
-  if (newPage) {
-    const other = (await newPage.getByTestId('link-fingerprint').textContent({ timeout: 30_000 }))!.trim()
-    expect(other).toBe(shown)
-  }
+  expect(shown).toBe(agreed)
   await existing.getByRole('button', { name: 'Add device' }).click()
   await existing.getByText(/^Added “/).waitFor({ timeout: 30_000 })
 }

@@ -40,11 +40,13 @@ export async function link(ctx: Context, serverUrl: string, opts: { name?: strin
         `Waiting for the other device (the code expires at ${formatTime(expiresAt)})...`,
       ])
     },
-    (fingerprint) =>
+    (fingerprint) => {
       out.result({ event: 'fingerprint', fingerprint }, [
         `Confirmation code: ${fingerprint}`,
         'Approve on the other device only if it shows exactly the same confirmation code.',
-      ]),
+      ])
+      return undefined
+    },
   )
   const config = await completeEnrollment(home, client, device, approved.accountId, {
     seq: approved.seq,

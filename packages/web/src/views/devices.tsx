@@ -89,7 +89,7 @@ export function Devices({ onError }: { onError: (e: ErrorInfo) => void }) {
       <AddDevice onAdded={() => void load()} />
       {removing && (
         <Confirm
-          title={`Remove “${removing.name}”?`}
+          title={`Remove “${printable(removing.name)}”?`}
           confirmLabel="Remove device"
           onCancel={() => setRemoving(null)}
           onConfirm={async () => {
@@ -118,11 +118,20 @@ function AddDevice({ onAdded }: { onAdded: () => void }) {
   const [scanning, setScanning] = useState<AbortController | null>(null)
   const video = useRef<HTMLVideoElement>(null)
 
-  useEffect(() => on<LinkAsk>('link-confirm', setAsk), [])
+  const [agreed, setAgreed] = useState<string | null>(null)
+  useEffect(() => {
+    const a = on<LinkAsk>('link-confirm', setAsk)
+    const b = on<{ fingerprint: string }>('link-code-agreed', (x) => setAgreed(x.fingerprint))
+    return () => {
+      a()
+      b()
+    }
+  }, [])
 
   const accept = async (code: string) => {
     setBusy(true)
     setMessage(null)
+    setAgreed(null)
     try {
       const added = await call<{ name: string }>('linkAccept', code)
       setMessage({ text: `Added “${added.name}” to your devices.`, error: false })
@@ -133,6 +142,7 @@ function AddDevice({ onAdded }: { onAdded: () => void }) {
     } finally {
       setBusy(false)
       setAsk(null)
+      setAgreed(null)
     }
   }
   const scan = async () => {
@@ -180,7 +190,16 @@ function AddDevice({ onAdded }: { onAdded: () => void }) {
         </button>
       </form>
       <video ref={video} hidden={!scanning} playsInline muted class="scanner" />
-      {busy && !ask && <p aria-busy="true">Waiting for the new device…</p>}
+      {busy && !ask && !agreed && <p aria-busy="true">Waiting for the new device…</p>}
+      {busy && !ask && agreed && (
+        <div aria-live="polite">
+          <p>Confirmation code:</p>
+          <p class="code" data-testid="agreed-fingerprint">
+            {agreed}
+          </p>
+          <p>Check that the new device shows exactly this code and confirm there.</p>
+        </div>
+      )}
       {message && (
         <p class={message.error ? 'error' : 'ok'} role="status">
           {message.text}

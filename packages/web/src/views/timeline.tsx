@@ -61,7 +61,13 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
   const [dragging, setDragging] = useState(false)
   const [note, setNote] = useState('')
   const [ask, setAsk] = useState<{ risk: Risk; file: File; name: string } | null>(null)
-  const [preview, setPreview] = useState<{ itemId: string; url?: string; text?: string } | null>(null)
+  const [preview, setPreviewState] = useState<{ itemId: string; url?: string; text?: string } | null>(null)
+  // One preview at a time; the previous one's blob URL is released.
+  const setPreview = (p: { itemId: string; url?: string; text?: string } | null) =>
+    setPreviewState((old) => {
+      if (old?.url) URL.revokeObjectURL(old.url)
+      return p
+    })
   const bottom = useRef<HTMLDivElement>(null)
   const picker = useRef<HTMLInputElement>(null)
 

@@ -119,13 +119,14 @@ function LinkThisBrowser({ onReady, onBack }: { onReady: (i: AccountInfo) => voi
   const [name, setName] = useState(defaultDeviceName())
   const [started, setStarted] = useState(false)
   const [shown, setShown] = useState<{ code: string; link: string; expiresAt: number } | null>(null)
-  const [fingerprint, setFingerprint] = useState<string | null>(null)
+  const [fingerprint, setFingerprint] = useState<{ askId: number; fingerprint: string } | null>(null)
+  const [confirmed, setConfirmed] = useState(false)
   const [error, setError] = useState<ErrorInfo | null>(null)
   const canvas = useRef<HTMLCanvasElement>(null)
 
   useEffect(() => {
     const a = on<{ code: string; link: string; expiresAt: number }>('link-shown', setShown)
-    const b = on<{ fingerprint: string }>('link-agreed', (x) => setFingerprint(x.fingerprint))
+    const b = on<{ askId: number; fingerprint: string }>('link-agreed', setFingerprint)
     return () => {
       a()
       b()
@@ -142,6 +143,7 @@ function LinkThisBrowser({ onReady, onBack }: { onReady: (i: AccountInfo) => voi
     setError(null)
     setShown(null)
     setFingerprint(null)
+    setConfirmed(false)
     try {
       onReady(await call<AccountInfo>('linkOffer', name))
     } catch (err) {
@@ -202,9 +204,30 @@ function LinkThisBrowser({ onReady, onBack }: { onReady: (i: AccountInfo) => voi
         <>
           <p>Confirmation code:</p>
           <p class="code" data-testid="link-fingerprint">
-            {fingerprint}
+            {fingerprint.fingerprint}
           </p>
-          <p>Approve on the other device only if it shows exactly this code.</p>
+          {confirmed ? (
+            <p>Now approve this browser on the other device.</p>
+          ) : (
+            <>
+              <p>Does the other device show exactly this code?</p>
+              <div class="row">
+                <button type="button" onClick={() => void call('answer', fingerprint.askId, false)}>
+                  No, cancel
+                </button>
+                <button
+                  type="button"
+                  class="primary"
+                  onClick={() => {
+                    setConfirmed(true)
+                    void call('answer', fingerprint.askId, true)
+                  }}
+                >
+                  The codes match
+                </button>
+              </div>
+            </>
+          )}
         </>
       )}
       <p class="muted">Waiting for the other device…</p>

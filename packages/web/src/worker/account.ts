@@ -31,6 +31,7 @@ import {
 } from '@airlock/core'
 import { isApiError, WebError } from '../errors.ts'
 import { Api, badResponse } from './api.ts'
+import * as opfs from './opfs.ts'
 import * as store from './store.ts'
 
 /**
@@ -74,6 +75,7 @@ export class Account {
 
   /** A new account with this browser as its first device (setup code or invite code). */
   static async create(origin: string, code: string, username: string, deviceName: string): Promise<Account> {
+    await assertNoDevice()
     const device = await generateDevice({ name: deviceName, kind: 'web' })
     const accountId = toBase64Url(randomBytes(16))
     const genesis = createGenesis(accountId, device)
@@ -94,6 +96,7 @@ export class Account {
    * it, and saves everything (keys first, account last: the account marks the browser set up).
    */
   static async enroll(origin: string, device: DeviceSecrets, accountId: string, pin: Pin): Promise<Account> {
+    await assertNoDevice()
     const api = new Api(origin)
     const session = await login(api, device)
     if (session.accountId !== accountId) throw badResponse('login answer (another account)')
@@ -184,8 +187,19 @@ export function newDevice(name: string): Promise<DeviceSecrets> {
   return generateDevice({ name, kind: 'web' })
 }
 
+/** Deletes this device's keys, state and every file in the app's private storage. */
 export async function forget(): Promise<void> {
   await store.clearAll()
+  await opfs.removeAll('')
+}
+
+/** Keys are never overwritten: an existing device must be forgotten first, on purpose. */
+async function assertNoDevice(): Promise<void> {
+  if (await store.get('device'))
+    throw new WebError(
+      'USAGE',
+      'this browser already holds a device’s keys; choose “Forget this browser” first',
+    )
 }
 
 async function login(api: Api, device: DeviceSecrets) {
@@ -206,7 +220,10 @@ async function login(api: Api, device: DeviceSecrets) {
     return s
   } catch (e) {
     if (isApiError(e, 'BAD_SIGNATURE'))
-      throw new WebError('DEVICE_REMOVED', 'the server no longer accepts this browser as one of your devices')
+      throw new WebError(
+        'SERVER_REFUSED',
+        'The server refuses this browser’s login. If you removed this device on another device, choose “Forget this browser”; if not, the server may be misbehaving. The keys are kept.',
+      )
     throw e
   }
 }

@@ -1,8 +1,9 @@
 import {
   commitItemResponseSchema,
-  committedItemSchema,
   deleteItemResponseSchema,
+  findActiveDevice,
   fromBase64Url,
+  IdMismatchError,
   itemCiphertextSize,
   listItemsResponseSchema,
   type Manifest,
@@ -11,6 +12,7 @@ import {
   readAll,
   reserveItemResponseSchema,
   resolveRecipients,
+  safeFilename,
   sealItem,
   type VerifiedLog,
 } from '@airlock/core'
@@ -61,6 +63,8 @@ export interface PendingUpload {
   size: number
   kind: 'file' | 'note'
   created: number
+  /** The device ids it is encrypted to; all must still be active when it is committed. */
+  recipients: string[]
 }
 
 const NOTE_PREVIEW_MAX = 64 * 1024
@@ -68,7 +72,10 @@ const spoolName = (itemId: string) => `up-${itemId}`
 
 export class Items {
   private manifests = new Map<string, Manifest>()
+  private sealed = new Map<string, Uint8Array>()
   private ciphertextSizes = new Map<string, number>()
+  /** Items seen or deleted this session: a server replaying one under a new seq is ignored. */
+  private seen = new Set<string>()
 
   constructor(private readonly account: Account) {}
 
@@ -105,8 +112,12 @@ export class Items {
         if (it.deleted) {
           deleted.push(it.itemId)
           this.manifests.delete(it.itemId)
+          this.sealed.delete(it.itemId)
+          this.seen.add(it.itemId)
           continue
         }
+        if (this.seen.has(it.itemId)) continue
+        this.seen.add(it.itemId)
         try {
           out.push(await this.verify(it.itemId, it.seq, it.ciphertextSize, fromBase64Url(it.manifest)))
         } catch (e) {
@@ -133,6 +144,7 @@ export class Items {
     })
     if (manifest.ciphertextSize !== ciphertextSize) throw badResponse('item size')
     this.manifests.set(itemId, manifest)
+    this.sealed.set(itemId, sealed)
     this.ciphertextSizes.set(itemId, ciphertextSize)
     const sender = this.account.log.entries.find((e) => e.device.id === manifest.sender.deviceId)
     const item: TimelineItem = {
@@ -146,7 +158,7 @@ export class Items {
       created: manifest.created,
       senderDeviceId: manifest.sender.deviceId,
       senderName: sender?.device.name ?? manifest.sender.deviceId,
-      risk: manifest.kind === 'file' ? riskByName(manifest.filename) : null,
+      risk: manifest.kind === 'file' ? riskByName(safeFilename(manifest.filename)) : null,
     }
     if (manifest.kind === 'note' && manifest.plaintextSize <= NOTE_PREVIEW_MAX) {
       const bytes = await this.fetchBlob(itemId, sealed)
@@ -182,27 +194,38 @@ export class Items {
     signal: AbortSignal,
   ): Promise<{ file: File; name: string; type: string; risk: Risk | null }> {
     const manifest = this.manifests.get(itemId)
+    const sealed = this.sealed.get(itemId)
     const total = this.ciphertextSizes.get(itemId)
-    if (!manifest || total === undefined) throw new WebError('NOT_FOUND', 'that item is not in the timeline')
-    const item = await this.account.api.json('GET', `/items/${itemId}`, committedItemSchema)
-    const cipherName = `dl-${itemId}`
-    const plainName = `pt-${itemId}`
+    if (!manifest || !sealed || total === undefined)
+      throw new WebError('NOT_FOUND', 'that item is not in the timeline')
+    // Per-operation names: two downloads of one item (two tabs) never share or delete each other's files.
+    const op = Math.random().toString(36).slice(2, 10)
+    const cipherName = `dl-${itemId}-${op}`
+    const plainName = `pt-${itemId}-${op}`
     try {
       const res = await this.account.api.request('GET', `/items/${itemId}/blob`, { signal })
-      await opfs.writeFile(cipherName, res.body!, (n) => progress(n, total), signal)
+      // The signed size bounds what is written: a server streaming on cannot fill the disk.
+      await opfs.writeFile(cipherName, res.body!, (n) => progress(n, total), signal, total)
       const ciphertext = await opfs.readFile(cipherName)
-      const { plaintext } = await openItem({
-        sealed: fromBase64Url(item.manifest),
+      // The manifest verified for the timeline, not a second one the server might swap in.
+      const { manifest: opened, plaintext } = await openItem({
+        sealed,
         expect: { itemId, conversationId: this.cid },
         device: this.account.device,
         resolveLog: this.resolveLog,
         accountId: this.account.info.accountId,
         ciphertext,
       })
-      await opfs.writeFile(plainName, plaintext, undefined, signal)
+      if (opened.ciphertextSha256 !== manifest.ciphertextSha256) throw new IdMismatchError()
+      await opfs.writeFile(plainName, plaintext, undefined, signal, manifest.plaintextSize)
       const file = await opfs.readFile(plainName)
       const head = new Uint8Array(await file.slice(0, 4096).arrayBuffer())
-      return { file, name: manifest.filename, type: manifest.type, risk: riskOf(manifest.filename, head) }
+      return {
+        file,
+        name: manifest.filename,
+        type: manifest.type,
+        risk: riskOf(safeFilename(manifest.filename), head),
+      }
     } catch (e) {
       await opfs.removeFile(plainName)
       throw e
@@ -222,7 +245,8 @@ export class Items {
   ): Promise<PendingUpload> {
     await this.account.sync()
     const log = this.account.log
-    const recipients = resolveRecipients([{ log }]).map((r) => r.device.recipient)
+    const resolved = resolveRecipients([{ log }])
+    const recipients = resolved.map((r) => r.device.recipient)
     const size = input.data.size
     const ciphertextSize = await itemCiphertextSize(recipients, size)
     const res = await this.account.api.json(
@@ -262,6 +286,7 @@ export class Items {
         size,
         kind: input.kind,
         created,
+        recipients: resolved.map((r) => r.device.id),
       }
       await store.put(`upload:${res.itemId}`, pending)
       return pending
@@ -295,6 +320,15 @@ export class Items {
   async commit(itemId: string): Promise<number> {
     const p = await store.get<PendingUpload>(`upload:${itemId}`)
     if (!p) throw new WebError('NOT_FOUND', 'no such upload in progress')
+    // A device removed since encrypting must not get the item: cancel rather than commit.
+    await this.account.sync()
+    if (!p.recipients || p.recipients.some((id) => !findActiveDevice(this.account.log, id))) {
+      await this.cancel(itemId)
+      throw new WebError(
+        'RECIPIENTS_CHANGED',
+        'your devices changed while this was uploading; it was not sent, send it again',
+      )
+    }
     const res = await this.account.api.json('PUT', `/items/${itemId}/manifest`, commitItemResponseSchema, {
       bytes: p.sealed,
     })

@@ -36,6 +36,15 @@ function emit(event: string, data: unknown): void {
   self.postMessage({ event, data } satisfies WorkerMessage)
 }
 
+/** Asks the person on the page a yes/no question; the page answers with `answer(askId, yes)`. */
+function ask(event: string, data: object): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const askId = nextAsk++
+    answers.set(askId, resolve)
+    emit(event, { askId, ...data })
+  })
+}
+
 function ready(): { account: Account; items: Items } {
   if (!account || !items) throw new WebError('NOT_SET_UP', 'this browser is not set up yet')
   return { account, items }
@@ -104,7 +113,7 @@ const methods: Record<string, (...args: never[]) => unknown> = {
       linkServer(new Api(origin)),
       device,
       (shown) => emit('link-shown', shown),
-      (fingerprint) => emit('link-agreed', { fingerprint }),
+      (fingerprint) => ask('link-agreed', { fingerprint }),
     )
     return started(
       await Account.enroll(origin, device, approved.accountId, { seq: approved.seq, head: approved.head }),
@@ -117,19 +126,15 @@ const methods: Record<string, (...args: never[]) => unknown> = {
       linkServer(a.api),
       parseLinkInput(input.trim(), Date.now()),
       (r, fingerprint) =>
-        new Promise<boolean>((resolve) => {
-          const askId = nextAsk++
-          answers.set(askId, resolve)
-          emit('link-confirm', {
-            askId,
-            device: { id: r.id, name: r.name, kind: r.kind, fingerprint: deviceFingerprint(r) },
-            fingerprint,
-          })
+        ask('link-confirm', {
+          device: { id: r.id, name: r.name, kind: r.kind, fingerprint: deviceFingerprint(r) },
+          fingerprint,
         }),
       async (r) => {
         const next = await a.append('add', r)
         return { accountId: next.accountId, seq: next.seq, head: next.head }
       },
+      (fingerprint) => emit('link-code-agreed', { fingerprint }),
     )
     return { id: record.id, name: record.name }
   },
@@ -216,6 +221,7 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   },
   async forget() {
     push?.stop()
+    push = null
     account = null
     items = null
     await forget()

@@ -1,3 +1,4 @@
+import { HashMismatchError } from '@airlock/core'
 import { WebError } from '../errors.ts'
 
 /**
@@ -15,12 +16,16 @@ async function root(): Promise<FileSystemDirectoryHandle> {
   return navigator.storage.getDirectory()
 }
 
-/** Writes a stream to a fresh OPFS file; `progress` gets the bytes written so far. */
+/**
+ * Writes a stream to a fresh OPFS file; `progress` gets the bytes written so far. More than
+ * `max` bytes is `HashMismatchError` (the signed size was exceeded) and nothing is kept.
+ */
 export async function writeFile(
   name: string,
   data: ReadableStream<Uint8Array>,
   progress?: (n: number) => void,
   signal?: AbortSignal,
+  max = Number.MAX_SAFE_INTEGER,
 ): Promise<number> {
   const handle = await (await root()).getFileHandle(name, { create: true })
   const access = await handle.createSyncAccessHandle()
@@ -33,6 +38,7 @@ export async function writeFile(
         if (signal?.aborted) throw signal.reason
         const { done, value } = await reader.read()
         if (done) break
+        if (at + value.length > max) throw new HashMismatchError()
         let off = 0
         while (off < value.length) off += access.write(value.subarray(off), { at: at + off })
         at += value.length
@@ -43,9 +49,12 @@ export async function writeFile(
       throw e
     }
     access.flush()
-  } finally {
+  } catch (e) {
     access.close()
+    await removeFile(name)
+    throw e
   }
+  access.close()
   return at
 }
 
