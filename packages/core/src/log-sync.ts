@@ -1,6 +1,6 @@
 import type { LogResponse } from './api.js'
-import { extendVerified, type Pin, type VerifiedLog, verifyLog } from './device-log.js'
-import { DeviceLogError, ForkError, RollbackError } from './errors.js'
+import { extendVerified, MAX_LOG_ENTRIES, type Pin, type VerifiedLog, verifyLog } from './device-log.js'
+import { DeviceLogError, ForkError, LimitError, RollbackError } from './errors.js'
 
 /**
  * Reading an account's device log from a server, page by page, for every client. The server is
@@ -26,6 +26,8 @@ export async function fetchVerifiedLog(
   do {
     res = await fetchPage(entries.length === 0 ? undefined : entries.length - 1)
     entries.push(...res.entries)
+    // Bounded while reading, not only when verifying: a server cannot fill memory with pages.
+    if (entries.length > MAX_LOG_ENTRIES) throw new LimitError('the device log is too long')
   } while (res.more && res.entries.length > 0)
   const v = verifyLog(accountId, entries, pin)
   checkHead(v, res.head)

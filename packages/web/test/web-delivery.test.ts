@@ -4,6 +4,7 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cspProblems } from '../../cli/src/commands/verify-web.js'
 import {
   assertBuilt,
   cli,
@@ -95,6 +96,17 @@ describe('web delivery', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, bundle: files.bundle, expected: files.bundle })
     const wrong = await cli(home, ['--json', 'verify-web', server.url, '--expect', '0'.repeat(64)])
     expect(wrong.code).toBe(6)
+  })
+
+  it('`airlock verify-web` accepts only the exact policy: a loosened or extra directive fails', async () => {
+    const served = (await fetch(`${server.url}/`)).headers.get('content-security-policy')!
+    expect(cspProblems(served)).toEqual([])
+    expect(cspProblems(`${served}; script-src-elem * 'unsafe-inline'`).join()).toMatch(
+      /unexpected script-src-elem/,
+    )
+    expect(cspProblems(served.replace("connect-src 'self'", 'connect-src *')).join()).toMatch(/connect-src/)
+    expect(cspProblems(`${served}, default-src *`).join()).toMatch(/more than one/)
+    expect(cspProblems(null)).toEqual(['the page has no Content-Security-Policy'])
   })
 
   it('`airlock verify-web` rejects a server that serves a modified app, even one with consistent hashes', async () => {
