@@ -104,9 +104,11 @@ export async function send(data: Blob, name: string, kind: 'file' | 'note'): Pro
     const p = await call<PendingUpload>('prepare', { data, name, type, mtime, kind }, opId)
     itemId = p.itemId
     if (cancelled) return
-    await resumeUpload(p, opId, (u) => {
-      upload = u
-    })
+    await navigator.locks.request(`airlock-upload-${p.itemId}`, () =>
+      resumeUpload(p, opId, (u) => {
+        upload = u
+      }),
+    )
   } catch (e) {
     if (!cancelled) setTransfer(opId, { phase: 'failed', error: errorInfo(e), cancel: undefined })
   }
@@ -160,8 +162,14 @@ export async function resumeAll(): Promise<void> {
         setTransfer(opId, { phase: 'cancelled', cancel: undefined })
       },
     })
-    resumeUpload(p, opId, (u) => {
-      upload = u
-    }).catch((e) => setTransfer(opId, { phase: 'failed', error: errorInfo(e), cancel: undefined }))
+    // One tab resumes a given upload; another tab that holds it already is left alone.
+    void navigator.locks
+      .request(`airlock-upload-${p.itemId}`, { ifAvailable: true }, async (lock) => {
+        if (!lock) return dismiss(opId)
+        await resumeUpload(p, opId, (u) => {
+          upload = u
+        })
+      })
+      .catch((e) => setTransfer(opId, { phase: 'failed', error: errorInfo(e), cancel: undefined }))
   }
 }

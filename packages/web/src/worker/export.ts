@@ -1,4 +1,11 @@
-import { collisionKey, encryptStreamWithPassphrase, safeFilename, unusedName, utf8 } from '@airlock/core'
+import {
+  collisionKey,
+  concatBytes,
+  encryptStreamWithPassphrase,
+  safeFilename,
+  unusedName,
+  utf8,
+} from '@airlock/core'
 import { WebError } from '../errors.ts'
 import type { Items } from './items.ts'
 import * as opfs from './opfs.ts'
@@ -69,19 +76,19 @@ export async function exportAll(
   return opfs.readFile(TAR_NAME)
 }
 
-/** A ustar header (with a PAX header before it when the name does not fit in 100 bytes). */
+/** A ustar header, with a PAX header before it for a name over 99 bytes or a size of 8 GiB or more. */
 function headers(name: string, size: number, mtimeMs: number): Uint8Array[] {
   const nameBytes = utf8(name)
   const mtime = Math.floor(mtimeMs / 1000)
-  if (nameBytes.length < 100) return [header(nameBytes, size, mtime, '0')]
-  const record = paxRecord('path', name)
-  const pad = (BLOCK - (record.length % BLOCK)) % BLOCK
-  return [
-    header(utf8('PaxHeader'), record.length, mtime, 'x'),
-    record,
-    new Uint8Array(pad),
-    header(nameBytes.slice(0, 99), size, mtime, '0'),
-  ]
+  const records: Uint8Array[] = []
+  if (nameBytes.length >= 100) records.push(paxRecord('path', name))
+  const bigSize = size > 0o77777777777
+  if (bigSize) records.push(paxRecord('size', String(size)))
+  const main = header(nameBytes.slice(0, 99), bigSize ? 0 : size, mtime, '0')
+  if (records.length === 0) return [main]
+  const pax = concatBytes(...records)
+  const pad = (BLOCK - (pax.length % BLOCK)) % BLOCK
+  return [header(utf8('PaxHeader'), pax.length, mtime, 'x'), pax, new Uint8Array(pad), main]
 }
 
 function paxRecord(key: string, value: string): Uint8Array {

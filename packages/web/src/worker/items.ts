@@ -67,6 +67,9 @@ export interface PendingUpload {
   recipients: string[]
 }
 
+/** Held shared while files are being written to OPFS, exclusively by the start-up cleanup. */
+export const OPFS_LOCK = 'airlock-opfs'
+
 const NOTE_PREVIEW_MAX = 64 * 1024
 const spoolName = (itemId: string) => `up-${itemId}`
 
@@ -193,6 +196,16 @@ export class Items {
     progress: (done: number, total: number) => void,
     signal: AbortSignal,
   ): Promise<{ file: File; name: string; type: string; risk: Risk | null }> {
+    return navigator.locks.request(OPFS_LOCK, { mode: 'shared' }, () =>
+      this.downloadLocked(itemId, progress, signal),
+    )
+  }
+
+  private async downloadLocked(
+    itemId: string,
+    progress: (done: number, total: number) => void,
+    signal: AbortSignal,
+  ): Promise<{ file: File; name: string; type: string; risk: Risk | null }> {
     const manifest = this.manifests.get(itemId)
     const sealed = this.sealed.get(itemId)
     const total = this.ciphertextSizes.get(itemId)
@@ -239,6 +252,16 @@ export class Items {
    * upload; the page uploads the spooled file with tus, then calls {@link commit}.
    */
   async prepare(
+    input: { data: Blob; name: string; type: string; mtime: number; kind: 'file' | 'note' },
+    progress: (done: number, total: number) => void,
+    signal: AbortSignal,
+  ): Promise<PendingUpload> {
+    return navigator.locks.request(OPFS_LOCK, { mode: 'shared' }, () =>
+      this.prepareLocked(input, progress, signal),
+    )
+  }
+
+  private async prepareLocked(
     input: { data: Blob; name: string; type: string; mtime: number; kind: 'file' | 'note' },
     progress: (done: number, total: number) => void,
     signal: AbortSignal,
@@ -353,9 +376,13 @@ export class Items {
 
   /** Frees storage left by an earlier session: plaintext and ciphertext copies, orphaned spools. */
   async cleanup(): Promise<void> {
-    const live = new Set((await this.pending()).map((p) => spoolName(p.itemId)))
-    await opfs.removeAll('pt-')
-    await opfs.removeAll('dl-')
-    await opfs.removeAll('up-', (n) => live.has(n))
+    // Only when no tab is downloading or preparing (they hold the lock shared).
+    await navigator.locks.request(OPFS_LOCK, { mode: 'exclusive', ifAvailable: true }, async (lock) => {
+      if (!lock) return
+      const live = new Set((await this.pending()).map((p) => spoolName(p.itemId)))
+      await opfs.removeAll('pt-')
+      await opfs.removeAll('dl-')
+      await opfs.removeAll('up-', (n) => live.has(n))
+    })
   }
 }

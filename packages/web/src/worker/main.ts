@@ -13,7 +13,7 @@ import { Account, forget, newDevice } from './account.ts'
 import { Api } from './api.ts'
 import { cryptoBench } from './bench.ts'
 import { exportAll } from './export.ts'
-import { Items } from './items.ts'
+import { Items, OPFS_LOCK } from './items.ts'
 import { linkServer } from './linking.ts'
 import { Push } from './push.ts'
 
@@ -209,11 +209,13 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   },
   exportAll(passphrase: string, opId: string) {
     const r = ready()
-    return exportAll(
-      r.items,
-      passphrase,
-      (done, total) => emit('progress', { opId, phase: 'export', done, total }),
-      signal(opId),
+    return navigator.locks.request(OPFS_LOCK, { mode: 'shared' }, () =>
+      exportAll(
+        r.items,
+        passphrase,
+        (done, total) => emit('progress', { opId, phase: 'export', done, total }),
+        signal(opId),
+      ),
     )
   },
   bench(sizeMiB: number) {

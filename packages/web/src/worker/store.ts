@@ -94,8 +94,12 @@ function commit(tx: IDBTransaction): Promise<void> {
 export async function seal(text: string): Promise<{ iv: Uint8Array; data: ArrayBuffer }> {
   let key = await get<CryptoKey>('wrap')
   if (!key) {
-    key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt'])
-    await put('wrap', key)
+    const fresh = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, [
+      'encrypt',
+      'decrypt',
+    ])
+    // Two tabs setting up at once keep one key: the first one stored wins.
+    key = (await update<CryptoKey>('wrap', (old) => old ?? fresh))!
   }
   const iv = crypto.getRandomValues(new Uint8Array(12))
   const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, new TextEncoder().encode(text))
