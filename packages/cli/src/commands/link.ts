@@ -5,6 +5,7 @@ import type { Context } from '../context.js'
 import { checkDeviceName, completeEnrollment, defaultDeviceName } from '../enrollment.js'
 import { offerLink } from '../linking.js'
 import { formatTime } from '../output.js'
+import { confirm } from '../prompt.js'
 
 /**
  * `airlock link <server-url>` on a new device: shows a QR code and a short code, and waits until
@@ -40,12 +41,15 @@ export async function link(ctx: Context, serverUrl: string, opts: { name?: strin
         `Waiting for the other device (the code expires at ${formatTime(expiresAt)})...`,
       ])
     },
-    (fingerprint) => {
+    async (fingerprint) => {
       out.result({ event: 'fingerprint', fingerprint }, [
         `Confirmation code: ${fingerprint}`,
         'Approve on the other device only if it shows exactly the same confirmation code.',
       ])
-      return undefined
+      // At a terminal the person confirms here first, so a device that joined with a seen code
+      // cannot enroll this one into another account; scripts (no terminal) go on.
+      if (!process.stdin.isTTY) return undefined
+      return confirm('Does the other device show exactly this confirmation code?')
     },
   )
   const config = await completeEnrollment(home, client, device, approved.accountId, {
