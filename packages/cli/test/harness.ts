@@ -41,14 +41,18 @@ export interface ServerProcess {
   port: number
   setupCode: string | null
   dataDir: string
+  pid: number
   /** Everything the server wrote to stdout and stderr (its logs). */
   output(): string
   stop(signal?: NodeJS.Signals): Promise<void>
 }
 
-/** Starts `airlock-server --port <port> --data-dir <dir>` and waits for its listening line. */
-export async function startServer(dataDir: string, port = 0): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [SERVER_BIN, '--port', String(port), '--data-dir', dataDir], {
+/**
+ * Starts `airlock-server --port <port> --data-dir <dir> ...args` and waits for its listening
+ * line.
+ */
+export async function startServer(dataDir: string, port = 0, args: string[] = []): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [SERVER_BIN, '--port', String(port), '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv(),
   })
@@ -77,6 +81,7 @@ export async function startServer(dataDir: string, port = 0): Promise<ServerProc
     port: Number(new URL(url).port),
     setupCode: /setup-code: (\S+)/.exec(out)?.[1] ?? null,
     dataDir,
+    pid: proc.pid!,
     output: () => out,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
