@@ -8,7 +8,7 @@ import {
   toBase64Url,
   utf8,
 } from '@airlock/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   deviceSecrets,
   errorCode,
@@ -79,6 +79,8 @@ beforeAll(async () => {
   ySha = y.sha
   Z = (await send(bobHome, 'z.bin')).id
 })
+
+afterEach(() => evil.reset())
 
 afterAll(async () => {
   await evil?.close()
