@@ -59,14 +59,14 @@ export async function linkDevice(
   existingHome: string,
   newHome: string,
   name: string,
-): Promise<string> {
+): Promise<{ deviceId: string; code: string }> {
   const link = new CliProcess(newHome, ['--json', 'link', evil.url, '--name', name])
   const code = (await link.waitFor(/"code":"(\d{4}-\d{4}-\d{4})"/))[1]!
   const approve = await cli(existingHome, ['--json', 'devices', 'approve'], { input: `${code}\ny\n` })
   expect(approve.code, approve.stderr).toBe(0)
   const linked = await link.exited
   expect(linked.code, linked.stderr).toBe(0)
-  return link.events().find((e) => e.event === 'linked')!.deviceId as string
+  return { deviceId: link.events().find((e) => e.event === 'linked')!.deviceId as string, code }
 }
 
 /** An admin's one-time invite code. */

@@ -295,7 +295,7 @@ export function route(method: string, path: RegExp, deviceId?: string): Match {
 }
 
 /** Parses a JSON response body, for tampers that rewrite JSON. */
-export function jsonOf<T = Record<string, unknown>>(res: ProxyResponse): T {
+export function jsonOf<T extends object = Record<string, unknown>>(res: ProxyResponse): T {
   return JSON.parse(res.body.toString('utf8')) as T
 }
 
