@@ -60,6 +60,8 @@ export class EvilServer {
   upstream!: ServerProcess
   /** Every exchange with a body up to 1 MiB, oldest first (for replays). */
   readonly history: Exchange[] = []
+  /** Errors thrown by tamper functions (the connection is dropped); tests should expect none. */
+  readonly errors: unknown[] = []
   /** Counters, for fault-injection reports. */
   readonly stats = { requests: 0, tampered: 0, cut: 0 }
   private readonly tampers: { match: Match; f: Tamper }[] = []
@@ -114,8 +116,10 @@ export class EvilServer {
     this.cuts.push({ match, direction, afterBytes, times })
   }
 
-  /** Removes every tamper and cut rule. */
+  /** Removes every tamper and cut rule (and fails if a tamper function threw). */
   reset(): void {
+    const failed = this.errors.splice(0)
+    if (failed.length > 0) throw new Error(`a tamper function failed: ${String(failed[0])}`)
     this.tampers.length = 0
     this.cuts.length = 0
   }
@@ -241,11 +245,16 @@ export class EvilServer {
     delete headers.connection
     let res: ProxyResponse = { status: upRes.statusCode ?? 502, headers, body: Buffer.concat(chunks) }
     this.learnLogin(req, res)
-    for (const t of [...this.tampers]) {
-      if (!t.match(req)) continue
-      const before = res.body
-      res = (await t.f(req, res)) ?? res
-      if (res.body !== before) this.stats.tampered++
+    try {
+      for (const t of [...this.tampers]) {
+        if (!t.match(req)) continue
+        const before = res.body
+        res = (await t.f(req, res)) ?? res
+        if (res.body !== before) this.stats.tampered++
+      }
+    } catch (e) {
+      this.errors.push(e)
+      return fail()
     }
     if (res.body.length <= 1 << 20) this.history.push({ req, res: { ...res, body: Buffer.from(res.body) } })
     if (req.method !== 'HEAD') res.headers['content-length'] = String(res.body.length)
