@@ -89,8 +89,10 @@ describe('a full disk on the server (size-limited tmpfs data directory)', () => 
     expect(await sha256File(got.path)).toBe(smallSha)
 
     expect(mount('64m', true)).toBe(true)
-    const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
-    expect(resumed.sent).toHaveLength(1)
+    const r = await cli(A, ['--json', 'resume'])
+    expect(r.code, r.stderr).toBe(0)
+    const resumed = JSON.parse(r.stdout) as { sent: { itemId: string }[] }
+    expect(resumed.sent, r.stdout + r.stderr).toHaveLength(1)
     const bigGot = await cliJson<{ path: string }>(A, [
       'get',
       '--out',

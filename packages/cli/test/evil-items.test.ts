@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   decryptBytes,
@@ -252,5 +253,24 @@ describe('a malicious server serving items (evil-server harness, real CLI)', () 
     expectRefused(await get(C, Y), 'NOT_RECIPIENT')
     await expectNothingWritten(C, out)
     undo()
+  })
+
+  it('SECURITY-20: no code, token, filename or key in any URL, header or log line the server saw', async () => {
+    const tokens = evil.history
+      .filter((e) => e.req.path.endsWith('/auth/session') && e.res.status === 200)
+      .map((e) => jsonOf<{ token: string }>(e.res).token)
+    expect(tokens.length).toBeGreaterThan(3)
+    const keys = (await readFile(join(A, 'device.key'), 'utf8'))
+      .split('\n')
+      .slice(4, 7)
+      .map((l) => l.split(' ')[1]!)
+    const needles = [evil.setupCode!, 'x.bin', 'y.bin', 'z.bin', ...tokens, ...keys]
+    const logs = evil.upstream.output()
+    for (const n of needles) expect(logs.includes(n), 'server log').toBe(false)
+    for (const e of evil.history) {
+      const { authorization, ...rest } = e.req.headers
+      const seen = e.req.path + JSON.stringify(rest)
+      for (const n of needles) expect(seen.includes(n), e.req.path).toBe(false)
+    }
   })
 })

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { writeAll } from '@airlock/core/node'
@@ -72,8 +72,10 @@ export class LocalBlobStore implements BlobStore {
       // One writev per batch rather than a concatenated copy: no 1 MiB of garbage per write.
       const flush = async () => {
         const parts = pending
+        const bytes = pendingBytes
         pending = []
         pendingBytes = 0
+        if (bytes > 0) await this.checkRoom(bytes)
         pos += await writeAll(fh, parts, pos)
         if (pos - synced >= SYNC_EVERY) {
           await fh.datasync()
@@ -188,6 +190,20 @@ export class LocalBlobStore implements BlobStore {
     const text = await readFile(this.lengthPath(id), 'utf8').catch(() => null)
     if (text === null || !/^(0|[1-9][0-9]{0,15})$/.test(text)) return null
     return Number(text)
+  }
+
+  /**
+   * Refuses a write that would leave less than the reserve free (2 % of the file system, at least
+   * 2 MiB and at most 256 MiB): uploads stop with 507 before the disk is full, so the database
+   * can still record logins and commits and what is stored stays downloadable.
+   */
+  private async checkRoom(bytes: number): Promise<void> {
+    const fs = await statfs(this.staging).catch(() => null)
+    if (!fs) return
+    const reserve = Math.min(256 * 1024 * 1024, Math.max(2 * 1024 * 1024, fs.blocks * fs.bsize * 0.02))
+    if (fs.bavail * fs.bsize - bytes < reserve) {
+      throw new ServerError('INSUFFICIENT_STORAGE', 'the server is out of storage space; try again later')
+    }
   }
 
   /**
