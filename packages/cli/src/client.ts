@@ -122,7 +122,10 @@ export class ApiClient {
         ...(opts.signal ? { signal: opts.signal } : {}),
       })
       req.once('response', resolve)
-      req.once('error', (e) => reject(opts.signal?.aborted ? e : networkError(this.origin, e)))
+      req.on('error', (e) => reject(opts.signal?.aborted ? e : networkError(this.origin, e)))
+      // A server that answers early (e.g. 507) and hangs up while the body is still being sent
+      // makes the socket fail after the request is done with it: not a crash, the answer counts.
+      req.on('socket', (socket) => socket.on('error', () => {}))
       if (opts.body) {
         // A failed body (the server hung up, the source failed) ends the request with an error.
         pipeline(Readable.fromWeb(opts.body as WebReadableStream<Uint8Array>), req).catch((e) => {

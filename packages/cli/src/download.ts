@@ -11,7 +11,7 @@ import {
   openItem,
 } from '@airlock/core'
 import { fileSource, nodeAead, nodeSha256, writeAll } from '@airlock/core/node'
-import { CliError, isApiError } from './errors.js'
+import { CliError, isApiError, isCliError } from './errors.js'
 import { itemFileName, openItemManifest, sealedManifest } from './items.js'
 import type { Output, Progress } from './output.js'
 import { saveStream } from './placement.js'
@@ -190,16 +190,15 @@ export async function openReceived(
 ): Promise<{ manifest: Manifest; plaintext: ReadableStream<Uint8Array>; done: () => Promise<void> }> {
   const manifest = await openItemManifest(s, item)
   const progress = out.progress('downloading', manifest.ciphertextSize)
-  let part: string
+  const part = partPath(s, item.itemId)
   try {
     const downloaded = await downloadCiphertext(s, item, manifest.ciphertextSize, progress)
-    part = downloaded.path
-    try {
-      await checkPart(downloaded, manifest)
-    } catch (e) {
-      if (isAirlockError(e)) await rm(part, { force: true })
-      throw e
-    }
+    await checkPart(downloaded, manifest)
+  } catch (e) {
+    // A server that sent bytes beyond the signed size, or ones that do not verify, is not
+    // resumed from: nothing it sent is kept.
+    if (isAirlockError(e) || isCliError(e, 'BAD_RESPONSE')) await rm(part, { force: true })
+    throw e
   } finally {
     progress.stop()
   }

@@ -9,7 +9,7 @@ import {
 } from '@airlock/core'
 import { fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { writeFileAtomic } from './config.js'
-import { CliError, isApiError } from './errors.js'
+import { CliError, isApiError, isCliError } from './errors.js'
 import { lockEntry, type OutboxEntry, outboxFiles, removeEntry, Spool, saveEntry } from './outbox.js'
 import type { Progress } from './output.js'
 import type { Session } from './session.js'
@@ -45,6 +45,9 @@ export interface SentItem {
 
 /** Without progress for this long, an upload is left for `airlock resume`. */
 const GIVE_UP_MS = Number(process.env.AIRLOCK_RETRY_SECONDS ?? 60) * 1000
+
+/** Attempts in a row in which the server's offset did not move before the upload is left pending. */
+const MAX_STUCK_ATTEMPTS = 8
 
 /** The exact ciphertext size of `size` plaintext bytes to `recipients` (core, with the Node AEAD). */
 export function ciphertextSizeFor(recipients: readonly string[], size: number): Promise<number> {
@@ -124,6 +127,7 @@ export async function sendItem(s: Session, src: SendSource, progress: Progress):
     throw enc.reason
   }
   if (up.status === 'rejected') {
+    if (isCliError(up.reason, 'UPLOAD_PENDING')) throw up.reason
     if (!isTransient(up.reason)) {
       await abandon(s, entry)
       throw up.reason
@@ -177,6 +181,8 @@ async function pushBytes(
   signal: AbortSignal,
 ): Promise<void> {
   let first = true
+  let best = -1
+  let stuck = 0
   await retrying(
     async (progressed) => {
       const status = await tusStatus(s.client, path)
@@ -184,6 +190,14 @@ async function pushBytes(
         throw new CliError('BAD_RESPONSE', 'the server reports another upload length')
       if (first) progress.resumeAt(status.offset)
       first = false
+      // Bytes that leave this machine are not progress unless the server keeps them: a server
+      // that refuses every PATCH (e.g. its disk is full) must not keep this loop alive forever.
+      if (status.offset > best) {
+        best = status.offset
+        stuck = 0
+      } else if (++stuck >= MAX_STUCK_ATTEMPTS) {
+        throw pending(new CliError('NETWORK', 'the server stored no more of the upload'))
+      }
       if (status.offset === total) return
       let sent = status.offset
       const counting = new TransformStream<Uint8Array, Uint8Array>({

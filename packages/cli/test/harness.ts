@@ -41,6 +41,7 @@ export interface ServerProcess {
   port: number
   setupCode: string | null
   dataDir: string
+  pid: number
   /** Everything the server wrote to stdout and stderr (its logs). */
   output(): string
   stop(signal?: NodeJS.Signals): Promise<void>
@@ -82,6 +83,7 @@ export async function startServer(
     port: Number(new URL(url).port),
     setupCode: /setup-code: (\S+)/.exec(out)?.[1] ?? null,
     dataDir,
+    pid: proc.pid!,
     output: () => out,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)

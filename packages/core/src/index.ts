@@ -36,5 +36,6 @@ export {
   PakeSession,
   sealLinkMessage,
 } from './pake.js'
+export * from './risk.js'
 export { CHUNK_SIZE, type ChunkAead, nobleAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
 export { bytesStream, readAll, readerSource } from './streams.js'

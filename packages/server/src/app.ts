@@ -118,6 +118,10 @@ export async function buildApp(ctx: Omit<AppContext, 'log'>, opts: BuildOptions)
 /** Maps any error to a `ServerError`: Fastify's own 4xx errors keep their status class. */
 function toServerError(err: FastifyError | ServerError): ServerError {
   if (err instanceof ServerError) return err
+  // A full disk (blob directory or database) is the operator's to fix; clients retry later.
+  if (['ENOSPC', 'EDQUOT', 'SQLITE_FULL'].includes(String(err.code))) {
+    return new ServerError('INSUFFICIENT_STORAGE', 'the server is out of storage space; try again later')
+  }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ServerError('PAYLOAD_TOO_LARGE', 'request body is too large')

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { writeAll } from '@airlock/core/node'
@@ -11,10 +11,15 @@ import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, Se
  *
  *     staging/<id>          bytes received so far
  *     staging/<id>.length   the declared final length (decimal)
+ *     staging/<id>.synced   `<offset> <boot id>`: bytes known to be on stable storage, and the boot
+ *                           of the machine that wrote that line
  *     blobs/<ab>/<id>       committed blobs, sharded by the id's first two characters
  *
- * Appends are `fdatasync`ed before they are acknowledged, and commit is an fsync and a rename,
- * so a crash leaves either the staged bytes (resumable) or the complete committed blob.
+ * Appends are `fdatasync`ed before they are acknowledged (and every 64 MiB on the way), and
+ * commit is an fsync and a rename, so a crash leaves either the staged bytes (resumable) or the
+ * complete committed blob. After a process crash every byte written is still in the page cache
+ * and counts; after a power loss (the boot id changed) only the synced offset does, and anything
+ * beyond it, which may be garbage, is cut off before the upload resumes.
  */
 export class LocalBlobStore implements BlobStore {
   private readonly staging: string
@@ -40,6 +45,7 @@ export class LocalBlobStore implements BlobStore {
     const tmp = `${this.lengthPath(id)}.tmp`
     await writeFile(tmp, String(length), { mode: 0o600 })
     await rename(tmp, this.lengthPath(id))
+    await this.writeSynced(id, 0)
     const fh = await open(this.stagedPath(id), 'wx', 0o600)
     await fh.close()
     await syncDir(this.staging)
@@ -59,19 +65,29 @@ export class LocalBlobStore implements BlobStore {
       if (length === null) throw new NotFoundError('no such staged blob')
       const fh = await open(this.stagedPath(id), 'r+')
       let pos = offset
+      let synced = offset
       // Chunks are gathered into writes of up to WRITE_SIZE: fewer system calls, bounded memory.
       let pending: Uint8Array[] = []
       let pendingBytes = 0
       // One writev per batch rather than a concatenated copy: no 1 MiB of garbage per write.
       const flush = async () => {
         const parts = pending
+        const bytes = pendingBytes
         pending = []
         pendingBytes = 0
+        if (bytes > 0) await this.checkRoom(bytes)
         pos += await writeAll(fh, parts, pos)
+        if (pos - synced >= SYNC_EVERY) {
+          await fh.datasync()
+          synced = pos
+          await this.writeSynced(id, pos)
+        }
       }
       try {
-        const size = (await fh.stat()).size
+        const size = await this.trustedSize(id, (await fh.stat()).size)
         if (size !== offset) throw new ConflictError('offset does not match the stored size')
+        // Bytes past the trusted size (unsynced before a power loss) are dropped, not resumed from.
+        await fh.truncate(size)
         for await (const chunk of data as AsyncIterable<Uint8Array>) {
           if (signal?.aborted) break
           const room = length - pos - pendingBytes
@@ -89,8 +105,12 @@ export class LocalBlobStore implements BlobStore {
       } finally {
         // Whatever arrived before a failure is kept, so the upload resumes from there.
         await flush().catch(() => {})
-        await fh.datasync().catch(() => {})
+        const ok = await fh.datasync().then(
+          () => true,
+          () => false,
+        )
         await fh.close()
+        if (ok && pos !== synced) await this.writeSynced(id, pos).catch(() => {})
       }
       return pos
     } finally {
@@ -104,7 +124,7 @@ export class LocalBlobStore implements BlobStore {
     if (committed !== null) return { length: committed, size: committed, committed: true }
     const length = await this.stagedLength(id)
     if (length === null) return null
-    const size = (await fileSize(this.stagedPath(id))) ?? 0
+    const size = await this.trustedSize(id, (await fileSize(this.stagedPath(id))) ?? 0)
     return { length, size, committed: false }
   }
 
@@ -122,6 +142,7 @@ export class LocalBlobStore implements BlobStore {
     await rename(this.stagedPath(id), this.committedPath(id))
     await syncDir(shard)
     await rm(this.lengthPath(id), { force: true })
+    await rm(this.syncedPath(id), { force: true })
     await syncDir(this.staging)
   }
 
@@ -142,6 +163,7 @@ export class LocalBlobStore implements BlobStore {
     await rm(this.committedPath(id), { force: true })
     await rm(this.stagedPath(id), { force: true })
     await rm(this.lengthPath(id), { force: true })
+    await rm(this.syncedPath(id), { force: true })
   }
 
   async *list(): AsyncIterable<BlobListing> {
@@ -170,6 +192,45 @@ export class LocalBlobStore implements BlobStore {
     return Number(text)
   }
 
+  /**
+   * Refuses a write that would leave less than the reserve free (2 % of the file system, at least
+   * 2 MiB and at most 256 MiB): uploads stop with 507 before the disk is full, so the database
+   * can still record logins and commits and what is stored stays downloadable.
+   */
+  private async checkRoom(bytes: number): Promise<void> {
+    const fs = await statfs(this.staging).catch(() => null)
+    if (!fs) return
+    const reserve = Math.min(256 * 1024 * 1024, Math.max(2 * 1024 * 1024, fs.blocks * fs.bsize * 0.02))
+    if (fs.bavail * fs.bsize - bytes < reserve) {
+      throw new ServerError('INSUFFICIENT_STORAGE', 'the server is out of storage space; try again later')
+    }
+  }
+
+  /**
+   * The size of a staged blob that can be resumed from: the file's size, unless the machine
+   * rebooted since the synced offset was recorded (or it cannot tell), then at most that offset.
+   * Blobs staged before `.synced` files existed have none and keep their file size.
+   */
+  private async trustedSize(id: string, fileBytes: number): Promise<number> {
+    const text = await readFile(this.syncedPath(id), 'utf8').catch(() => null)
+    if (text === null) return fileBytes
+    const m = /^(0|[1-9][0-9]{0,15}) (\S*)$/.exec(text)
+    if (!m) return 0
+    const boot = await bootId()
+    return boot !== '' && m[2] === boot ? fileBytes : Math.min(fileBytes, Number(m[1]))
+  }
+
+  /** Records that the first `offset` bytes of a staged blob are on stable storage. */
+  private async writeSynced(id: string, offset: number): Promise<void> {
+    const tmp = `${this.syncedPath(id)}.tmp`
+    await writeFile(tmp, `${offset} ${await bootId()}`, { mode: 0o600 })
+    await rename(tmp, this.syncedPath(id))
+  }
+
+  private syncedPath(id: string): string {
+    return join(this.staging, `${id}.synced`)
+  }
+
   private stagedPath(id: string): string {
     return join(this.staging, id)
   }
@@ -184,6 +245,19 @@ export class LocalBlobStore implements BlobStore {
 }
 
 const WRITE_SIZE = 1024 * 1024
+/** Long uploads are synced (and their offset recorded) this often, so little is lost to a power cut. */
+const SYNC_EVERY = 64 * 1024 * 1024
+
+let boot: Promise<string> | null = null
+
+/** This boot of the machine (Linux); '' where unknown, which trusts only synced offsets. */
+export function bootId(): Promise<string> {
+  boot ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (t) => t.trim(),
+    () => '',
+  )
+  return boot
+}
 
 function checkId(id: string): void {
   if (!isValidBlobId(id)) throw new BadRequestError('invalid blob id')

@@ -5,6 +5,7 @@ import { receiveItem } from '../download.js'
 import { CliError, describeError, isApiError } from '../errors.js'
 import { findItem, itemFileName, listItems, openItemManifest } from '../items.js'
 import { formatBytes, formatTime } from '../output.js'
+import { checkRisk, reportRisk } from '../risky.js'
 import { Session } from '../session.js'
 
 /** `airlock inbox`: my items, each shown only from its verified manifest. */
@@ -55,6 +56,7 @@ export async function get(ctx: Context, id: string, opts: { out?: string }): Pro
   const item = await findItem(s, id)
   const r = await receiveItem(s, item, resolve(opts.out ?? '.'), ctx.out)
   const name = itemFileName(r.manifest)
+  const risk = r.manifest.kind === 'file' ? reportRisk(ctx.out, name, await checkRisk(r.path, name)) : null
   ctx.out.result(
     {
       itemId: r.itemId,
@@ -63,6 +65,7 @@ export async function get(ctx: Context, id: string, opts: { out?: string }): Pro
       size: r.manifest.plaintextSize,
       fromDevice: r.manifest.sender.deviceId,
       path: r.path,
+      risk,
     },
     `saved ${printable(name)} (${formatBytes(r.manifest.plaintextSize)}) from ${printable(s.deviceName(r.manifest.sender.deviceId))} to ${printable(r.path)}`,
   )

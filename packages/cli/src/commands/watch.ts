@@ -9,6 +9,7 @@ import { describeError } from '../errors.js'
 import { itemFileName, listItems, openItemManifest } from '../items.js'
 import { formatBytes } from '../output.js'
 import { runPush } from '../push.js'
+import { checkRisk, reportRisk } from '../risky.js'
 import { Session } from '../session.js'
 
 const stateSchema = z.strictObject({
@@ -78,6 +79,8 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
       const r = await receiveItem(s, item, dest, out)
       const m = r.manifest
       const from = s.deviceName(m.sender.deviceId)
+      const risk =
+        m.kind === 'file' ? reportRisk(out, itemFileName(m), await checkRisk(r.path, itemFileName(m))) : null
       let preview = ''
       if (m.kind === 'note' && m.plaintextSize <= 64 * 1024) {
         preview = (await readFile(r.path, 'utf8')).slice(0, NOTE_PREVIEW)
@@ -92,6 +95,7 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
           size: m.plaintextSize,
           fromDevice: m.sender.deviceId,
           path: r.path,
+          risk,
         },
         m.kind === 'note'
           ? `note from ${printable(from)}: ${printable(preview)}  (saved to ${printable(r.path)})`

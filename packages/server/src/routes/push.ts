@@ -6,6 +6,11 @@ import type { AppContext } from '../context.js'
 
 const AUTH_TIMEOUT_MS = 10_000
 const PING_INTERVAL_MS = 30_000
+/**
+ * Push sockets one account may hold at once (a few per device is plenty); more are closed with
+ * 1013 (try again later), so one account cannot take the server's connections from others.
+ */
+export const PUSH_SOCKETS_PER_ACCOUNT = 64
 
 /**
  * `GET /api/v1/push`, a WebSocket per device. The first message must be `{type:'auth', token}`
@@ -15,8 +20,10 @@ const PING_INTERVAL_MS = 30_000
  * device is removed. Clients catch up by seq on reconnect.
  */
 export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const sockets = new Map<string, number>()
   app.get('/push', { websocket: true }, (socket, req) => {
     let auth: Auth | null = null
+    let counted: string | null = null
     let unsubscribe: (() => void) | null = null
     let alive = true
     let authenticating = false
@@ -48,6 +55,12 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
       clearInterval(pingTimer)
       unsubscribe?.()
       unsubscribe = null
+      if (counted !== null) {
+        const n = (sockets.get(counted) ?? 1) - 1
+        if (n > 0) sockets.set(counted, n)
+        else sockets.delete(counted)
+        counted = null
+      }
     }
 
     socket.on('pong', () => {
@@ -79,9 +92,19 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
           if (socket.readyState !== socket.OPEN) return
           if (auth && a.deviceId !== auth.deviceId) return close(PUSH_CLOSE.badMessage, 'another device')
           const first = auth === null
+          if (first && (sockets.get(a.accountId) ?? 0) >= PUSH_SOCKETS_PER_ACCOUNT) {
+            send({
+              type: 'error',
+              code: 'RATE_LIMITED',
+              message: 'too many push connections for this account',
+            })
+            return close(1013, 'too many connections')
+          }
           auth = a
           clearTimeout(authTimer)
           if (first) {
+            counted = a.accountId
+            sockets.set(a.accountId, (sockets.get(a.accountId) ?? 0) + 1)
             unsubscribe = ctx.hub.subscribe({ accountId: a.accountId, deviceId: a.deviceId }, (event) => {
               if (event.type === 'revoked') close(PUSH_CLOSE.unauthenticated, 'device removed')
               else if (event.type === 'resync') close(PUSH_CLOSE.goingAway, 'reconnect and catch up')
