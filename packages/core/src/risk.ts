@@ -41,7 +41,7 @@ const EXECUTABLE_EXT = new Set(
   'exe dll scr com msi msp cpl sys drv ocx pif lnk app apk appimage deb rpm dmg pkg jar class'.split(' '),
 )
 const SCRIPT_EXT = new Set(
-  'bat cmd ps1 psm1 vbs vbe js jse mjs wsf wsh hta sh bash zsh fish py pyw pl rb php reg scpt applescript command'.split(
+  'bat cmd ps1 psm1 vbs vbe js jse mjs wsf wsh hta html htm xhtml shtml svg svgz mht mhtml desktop url scf inf chm msc sh bash zsh fish py pyw pl rb php reg scpt applescript command'.split(
     ' ',
   ),
 )

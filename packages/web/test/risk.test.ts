@@ -13,11 +13,13 @@ describe('risky files', () => {
     ['macOS program named as text', 'notes.txt', bytes(0xcf, 0xfa, 0xed, 0xfe), 'executable'],
     ['script named as a document', 'invoice.pdf', ascii('#!/bin/sh\nrm -rf ~\n'), 'script'],
     [
-      'legacy Office file (macros possible)',
+      'legacy Office file with a VBA project',
       'budget.xls',
-      bytes(0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1),
+      new Uint8Array([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1, ...ascii('....VBA....')]),
       'macro',
     ],
+    ['script hidden behind a trailing dot', 'run.bat.', ascii('@echo off\r\n'), 'script'],
+    ['HTML page (runs script when opened)', 'invoice.html', ascii('<html><script>'), 'script'],
     ['Office file with a VBA project', 'report.docx', ascii('PK\x03\x04....word/vbaProject.bin'), 'macro'],
     ['PDF that calls itself a picture', 'scan.png', ascii('%PDF-1.7\n'), 'mismatch'],
     ['PNG that calls itself a PDF', 'contract.pdf', bytes(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a), 'mismatch'],
@@ -36,12 +38,19 @@ describe('risky files', () => {
     expect(riskOf(name, head)).toBeNull()
   })
 
-  it.each(['setup.exe', 'run.BAT', 'x.ps1', 'macro.xlsm', 'a.tar.gz.scr', 'Install.msi', 'link.lnk'])(
-    '%s is flagged by its name before download',
-    (name) => {
-      expect(riskByName(name)).not.toBeNull()
-    },
-  )
+  it.each([
+    'setup.exe',
+    'run.BAT',
+    'x.ps1',
+    'macro.xlsm',
+    'a.tar.gz.scr',
+    'Install.msi',
+    'link.lnk',
+    'run.bat\u200b',
+    'page.svg',
+  ])('%s is flagged by its name before download', (name) => {
+    expect(riskByName(name)).not.toBeNull()
+  })
 
   it('does not treat a dot-file or a name without extension as an extension', () => {
     expect(riskByName('.exe')).toBeNull()

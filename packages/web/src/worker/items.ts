@@ -9,10 +9,10 @@ import {
   type Manifest,
   openItem,
   openManifest,
+  RISK_SAMPLE_BYTES,
   readAll,
   reserveItemResponseSchema,
   resolveRecipients,
-  safeFilename,
   sealItem,
   type VerifiedLog,
 } from '@airlock/core'
@@ -161,7 +161,7 @@ export class Items {
       created: manifest.created,
       senderDeviceId: manifest.sender.deviceId,
       senderName: sender?.device.name ?? manifest.sender.deviceId,
-      risk: manifest.kind === 'file' ? riskByName(safeFilename(manifest.filename)) : null,
+      risk: manifest.kind === 'file' ? riskByName(manifest.filename) : null,
     }
     if (manifest.kind === 'note' && manifest.plaintextSize <= NOTE_PREVIEW_MAX) {
       const bytes = await this.fetchBlob(itemId, sealed)
@@ -232,12 +232,13 @@ export class Items {
       if (opened.ciphertextSha256 !== manifest.ciphertextSha256) throw new IdMismatchError()
       await opfs.writeFile(plainName, plaintext, undefined, signal, manifest.plaintextSize)
       const file = await opfs.readFile(plainName)
-      const head = new Uint8Array(await file.slice(0, 4096).arrayBuffer())
+      const head = new Uint8Array(await file.slice(0, RISK_SAMPLE_BYTES).arrayBuffer())
+      const tail = new Uint8Array(await file.slice(-RISK_SAMPLE_BYTES).arrayBuffer())
       return {
         file,
         name: manifest.filename,
         type: manifest.type,
-        risk: riskOf(safeFilename(manifest.filename), head),
+        risk: riskOf(manifest.filename, head, tail),
       }
     } catch (e) {
       await opfs.removeFile(plainName)
