@@ -18,6 +18,7 @@ export type CliErrorCode =
   | 'IO'
   | 'CANCELLED'
   | 'WEB_MISMATCH'
+  | 'RECIPIENTS_CHANGED'
   | 'UPLOAD_PENDING'
 
 export class CliError extends Error {
@@ -116,6 +117,7 @@ export function describeError(e: unknown): { code: string; message: string; exit
       IO: EXIT.failure,
       CANCELLED: EXIT.cancelled,
       WEB_MISMATCH: EXIT.security,
+      RECIPIENTS_CHANGED: EXIT.failure,
       UPLOAD_PENDING: EXIT.pending,
     }
     return { code: e.code, message: e.message, exit: exit[e.code] }

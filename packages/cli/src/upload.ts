@@ -148,6 +148,15 @@ function pending(cause: unknown): CliError {
 /** Commits the sealed manifest of an entry whose blob is complete, then clears it from the outbox. */
 async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
   const manifest = new Uint8Array(await readFile(outboxFiles(s.home, entry.itemId).manifest))
+  // A device removed while this was uploading must not receive it: check right before committing.
+  await s.syncLog()
+  if (removedSince(s.log, entry)) {
+    await abandon(s, entry)
+    throw new CliError(
+      'RECIPIENTS_CHANGED',
+      'a device was removed while this was uploading; it was not sent, send it again',
+    )
+  }
   let seq: number | null = null
   await retrying(
     async () => {
