@@ -14,6 +14,7 @@ import { Transfers } from './transfers.tsx'
 type Row = TimelineItem | RefusedItem
 
 const rows = new Store<Row[]>([])
+const MAX_ROWS = 100_000
 let lastSeq = 0
 let rowsAccount = ''
 let syncing: Promise<void> | null = null
@@ -22,10 +23,15 @@ let syncing: Promise<void> | null = null
 function sync(onError: (e: ErrorInfo) => void): Promise<void> {
   const run = async () => {
     try {
-      const res = await call<{ items: Row[]; deleted: string[]; last: number }>('list', lastSeq)
-      lastSeq = res.last
-      const gone = new Set(res.deleted)
-      rows.update((list) => [...list.filter((r) => !gone.has(r.itemId)), ...res.items])
+      let res: { items: Row[]; deleted: string[]; last: number; more: boolean }
+      do {
+        res = await call<typeof res>('list', lastSeq)
+        lastSeq = res.last
+        const gone = new Set(res.deleted)
+        const added = res.items
+        rows.update((list) => [...list.filter((r) => !gone.has(r.itemId)), ...added])
+        // A timeline past this size stops growing (a server could answer "more" forever).
+      } while (res.more && rows.get().length < MAX_ROWS)
       if (
         res.items.length &&
         document.hidden &&

@@ -96,11 +96,14 @@ export class Items {
   /** Items after `since`, each verified; tombstones as `{itemId, seq, deleted: true}`. */
   async list(
     since: number,
-  ): Promise<{ items: (TimelineItem | RefusedItem)[]; deleted: string[]; last: number }> {
+  ): Promise<{ items: (TimelineItem | RefusedItem)[]; deleted: string[]; last: number; more: boolean }> {
     const out: (TimelineItem | RefusedItem)[] = []
     const deleted: string[] = []
     let last = since
-    for (;;) {
+    let more = false
+    // At most ten pages per call (the page calls again on the next push), so a server answering
+    // "more" forever cannot grow this list without end.
+    for (let page = 0; page < 10; page++) {
       const res = await this.account.api.json(
         'GET',
         `/conversations/${this.cid}/items`,
@@ -127,9 +130,10 @@ export class Items {
           out.push({ itemId: it.itemId, seq: it.seq, ok: false, error: describeError(e) })
         }
       }
-      if (!res.more || res.items.length === 0) break
+      more = res.more && res.items.length > 0
+      if (!more) break
     }
-    return { items: out, deleted, last }
+    return { items: out, deleted, last, more }
   }
 
   private async verify(
