@@ -13,7 +13,7 @@ import pg from 'pg'
 import WebSocket from 'ws'
 import { openPostgresStore } from '../packages/server/dist/pg-store.js'
 import { openSqliteStore } from '../packages/server/dist/sqlite-store.js'
-import { hashSecret, randomId, randomSecret } from '../packages/server/dist/tokens.js'
+import { call, seed as seedStore } from './lib/seed.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
@@ -123,53 +123,7 @@ async function runSqlite() {
 /** Accounts of PER_ACCOUNT devices each, every device with a session token. */
 async function seed(store) {
   log(`seeding ${DEVICES} devices…`)
-  const now = Date.now()
-  const accounts = []
-  for (let a = 0; a < DEVICES / PER_ACCOUNT; a++) {
-    const code = randomId()
-    await store.createInvite({
-      id: randomId(),
-      codeHash: code,
-      createdAt: now,
-      expiresAt: null,
-      createdBy: 'bench',
-    })
-    const id = randomId()
-    const conversationId = randomId()
-    const devices = [{ id: randomId(), token: randomSecret() }]
-    let prev = randomId()
-    await store.createAccount({
-      id,
-      username: `bench-${a}`,
-      codeHash: code,
-      now,
-      quotaBytes: null,
-      genesis: { seq: 0, prev: null, hash: prev, entry: '{}', createdAt: now },
-      device: { id: devices[0].id, signKey: randomId() },
-      selfConversationId: conversationId,
-    })
-    for (let d = 1; d < PER_ACCOUNT; d++) {
-      const device = { id: randomId(), token: randomSecret() }
-      const hash = randomId()
-      await store.appendLogEntry(
-        id,
-        { seq: d, prev, hash, entry: '{}', createdAt: now },
-        { op: 'add', deviceId: device.id, signKey: randomId() },
-      )
-      prev = hash
-      devices.push(device)
-    }
-    for (const d of devices) {
-      await store.createSession({
-        tokenHash: hashSecret(d.token),
-        deviceId: d.id,
-        accountId: id,
-        expiresAt: now + 3_600_000,
-      })
-    }
-    accounts.push({ id, conversationId, devices })
-  }
-  return accounts
+  return seedStore(store, { accounts: DEVICES / PER_ACCOUNT, perAccount: PER_ACCOUNT })
 }
 
 async function measure(servers, accounts) {
@@ -266,17 +220,6 @@ function connect(url, token, arrivals) {
       else if (m.type === 'item') arrivals.push([`${m.conversationId}:${m.seq}`, performance.now()])
     })
   })
-}
-
-async function call(base, method, path, headers, { json, body } = {}) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: json ? { ...headers, 'content-type': 'application/json' } : headers,
-    body: json ? JSON.stringify(json) : body,
-  })
-  const text = await res.text()
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`)
-  return text ? JSON.parse(text) : null
 }
 
 async function startServer(name, extra, env) {
