@@ -38,8 +38,9 @@ function linkServer(client: ApiClient): LinkServer {
   return {
     origin: client.origin,
     open: () => client.json('POST', '/link', linkCreateResponseSchema, { anonymous: true }),
+    // Joining a mailbox that is gone or unknown is "no such code" (exit 7), not a declined session.
     join: (target) =>
-      call(() => client.json('POST', '/link/join', linkJoinResponseSchema, { body: target })).catch((e) => {
+      client.json('POST', '/link/join', linkJoinResponseSchema, { body: target }).catch((e) => {
         if (isApiError(e, 'NOT_FOUND'))
           throw new CliError('NOT_FOUND', 'no device is waiting with that code (it may have expired)')
         throw e

@@ -25,9 +25,9 @@ export function linkServer(api: Api): LinkServer {
     open: () => api.json('POST', '/link', linkCreateResponseSchema, { anonymous: true }),
     join: async (target) => {
       try {
-        return await call(() => api.json('POST', '/link/join', linkJoinResponseSchema, { body: target }))
+        return await api.json('POST', '/link/join', linkJoinResponseSchema, { body: target })
       } catch (e) {
-        if (isApiError(e, 'NOT_FOUND'))
+        if (isApiError(e, 'NOT_FOUND') || isApiError(e, 'GONE'))
           throw new WebError('NOT_FOUND', 'no device is waiting with that code (it may have expired)')
         throw e
       }
