@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import { ConflictError } from './errors.js'
 
 /**
  * Where item ciphertext lives. A blob is first *staged* — created with its exact final length and
@@ -57,4 +58,26 @@ const BLOB_ID = /^[A-Za-z0-9_-]{16,64}$/
 /** True for an id adapters accept (random base64url; never a path). */
 export function isValidBlobId(id: string): boolean {
   return BLOB_ID.test(id)
+}
+
+/**
+ * One writer per staged blob within a process, shared by the adapters: a second append, or a
+ * commit while an append runs, is `CONFLICT` (across instances, the upload lock does this).
+ */
+export class BlobWriters {
+  readonly #ids = new Set<string>()
+
+  /** Marks `id` as being written; `CONFLICT` if it already is. Pair with {@link end}. */
+  begin(id: string): void {
+    this.assertIdle(id)
+    this.#ids.add(id)
+  }
+
+  end(id: string): void {
+    this.#ids.delete(id)
+  }
+
+  assertIdle(id: string): void {
+    if (this.#ids.has(id)) throw new ConflictError('an upload to this blob is in progress')
+  }
 }

@@ -3,7 +3,13 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } f
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { writeAll } from '@airlock/core/node'
-import { type BlobListing, type BlobStatus, type BlobStore, isValidBlobId } from './blob-store.js'
+import {
+  type BlobListing,
+  type BlobStatus,
+  type BlobStore,
+  BlobWriters,
+  isValidBlobId,
+} from './blob-store.js'
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, ServerError } from './errors.js'
 
 /**
@@ -24,7 +30,7 @@ import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, Se
 export class LocalBlobStore implements BlobStore {
   private readonly staging: string
   private readonly blobs: string
-  private readonly writing = new Set<string>()
+  private readonly writers = new BlobWriters()
 
   private constructor(root: string) {
     this.staging = join(root, 'staging')
@@ -58,8 +64,7 @@ export class LocalBlobStore implements BlobStore {
     signal?: AbortSignal,
   ): Promise<number> {
     checkId(id)
-    if (this.writing.has(id)) throw new ConflictError('an upload to this blob is in progress')
-    this.writing.add(id)
+    this.writers.begin(id)
     try {
       const length = await this.stagedLength(id)
       if (length === null) throw new NotFoundError('no such staged blob')
@@ -114,7 +119,7 @@ export class LocalBlobStore implements BlobStore {
       }
       return pos
     } finally {
-      this.writing.delete(id)
+      this.writers.end(id)
     }
   }
 

@@ -8,7 +8,13 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3'
-import { type BlobListing, type BlobStatus, type BlobStore, isValidBlobId } from './blob-store.js'
+import {
+  type BlobListing,
+  type BlobStatus,
+  type BlobStore,
+  BlobWriters,
+  isValidBlobId,
+} from './blob-store.js'
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, ServerError } from './errors.js'
 import { DEFAULT_PART_SIZE, isMissing, type S3Settings, s3, s3Client, unavailable } from './s3-client.js'
 import { S3Staging, type StagedState, stagedSize } from './s3-staging.js'
@@ -23,7 +29,7 @@ import { S3Staging, type StagedState, stagedSize } from './s3-staging.js'
  * smaller than a part, copies the tail), so no ciphertext passes through the server twice.
  */
 export class S3BlobStore implements BlobStore {
-  private readonly writing = new Set<string>()
+  private readonly writers = new BlobWriters()
   private readonly staging: S3Staging
   private readonly partSize: number
 
@@ -61,8 +67,7 @@ export class S3BlobStore implements BlobStore {
     signal?: AbortSignal,
   ): Promise<number> {
     checkId(id)
-    if (this.writing.has(id)) throw new ConflictError('an upload to this blob is in progress')
-    this.writing.add(id)
+    this.writers.begin(id)
     try {
       const state = await this.staging.read(id)
       if (!state) throw new NotFoundError('no such staged blob')
@@ -105,7 +110,7 @@ export class S3BlobStore implements BlobStore {
       }
       return stagedSize(state)
     } finally {
-      this.writing.delete(id)
+      this.writers.end(id)
     }
   }
 
@@ -122,7 +127,7 @@ export class S3BlobStore implements BlobStore {
 
   async commit(id: string): Promise<void> {
     checkId(id)
-    if (this.writing.has(id)) throw new ConflictError('an upload to this blob is in progress')
+    this.writers.assertIdle(id)
     if ((await this.committedSize(id)) !== null) {
       // A commit that stopped after completing, before removing its staging objects.
       await this.staging.remove(id)
