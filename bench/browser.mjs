@@ -3,20 +3,11 @@
 import { decryptStream, encryptStream, generateDevice } from '@airlock/core'
 import { nodeAead } from '@airlock/core/node'
 import { chromium } from 'playwright-core'
-
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.mjs'
 
 /** Encrypt and decrypt MB/s in the browser worker of the app served at `url`. */
 export async function browserCrypto(url, sizeMiB) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS })
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] })
   try {
     const page = await browser.newPage()
     await page.goto(`${url}/#bench-${sizeMiB}`)

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { expect } from 'vitest'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../../chromium.mjs'
 
 /**
  * The web app in Debian's Chromium (playwright-core, never a downloaded browser), one browser
@@ -14,18 +15,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const WEB_DIST = join(ROOT, 'packages/web/dist')
 export const SCREENSHOTS = join(ROOT, 'packages/web/test-results/screenshots')
 
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+export { CHROMIUM_ARGS, CHROMIUM_PATH }
 
 export function launch(): Promise<Browser> {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] })
 }
 
 export interface Device {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
 import {
   CHROMIUM_ARGS,
+  CHROMIUM_PATH,
   confirmOnBoth,
   createAccount,
   type Device,
@@ -36,7 +37,7 @@ beforeAll(async () => {
   dir = await tempDir('airlock-web-export-')
   server = await startServer(join(dir, 'data'))
   camBrowser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: [
       ...CHROMIUM_ARGS,
       '--use-fake-ui-for-media-stream',
