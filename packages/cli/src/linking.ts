@@ -3,13 +3,9 @@ import {
   type DeviceRecord,
   type DeviceSecrets,
   type LinkApproval,
-  LinkDeclinedError,
   type LinkServer,
   type LinkShown,
-  linkCreateResponseSchema,
-  linkJoinResponseSchema,
-  linkReceiveResponseSchema,
-  linkSendResponseSchema,
+  linkServerOver,
   offerLink as offerLinkSession,
   parseLinkInput,
 } from '@airlock/core'
@@ -24,45 +20,20 @@ import { CliError, isApiError } from './errors.js'
 export type Approved = LinkApproval
 export type { LinkShown }
 
-/** Core's mailbox calls over `client`; a mailbox that is gone ends the session as declined. */
+/** Core's mailbox calls over `client`; an unknown or gone code is "no such code" (exit 7). */
 function linkServer(client: ApiClient): LinkServer {
-  const anon = (secret?: string) => ({ ...(secret ? { secret } : {}) })
-  const call = async <T>(f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f()
-    } catch (e) {
-      if (isApiError(e, 'GONE')) throw new LinkDeclinedError()
-      throw e
-    }
-  }
+  const server = linkServerOver(
+    client.origin,
+    (path, schema, body, anonymous) => client.json('POST', path, schema, { body, anonymous }),
+    (e) => isApiError(e, 'GONE'),
+  )
   return {
-    origin: client.origin,
-    open: () => client.json('POST', '/link', linkCreateResponseSchema, { anonymous: true }),
-    // Joining a mailbox that is gone or unknown is "no such code" (exit 7), not a declined session.
+    ...server,
     join: (target) =>
-      client.json('POST', '/link/join', linkJoinResponseSchema, { body: target }).catch((e) => {
+      server.join(target).catch((e) => {
         if (isApiError(e, 'NOT_FOUND'))
           throw new CliError('NOT_FOUND', 'no device is waiting with that code (it may have expired)')
         throw e
-      }),
-    send: (mailboxId, body, secret) =>
-      call(() =>
-        client.json('POST', '/link/send', linkSendResponseSchema, {
-          body: { mailboxId, ...anon(secret), body },
-          anonymous: secret !== undefined,
-        }),
-      ).then(() => {}),
-    receive: (mailboxId, after, waitMs, secret) =>
-      call(() =>
-        client.json('POST', '/link/receive', linkReceiveResponseSchema, {
-          body: { mailboxId, ...anon(secret), after, waitMs },
-          anonymous: secret !== undefined,
-        }),
-      ),
-    close: (mailboxId, outcome, secret) =>
-      client.send('POST', '/link/close', {
-        body: { mailboxId, ...anon(secret), outcome },
-        anonymous: secret !== undefined,
       }),
   }
 }

@@ -1,5 +1,13 @@
 import { z } from 'zod'
-import type { LinkCreateResponse, LinkJoinResponse, LinkReceiveResponse } from './api.js'
+import {
+  type LinkCreateResponse,
+  type LinkJoinResponse,
+  type LinkReceiveResponse,
+  linkCreateResponseSchema,
+  linkJoinResponseSchema,
+  linkReceiveResponseSchema,
+  linkSendResponseSchema,
+} from './api.js'
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from './bytes.js'
 import { canonicalJson } from './canonical.js'
 import { LinkDeclinedError, LinkExpiredError, LinkInvalidError } from './errors.js'
@@ -48,6 +56,54 @@ export interface LinkServer {
   send(mailboxId: string, body: string, secret?: string): Promise<void>
   receive(mailboxId: string, after: number, waitMs: number, secret?: string): Promise<LinkReceiveResponse>
   close(mailboxId: string, outcome: 'done' | 'failed', secret?: string): Promise<void>
+}
+
+/** A JSON `POST` to the server's API (`anonymous`: without the session), answer checked against `schema`. */
+export type PostJson = <S extends z.ZodType>(
+  path: string,
+  schema: S,
+  body: unknown,
+  anonymous: boolean,
+) => Promise<z.infer<S>>
+
+/**
+ * {@link LinkServer} over any client's JSON `POST`: the new device authenticates with its mailbox
+ * secret and no session, the existing device with its session. A call on a mailbox that is gone
+ * (`isGone`) ends the session as {@link LinkDeclinedError}; `join` leaves its errors as they are
+ * (an unknown or gone code is the caller's "no such code").
+ */
+export function linkServerOver(origin: string, post: PostJson, isGone: (e: unknown) => boolean): LinkServer {
+  const auth = (mailboxId: string, secret?: string) => (secret ? { mailboxId, secret } : { mailboxId })
+  const call = async <T>(f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f()
+    } catch (e) {
+      if (isGone(e)) throw new LinkDeclinedError()
+      throw e
+    }
+  }
+  return {
+    origin,
+    open: () => post('/link', linkCreateResponseSchema, undefined, true),
+    join: (target) => post('/link/join', linkJoinResponseSchema, target, false),
+    send: async (mailboxId, body, secret) => {
+      await call(() =>
+        post('/link/send', linkSendResponseSchema, { ...auth(mailboxId, secret), body }, !!secret),
+      )
+    },
+    receive: (mailboxId, after, waitMs, secret) =>
+      call(() =>
+        post(
+          '/link/receive',
+          linkReceiveResponseSchema,
+          { ...auth(mailboxId, secret), after, waitMs },
+          !!secret,
+        ),
+      ),
+    close: async (mailboxId, outcome, secret) => {
+      await post('/link/close', z.undefined(), { ...auth(mailboxId, secret), outcome }, !!secret)
+    },
+  }
 }
 
 const b64 = z
