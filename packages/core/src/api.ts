@@ -98,6 +98,7 @@ export const API_ERROR_STATUS = {
   BAD_REQUEST: 400,
   INVALID_BODY: 400,
   INVALID_LOG_ENTRY: 400,
+  INVALID_GROUP_ENTRY: 400,
   UNAUTHENTICATED: 401,
   BAD_SIGNATURE: 401,
   FORBIDDEN: 403,
@@ -278,21 +279,47 @@ export type ConversationKind = z.infer<typeof conversationKindSchema>
 export const conversationSchema = z.strictObject({
   conversationId: conversationIdSchema,
   kind: conversationKindSchema,
+  /** As the server stores it. Clients send to the members of the group log they verified. */
   members: z.array(apiAccountIdSchema),
   lastSeq: seqSchema,
   createdAt: timestampSchema,
+  /** Groups: the seq of the last group log entry; clients sync the log when it moves. */
+  logSeq: seqSchema.optional(),
 })
 export type Conversation = z.infer<typeof conversationSchema>
 
 export const listConversationsResponseSchema = z.strictObject({ conversations: z.array(conversationSchema) })
 export type ListConversationsResponse = z.infer<typeof listConversationsResponseSchema>
 
-/** `POST /conversations`: a direct (one other member) or group conversation. */
-export const createConversationRequestSchema = z.strictObject({
-  kind: z.enum(['direct', 'group']),
-  members: z.array(apiAccountIdSchema).min(1).max(API_LIMITS.groupMembers),
-})
+/**
+ * `POST /conversations`: a direct conversation with one other account (the existing one if the
+ * two already have one), or a group, created by its signed first group log entry.
+ */
+export const createConversationRequestSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('direct'), members: z.array(apiAccountIdSchema).length(1) }),
+  z.strictObject({ kind: z.literal('group'), entry: z.unknown() }),
+])
 export type CreateConversationRequest = z.infer<typeof createConversationRequestSchema>
+
+/** `GET /accounts/lookup?username=`: find a colleague on this server. */
+export const lookupQuerySchema = z.strictObject({ username: usernameSchema })
+export const lookupResponseSchema = z.strictObject({
+  accountId: apiAccountIdSchema,
+  username: usernameSchema,
+})
+export type LookupResponse = z.infer<typeof lookupResponseSchema>
+
+/** `GET /conversations/:cid/log`: a group's membership log, entries with `seq > since`. */
+export const groupLogResponseSchema = z.strictObject({
+  entries: z.array(z.unknown()).max(1000),
+  head: logHeadSchema,
+  more: z.boolean(),
+})
+export type GroupLogResponse = z.infer<typeof groupLogResponseSchema>
+
+/** `POST /conversations/:cid/log`: the next signed membership change. */
+export const appendGroupLogRequestSchema = z.strictObject({ entry: z.unknown() })
+export type AppendGroupLogRequest = z.infer<typeof appendGroupLogRequestSchema>
 
 // ---------------------------------------------------------------- items
 
@@ -448,6 +475,7 @@ export const pushEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('item'), conversationId: conversationIdSchema, seq: seqSchema }),
   z.strictObject({ type: z.literal('delete'), conversationId: conversationIdSchema, seq: seqSchema }),
   z.strictObject({ type: z.literal('log'), accountId: apiAccountIdSchema, seq: seqSchema }),
+  z.strictObject({ type: z.literal('members'), conversationId: conversationIdSchema, seq: seqSchema }),
 ])
 export type PushEvent = z.infer<typeof pushEventSchema>
 

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'KEY_FORMAT'
   | 'LIMIT'
   | 'INVALID_INPUT'
+  | 'GROUP_LOG'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode
@@ -103,6 +104,13 @@ export class ForkError extends AirlockError {
 export class DeviceLogError extends AirlockError {
   constructor(message: string) {
     super('DEVICE_LOG', message)
+  }
+}
+
+/** A group membership log that is malformed, breaks its chain, or applies a change its signer may not make. */
+export class GroupLogError extends AirlockError {
+  constructor(message: string) {
+    super('GROUP_LOG', message)
   }
 }
 

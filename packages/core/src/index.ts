@@ -9,6 +9,7 @@ export * from './canonical.js'
 export * from './device-log.js'
 export * from './errors.js'
 export * from './filename.js'
+export * from './group-log.js'
 export * from './identity.js'
 export * from './item.js'
 export {

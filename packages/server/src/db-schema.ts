@@ -10,6 +10,7 @@ export interface Database {
   sessions: SessionsTable
   conversations: ConversationsTable
   conversation_members: ConversationMembersTable
+  group_log: GroupLogTable
   items: ItemsTable
   link_mailboxes: LinkMailboxesTable
   link_messages: LinkMessagesTable
@@ -71,11 +72,23 @@ export interface ConversationsTable {
   kind: 'self' | 'direct' | 'group'
   created_at: number
   last_seq: number
+  direct_key: string | null
+  name: string | null
+  log_seq: number | null
 }
 
 export interface ConversationMembersTable {
   conversation_id: string
   account_id: string
+  role: string | null
+}
+
+export interface GroupLogTable {
+  conversation_id: string
+  seq: number
+  hash: string
+  entry: string
+  created_at: number
 }
 
 export interface ItemsTable {

@@ -54,6 +54,16 @@ export interface MetadataStore {
   listConversations(accountId: string): Promise<ConversationRecord[]>
   /** True if both accounts are members of at least one common conversation. */
   shareConversation(accountA: string, accountB: string): Promise<boolean>
+  /** The direct conversation with this `directKey` (the two account ids, sorted, space-separated). */
+  findDirectConversation(directKey: string): Promise<ConversationRecord | null>
+  findAccountByUsername(username: string): Promise<AccountRecord | null>
+  /** Group log entries with `seq > since`, ascending, at most `limit`. */
+  getGroupLog(conversationId: string, since: number, limit: number): Promise<GroupLogRecord[]>
+  /**
+   * Appends the next group log entry and sets the members (and name) it results in, atomically.
+   * Throws `STALE_HEAD` if an entry with this seq exists already.
+   */
+  appendGroupEntry(conversationId: string, entry: GroupLogRecord, state: GroupState): Promise<void>
 
   // items
   /** Inserts a reserved item unless it would take the sender past `quotaBytes` (`QUOTA_EXCEEDED`). */
@@ -186,10 +196,30 @@ export interface NewConversation {
   kind: ConversationKind
   createdAt: number
   members: string[]
+  /** Direct conversations: the two account ids, sorted, space-separated (unique). */
+  directKey?: string
+  /** Groups: the first group log entry and the state it creates. */
+  group?: { entry: GroupLogRecord; state: GroupState }
 }
 
 export interface ConversationRecord extends NewConversation {
   lastSeq: number
+  /** Groups: the seq of the last group log entry. */
+  logSeq?: number
+}
+
+export interface GroupLogRecord {
+  seq: number
+  hash: string
+  /** The entry's canonical JSON, as the client signed it. */
+  entry: string
+  createdAt: number
+}
+
+/** Members and their roles, and the name, after a group log entry (as the server verified it). */
+export interface GroupState {
+  name: string
+  members: [account: string, role: string][]
 }
 
 export interface NewItem {

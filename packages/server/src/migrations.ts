@@ -145,6 +145,30 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
           .execute()
       },
     },
+    '0002_groups': {
+      async up(db: Kysely<unknown>) {
+        // A direct conversation is unique per pair of accounts: `direct_key` is "a b", sorted.
+        await db.schema.alterTable('conversations').addColumn('direct_key', 'text').execute()
+        await db.schema.alterTable('conversations').addColumn('name', 'text').execute()
+        await db.schema.alterTable('conversations').addColumn('log_seq', 'bigint').execute()
+        await db.schema
+          .createIndex('conversations_direct_key')
+          .on('conversations')
+          .column('direct_key')
+          .unique()
+          .execute()
+        await db.schema.alterTable('conversation_members').addColumn('role', 'text').execute()
+        await db.schema
+          .createTable('group_log')
+          .addColumn('conversation_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('entry', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('group_log_pk', ['conversation_id', 'seq'])
+          .execute()
+      },
+    },
   }
 }
 

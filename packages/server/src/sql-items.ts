@@ -1,6 +1,15 @@
 import { NotFoundError, ServerError } from './errors.js'
-import type { ConversationRecord, ItemRecord, NewConversation, NewItem } from './metadata-store.js'
+import type {
+  AccountRecord,
+  ConversationRecord,
+  GroupLogRecord,
+  GroupState,
+  ItemRecord,
+  NewConversation,
+  NewItem,
+} from './metadata-store.js'
 import { SqlAccountStore } from './sql-accounts.js'
+import type { Db } from './sql-rows.js'
 import { count, itemRecord, nextSeq, usage } from './sql-rows.js'
 
 /** The SQL `MetadataStore` methods for conversations and items. */
@@ -9,13 +18,29 @@ export class SqlItemStore extends SqlAccountStore {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('conversations')
-        .values({ id: c.id, kind: c.kind, created_at: c.createdAt, last_seq: 0 })
+        .values({
+          id: c.id,
+          kind: c.kind,
+          created_at: c.createdAt,
+          last_seq: 0,
+          direct_key: c.directKey ?? null,
+          name: c.group?.state.name ?? null,
+          log_seq: c.group ? c.group.entry.seq : null,
+        })
         .execute()
-      const members = [...new Set(c.members)]
-      await trx
-        .insertInto('conversation_members')
-        .values(members.map((m) => ({ conversation_id: c.id, account_id: m })))
-        .execute()
+      if (c.group) {
+        await trx
+          .insertInto('group_log')
+          .values({ conversation_id: c.id, ...groupLogRow(c.group.entry) })
+          .execute()
+        await setMembers(trx, c.id, c.group.state.members)
+      } else {
+        await setMembers(
+          trx,
+          c.id,
+          [...new Set(c.members)].map((m) => [m, 'member']),
+        )
+      }
     })
   }
 
@@ -34,7 +59,69 @@ export class SqlItemStore extends SqlAccountStore {
       createdAt: Number(r.created_at),
       lastSeq: Number(r.last_seq),
       members: members.map((m) => m.account_id),
+      ...(r.direct_key === null ? {} : { directKey: r.direct_key }),
+      ...(r.log_seq === null ? {} : { logSeq: Number(r.log_seq) }),
     }
+  }
+
+  async findDirectConversation(directKey: string): Promise<ConversationRecord | null> {
+    const r = await this.db
+      .selectFrom('conversations')
+      .select('id')
+      .where('direct_key', '=', directKey)
+      .executeTakeFirst()
+    return r ? this.getConversation(r.id) : null
+  }
+
+  async findAccountByUsername(username: string): Promise<AccountRecord | null> {
+    const r = await this.db
+      .selectFrom('accounts')
+      .select('id')
+      .where('username', '=', username)
+      .executeTakeFirst()
+    return r ? this.getAccount(r.id) : null
+  }
+
+  async getGroupLog(conversationId: string, since: number, limit: number): Promise<GroupLogRecord[]> {
+    const rows = await this.db
+      .selectFrom('group_log')
+      .selectAll()
+      .where('conversation_id', '=', conversationId)
+      .where('seq', '>', since)
+      .orderBy('seq')
+      .limit(limit)
+      .execute()
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      hash: r.hash,
+      entry: r.entry,
+      createdAt: Number(r.created_at),
+    }))
+  }
+
+  async appendGroupEntry(conversationId: string, entry: GroupLogRecord, state: GroupState): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.lockRow(trx, 'conversations', conversationId)
+      const taken = await trx
+        .selectFrom('group_log')
+        .select('seq')
+        .where('conversation_id', '=', conversationId)
+        .where('seq', '>=', entry.seq)
+        .executeTakeFirst()
+      if (taken)
+        throw new ServerError('STALE_HEAD', 'the entry does not extend the current head of the group log')
+      await trx
+        .insertInto('group_log')
+        .values({ conversation_id: conversationId, ...groupLogRow(entry) })
+        .execute()
+      await trx
+        .updateTable('conversations')
+        .set({ name: state.name, log_seq: entry.seq })
+        .where('id', '=', conversationId)
+        .execute()
+      await trx.deleteFrom('conversation_members').where('conversation_id', '=', conversationId).execute()
+      await setMembers(trx, conversationId, state.members)
+    })
   }
 
   async listConversations(accountId: string): Promise<ConversationRecord[]> {
@@ -207,4 +294,18 @@ export class SqlItemStore extends SqlAccountStore {
       .executeTakeFirst()
     return r !== undefined
   }
+}
+
+function groupLogRow(e: GroupLogRecord) {
+  return { seq: e.seq, hash: e.hash, entry: e.entry, created_at: e.createdAt }
+}
+
+async function setMembers(db: Db, conversationId: string, members: GroupState['members']): Promise<void> {
+  if (members.length === 0) return
+  await db
+    .insertInto('conversation_members')
+    .values(
+      members.map(([account, role]) => ({ conversation_id: conversationId, account_id: account, role })),
+    )
+    .execute()
 }
