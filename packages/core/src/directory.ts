@@ -1,0 +1,218 @@
+import type { Conversation, LogResponse } from './api.js'
+import { isVerifiedLog, type Pin, type VerifiedLog, verifyLog } from './device-log.js'
+import { DeviceLogError, ForkError, GroupLogError, RollbackError } from './errors.js'
+import { extendGroupLog, groupSignerFromLogs, type VerifiedGroup, verifyGroupLog } from './group-log.js'
+import { fetchVerifiedLog, syncVerifiedLog } from './log-sync.js'
+import type { RecipientSet } from './manifest.js'
+
+/**
+ * What a client knows about other accounts, for every client (CLI and web app): the device logs
+ * of colleagues pinned on first use (TOFU) and only ever extended by chain-valid entries, the
+ * verified membership log of each group, and the one peer of each direct conversation. Senders
+ * encrypt to these, never to device or member lists the server sends; a colleague whose log no
+ * longer extends the pinned one (keys substituted, rolled back, forked) blocks sending with
+ * `ColleagueKeysChangedError`.
+ */
+
+/** A pinned colleague: their verified log entries and pin, and what the person decided. */
+export interface PinnedColleague {
+  accountId: string
+  username: string
+  pin: Pin
+  entries: unknown[]
+  /** The person compared the safety fingerprint with the colleague and confirmed it. */
+  verified: boolean
+}
+
+export interface PinnedGroup {
+  conversationId: string
+  pin: Pin
+  entries: unknown[]
+}
+
+/** Where a client keeps its pins (a JSON file for the CLI, IndexedDB for the web app). */
+export interface DirectoryStore {
+  getColleague(accountId: string): Promise<PinnedColleague | null>
+  putColleague(c: PinnedColleague): Promise<void>
+  listColleagues(): Promise<PinnedColleague[]>
+  getGroup(conversationId: string): Promise<PinnedGroup | null>
+  putGroup(g: PinnedGroup): Promise<void>
+  /** The other account of a direct conversation, as first seen. */
+  getDirectPeer(conversationId: string): Promise<string | null>
+  putDirectPeer(conversationId: string, accountId: string): Promise<void>
+}
+
+/** The server calls the directory needs; answers are untrusted and verified here. */
+export interface DirectoryServer {
+  logPage(accountId: string, since: number | undefined): Promise<LogResponse>
+  groupLogPage(conversationId: string, since: number | undefined): Promise<LogResponse>
+  /** The username the server gives for an account (shown, never trusted for keys). */
+  username(accountId: string): Promise<string>
+}
+
+/** A colleague's device log no longer extends the one pinned: sending to them is blocked. */
+export class ColleagueKeysChangedError extends DeviceLogError {
+  constructor(
+    readonly accountId: string,
+    readonly username: string,
+    cause: unknown,
+  ) {
+    super(
+      `the keys of ${username} changed in a way their own devices did not sign (${(cause as Error)?.message ?? 'unknown'}); ` +
+        'nothing is sent to them until you compare safety fingerprints again',
+    )
+    this.name = 'ColleagueKeysChangedError'
+  }
+}
+
+export class Directory {
+  private readonly logs = new Map<string, VerifiedLog>()
+  private readonly groups = new Map<string, VerifiedGroup>()
+
+  constructor(
+    private readonly store: DirectoryStore,
+    private readonly server: DirectoryServer,
+    /** This account's id and its own verified, synced log. */
+    private readonly me: { accountId: string; log: (atLeast?: Pin) => Promise<VerifiedLog> },
+  ) {}
+
+  /**
+   * The verified log of `accountId`, synced with the server. The first time, it is fetched from
+   * genesis and pinned (trust on first use; `firstSeen` is true); later it must extend the pin,
+   * else `ColleagueKeysChangedError`. With `atLeast`, a log that still ends before it is an error.
+   */
+  async colleague(
+    accountId: string,
+    atLeast?: Pin,
+  ): Promise<{ log: VerifiedLog; pinned: PinnedColleague; firstSeen: boolean }> {
+    if (accountId === this.me.accountId) throw new DeviceLogError('that is your own account')
+    const pinned = await this.store.getColleague(accountId)
+    const cached = this.logs.get(accountId)
+    if (pinned && cached && (!atLeast || cached.seq >= atLeast.seq))
+      return { log: cached, pinned, firstSeen: false }
+    const pages = (since: number | undefined) => this.server.logPage(accountId, since)
+    let log: VerifiedLog
+    let firstSeen = false
+    let entry: PinnedColleague
+    if (pinned) {
+      try {
+        const base = cached ?? verifyLog(accountId, pinned.entries, pinned.pin)
+        log = await syncVerifiedLog(pages, base)
+      } catch (e) {
+        if (e instanceof ForkError || e instanceof RollbackError || e instanceof DeviceLogError) {
+          throw new ColleagueKeysChangedError(accountId, pinned.username, e)
+        }
+        throw e
+      }
+      entry = { ...pinned, pin: { seq: log.seq, head: log.head }, entries: [...log.entries] }
+    } else {
+      log = await fetchVerifiedLog(pages, accountId)
+      firstSeen = true
+      entry = {
+        accountId,
+        username: await this.server.username(accountId),
+        pin: { seq: log.seq, head: log.head },
+        entries: [...log.entries],
+        verified: false,
+      }
+    }
+    if (atLeast && log.seq < atLeast.seq)
+      throw new RollbackError("the colleague's device log is older than the item")
+    if (firstSeen || entry.pin.seq !== pinned?.pin.seq) await this.store.putColleague(entry)
+    this.logs.set(accountId, log)
+    return { log, pinned: entry, firstSeen }
+  }
+
+  /** For `openManifest`: this account's log or a colleague's, synced to at least `atLeast`. */
+  readonly resolveLog = async (accountId: string, atLeast: Pin): Promise<VerifiedLog> => {
+    if (accountId === this.me.accountId) return this.me.log(atLeast)
+    return (await this.colleague(accountId, atLeast)).log
+  }
+
+  /** Marks a colleague as compared in person (the fingerprint they read out matched). */
+  async markVerified(accountId: string): Promise<void> {
+    const c = await this.store.getColleague(accountId)
+    if (!c) throw new DeviceLogError('not a pinned colleague')
+    await this.store.putColleague({ ...c, verified: true })
+  }
+
+  /** The group's membership log, verified against its pin and every signer's verified log. */
+  async group(conversationId: string): Promise<VerifiedGroup> {
+    const pinned = await this.store.getGroup(conversationId)
+    const check = groupSignerFromLogs(this.resolveLog)
+    let v = this.groups.get(conversationId)
+    if (!v) {
+      if (pinned) v = await verifyGroupLog(conversationId, pinned.entries, check, pinned.pin)
+    }
+    const fresh: unknown[] = []
+    let since = v ? v.seq : undefined
+    let head: LogResponse['head']
+    for (;;) {
+      const page = await this.server.groupLogPage(conversationId, since)
+      fresh.push(...page.entries)
+      head = page.head
+      if (!page.more || page.entries.length === 0) break
+      since = (since ?? -1) + page.entries.length
+      if (fresh.length > 16384) throw new GroupLogError('group log is too long')
+    }
+    const next = v
+      ? await extendGroupLog(v, fresh, check)
+      : await verifyGroupLog(conversationId, fresh, check)
+    if (v && head.seq < v.seq) throw new RollbackError('the server sent an older group log')
+    if (head.seq !== next.seq || head.hash !== next.head) {
+      throw new GroupLogError('the server sent an incomplete group log')
+    }
+    if (!pinned || pinned.pin.seq !== next.seq) {
+      await this.store.putGroup({
+        conversationId,
+        pin: { seq: next.seq, head: next.head },
+        entries: [...next.entries],
+      })
+    }
+    this.groups.set(conversationId, next)
+    return next
+  }
+
+  /**
+   * The peer of a direct conversation: the other member as first seen, pinned. A server that
+   * later names someone else is refused.
+   */
+  async directPeer(c: Conversation): Promise<string> {
+    const others = c.members.filter((m) => m !== this.me.accountId)
+    const pinned = await this.store.getDirectPeer(c.conversationId)
+    if (pinned) {
+      if (others.length !== 1 || others[0] !== pinned) {
+        throw new GroupLogError('the server changed the other member of a direct conversation')
+      }
+      return pinned
+    }
+    if (others.length !== 1 || !c.members.includes(this.me.accountId)) {
+      throw new GroupLogError('a direct conversation has exactly one other member')
+    }
+    await this.store.putDirectPeer(c.conversationId, others[0]!)
+    return others[0]!
+  }
+
+  /**
+   * The accounts an item of this conversation goes to, from verified sources only: myself; the
+   * pinned peer; the members of the verified group log (refused if I am no longer a member).
+   */
+  async members(c: Conversation): Promise<string[]> {
+    if (c.kind === 'self') return [this.me.accountId]
+    if (c.kind === 'direct') return [this.me.accountId, await this.directPeer(c)]
+    const g = await this.group(c.conversationId)
+    if (!g.members.has(this.me.accountId)) throw new GroupLogError('you are not a member of this group')
+    return [...g.members.keys()]
+  }
+
+  /** Recipient sets for an item to `c`: every active device of every member, from verified logs. */
+  async recipients(c: Conversation): Promise<RecipientSet[]> {
+    const out: RecipientSet[] = []
+    for (const account of await this.members(c)) {
+      const log = account === this.me.accountId ? await this.me.log() : (await this.colleague(account)).log
+      if (!isVerifiedLog(log)) throw new DeviceLogError('log was not verified')
+      out.push({ log })
+    }
+    return out
+  }
+}
