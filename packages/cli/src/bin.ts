@@ -2,6 +2,15 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { invite } from './commands/admin.js'
+import {
+  addColleague,
+  changeGroup,
+  createGroup,
+  groupInfo,
+  listColleagues,
+  listGroups,
+  verifyColleague,
+} from './commands/colleagues.js'
 import { addRecovery, approveDevice, listDevices, removeDevice } from './commands/devices.js'
 import { exportItems } from './commands/export.js'
 import { get, inbox, rm } from './commands/inbox.js'
@@ -114,14 +123,26 @@ devices
 
 program
   .command('send <paths...>')
-  .description('send files (a directory as its files, - for stdin) to all my devices')
+  .description(
+    'send files (a directory as its files, - for stdin) to all my devices, or --to a colleague or group',
+  )
   .option('--name <name>', 'the name to give stdin (or a single file)')
-  .action(action((ctx, paths: string[], o: { name?: string }) => send(ctx, paths, o)))
+  .option(
+    '--to <who>',
+    "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
+  )
+  .action(action((ctx, paths: string[], o: { name?: string; to?: string }) => send(ctx, paths, o)))
 
 program
   .command('note [text]')
-  .description('send a text note to all my devices (from stdin when no text or -)')
-  .action(action((ctx, text: string | undefined) => note(ctx, text)))
+  .description(
+    'send a text note to all my devices, or --to a colleague or group (from stdin when no text or -)',
+  )
+  .option(
+    '--to <who>',
+    "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
+  )
+  .action(action((ctx, text: string | undefined, o: { to?: string }) => note(ctx, text, o)))
 
 program
   .command('resume')
@@ -130,8 +151,9 @@ program
 
 program
   .command('inbox')
-  .description('list my items (only what verifies is shown)')
-  .action(action((ctx) => inbox(ctx)))
+  .description('list the items of all my conversations (only what verifies is shown)')
+  .option('--in <who>', 'only this conversation: me, a username, #group or a conversation id')
+  .action(action((ctx, o: { in?: string }) => inbox(ctx, o)))
 
 program
   .command('get <item-id>')
@@ -163,6 +185,48 @@ program
       exportItems(ctx, dir, o),
     ),
   )
+
+const colleagues = program
+  .command('colleagues')
+  .description('colleagues on this server: their devices are pinned on first contact and compared in person')
+  .action(action((ctx) => listColleagues(ctx)))
+colleagues
+  .command('add <username>')
+  .description('find a colleague, open our conversation and pin their devices (shows the safety fingerprint)')
+  .action(action((ctx, username: string) => addColleague(ctx, username)))
+colleagues
+  .command('verify <username>')
+  .description("compare a colleague's safety fingerprint with what their `airlock devices` shows")
+  .option('--fingerprint <digits>', 'the fingerprint they read out (otherwise asked at the terminal)')
+  .action(action((ctx, username: string, o: { fingerprint?: string }) => verifyColleague(ctx, username, o)))
+
+const groups = program
+  .command('groups')
+  .description('groups: a signed membership log every member verifies')
+  .action(action((ctx) => listGroups(ctx)))
+groups
+  .command('create <name> [usernames...]')
+  .description('create a group (you are its owner) with these colleagues as members')
+  .action(action((ctx, name: string, usernames: string[]) => createGroup(ctx, name, usernames)))
+groups
+  .command('show <group>')
+  .description('members, roles and the group fingerprint (#name or id)')
+  .action(action((ctx, group: string) => groupInfo(ctx, group)))
+groups
+  .command('add <group> <username>')
+  .description('(owner, admins) add a member; they receive what is sent from now on')
+  .option('--admin', 'as an admin (owner only)')
+  .action(
+    action((ctx, group: string, u: string, o: { admin?: boolean }) => changeGroup(ctx, group, 'add', u, o)),
+  )
+groups
+  .command('remove <group> <username>')
+  .description('(owner, admins) remove a member; nothing sent afterwards reaches them')
+  .action(action((ctx, group: string, u: string) => changeGroup(ctx, group, 'remove', u)))
+groups
+  .command('leave <group>')
+  .description('leave a group')
+  .action(action((ctx, group: string) => changeGroup(ctx, group, 'leave', undefined)))
 
 program
   .command('invite')

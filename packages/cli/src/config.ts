@@ -21,6 +21,7 @@ import { CliError } from './errors.js'
  *     config.json    server, account and device ids
  *     device.key     the device's private keys (0600)
  *     log.json       the device log this device verified, and its pin (seq, head)
+ *     peers.json     colleagues' device logs and group logs this device pinned (peers.ts)
  *     state.json     sync cursors (watch)
  *     outbox/        encrypted uploads not yet committed, for `airlock resume`
  *     downloads/     partial ciphertext downloads, resumed with HTTP Range
@@ -31,6 +32,7 @@ export interface HomePaths {
   config: string
   deviceKey: string
   log: string
+  peers: string
   state: string
   outbox: string
   downloads: string
@@ -42,6 +44,7 @@ export function homePaths(dir: string): HomePaths {
     config: join(dir, 'config.json'),
     deviceKey: join(dir, 'device.key'),
     log: join(dir, 'log.json'),
+    peers: join(dir, 'peers.json'),
     state: join(dir, 'state.json'),
     outbox: join(dir, 'outbox'),
     downloads: join(dir, 'downloads'),

@@ -20,6 +20,7 @@ export type CliErrorCode =
   | 'WEB_MISMATCH'
   | 'RECIPIENTS_CHANGED'
   | 'UPLOAD_PENDING'
+  | 'FINGERPRINT_MISMATCH'
 
 export class CliError extends Error {
   readonly code: CliErrorCode
@@ -119,6 +120,7 @@ export function describeError(e: unknown): { code: string; message: string; exit
       WEB_MISMATCH: EXIT.security,
       RECIPIENTS_CHANGED: EXIT.failure,
       UPLOAD_PENDING: EXIT.pending,
+      FINGERPRINT_MISMATCH: EXIT.security,
     }
     return { code: e.code, message: e.message, exit: exit[e.code] }
   }

@@ -8,20 +8,24 @@ import {
   openManifest,
 } from '@airlock/core'
 import { nodeAead } from '@airlock/core/node'
+import { listConversations } from './conversations.js'
 import { CliError, isApiError } from './errors.js'
 import type { Session } from './session.js'
 
 /**
- * Items of my own ("self") conversation as the server lists them, and their manifests opened and
- * verified: a name, size or sender is only ever shown from a manifest that passed core's
- * `openManifest` against my verified device log.
+ * Items of my conversations as the server lists them, and their manifests opened and verified: a
+ * name, size or sender is only ever shown from a manifest that passed core's `openManifest`
+ * against the sender's verified device log (mine, or a colleague's pinned one).
  */
 
 const PAGE = 500
 
-/** Every item (and tombstone) with `seq > since`, in seq order. */
-export async function listItems(s: Session, since = 0): Promise<(CommittedItem | ItemTombstone)[]> {
-  const cid = s.config.selfConversationId
+/** Every item (and tombstone) of a conversation (default: my own) with `seq > since`, in seq order. */
+export async function listItems(
+  s: Session,
+  since = 0,
+  cid = s.config.selfConversationId,
+): Promise<(CommittedItem | ItemTombstone)[]> {
   const out: (CommittedItem | ItemTombstone)[] = []
   let cursor = since
   for (;;) {
@@ -52,9 +56,6 @@ export async function fetchItem(s: Session, itemId: string): Promise<CommittedIt
     throw e
   }
   if (item.itemId !== itemId) throw new CliError('BAD_RESPONSE', 'the server sent another item')
-  if (item.conversationId !== s.config.selfConversationId) {
-    throw new CliError('NOT_FOUND', 'that item is not in your own conversation')
-  }
   return item
 }
 
@@ -63,9 +64,12 @@ export async function findItem(s: Session, idOrPrefix: string): Promise<Committe
   if (/^[A-Za-z0-9_-]{22}$/.test(idOrPrefix)) return fetchItem(s, idOrPrefix)
   if (!/^[A-Za-z0-9_-]{4,21}$/.test(idOrPrefix))
     throw new CliError('USAGE', 'an item id has 22 characters (or give a unique prefix of 4 or more)')
-  const matches = (await listItems(s)).filter(
-    (i): i is CommittedItem => !i.deleted && i.itemId.startsWith(idOrPrefix),
-  )
+  const matches: CommittedItem[] = []
+  for (const c of await listConversations(s)) {
+    for (const i of await listItems(s, 0, c.conversationId)) {
+      if (!i.deleted && i.itemId.startsWith(idOrPrefix)) matches.push(i)
+    }
+  }
   if (matches.length === 0) throw new CliError('NOT_FOUND', `no item starts with ${idOrPrefix}`)
   if (matches.length > 1)
     throw new CliError('USAGE', `${idOrPrefix} matches ${matches.length} items; give more of the id`)

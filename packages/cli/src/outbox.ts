@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises'
 import { open, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { itemIdSchema } from '@airlock/core'
+import { conversationIdSchema, deviceIdSchema, itemIdSchema } from '@airlock/core'
 import { z } from 'zod'
 import { type HomePaths, readJson, writeFileAtomic } from './config.js'
 
@@ -27,6 +27,9 @@ export const outboxEntrySchema = z.strictObject({
   createdAt: z.number().int().nonnegative(),
   /** The position of the device log the item was encrypted for. */
   logSeq: z.number().int().nonnegative(),
+  /** The conversation and the exact devices it was encrypted to (absent in older entries: self). */
+  conversationId: conversationIdSchema.optional(),
+  recipients: z.array(deviceIdSchema).max(4096).optional(),
   stage: z.enum(['encrypting', 'sealed']),
   source: z.strictObject({
     kind: z.enum(['file', 'note']),

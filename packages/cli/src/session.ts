@@ -3,7 +3,11 @@ import {
   authSignedValue,
   challengeResponseSchema,
   type DeviceSecrets,
+  Directory,
   findActiveDevice,
+  groupLogResponseSchema,
+  logResponseSchema,
+  lookupResponseSchema,
   type ResolveLog,
   type SessionResponse,
   sessionResponseSchema,
@@ -14,6 +18,7 @@ import { ApiClient } from './client.js'
 import { type AccountConfig, type HomePaths, loadConfig, loadDevice } from './config.js'
 import { CliError, isApiError } from './errors.js'
 import type { Output } from './output.js'
+import { PeersFile } from './peers.js'
 import { loadLog, logChanges, saveLog, syncLog } from './sync.js'
 
 /**
@@ -59,6 +64,8 @@ export class Session {
   readonly device: DeviceSecrets
   readonly client: ApiClient
   readonly out: Output
+  /** Colleagues and groups, pinned in `peers.json` and verified by core. */
+  readonly directory: Directory
   #log: VerifiedLog
   #expiresAt = 0
   #syncing: Promise<unknown> = Promise.resolve()
@@ -77,6 +84,30 @@ export class Session {
     this.out = out
     this.client = new ApiClient(config.server)
     this.client.relogin = () => this.login()
+    const client = this.client
+    this.directory = new Directory(
+      new PeersFile(home),
+      {
+        logPage: (id, since) =>
+          client.json('GET', `/accounts/${encodeURIComponent(id)}/log`, logResponseSchema, {
+            query: { since },
+          }),
+        groupLogPage: (cid, since) =>
+          client.json('GET', `/conversations/${encodeURIComponent(cid)}/log`, groupLogResponseSchema, {
+            query: { since },
+          }),
+        username: async (id) =>
+          (await client.json('GET', '/accounts/lookup', lookupResponseSchema, { query: { accountId: id } }))
+            .username,
+      },
+      { accountId: config.accountId, log: (atLeast) => this.ownLog(atLeast) },
+    )
+  }
+
+  /** My own verified log, synced when it is behind `atLeast`. */
+  async ownLog(atLeast?: { seq: number }): Promise<VerifiedLog> {
+    if (atLeast && this.#log.seq < atLeast.seq) await this.syncLog()
+    return this.#log
   }
 
   /** Loads this home's device and logs it in, then syncs the device log. */
@@ -145,21 +176,27 @@ export class Session {
     if (stored.seq > this.#log.seq) this.#log = stored
   }
 
-  /** For core's `openManifest`: only my own account, synced to at least the sender's position. */
-  readonly resolveLog: ResolveLog = async (accountId, atLeast) => {
-    if (accountId !== this.config.accountId) {
-      throw new CliError('NOT_FOUND', 'items from other accounts are not supported by this version')
-    }
-    if (this.#log.seq < atLeast.seq) await this.syncLog()
-    return this.#log
-  }
+  /** For core's `openManifest`: my own log or a colleague's pinned one, synced to the sender's position. */
+  readonly resolveLog: ResolveLog = (accountId, atLeast) => this.directory.resolveLog(accountId, atLeast)
 
   /** The name of a device in the verified log (removed ones included), for display. */
   deviceName(id: string): string {
-    for (let i = this.#log.entries.length - 1; i >= 0; i--) {
-      const e = this.#log.entries[i]!
-      if (e.device.id === id) return e.device.name
-    }
-    return id
+    return nameIn(this.#log, id) ?? id
   }
+
+  /** "username/device" for a sender: my own devices by name, a colleague's with their username. */
+  async senderName(accountId: string, deviceId: string): Promise<string> {
+    if (accountId === this.config.accountId) return this.deviceName(deviceId)
+    const c = await this.directory.colleague(accountId).catch(() => null)
+    if (!c) return `${accountId}/${deviceId}`
+    return `${c.pinned.username}/${nameIn(c.log, deviceId) ?? deviceId}`
+  }
+}
+
+function nameIn(log: VerifiedLog, id: string): string | undefined {
+  for (let i = log.entries.length - 1; i >= 0; i--) {
+    const e = log.entries[i]!
+    if (e.device.id === id) return e.device.name
+  }
+  return undefined
 }

@@ -75,7 +75,7 @@ export async function saveLog(home: HomePaths, v: VerifiedLog): Promise<Verified
 }
 
 /** A lock file created with O_EXCL; one left by a killed process is taken over after 30 s. */
-async function withLock<T>(path: string, f: () => Promise<T>): Promise<T> {
+export async function withLock<T>(path: string, f: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 60_000
   for (;;) {
     try {

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import {
+  type Conversation,
   commitItemResponseSchema,
   itemCiphertextSize,
   reserveItemResponseSchema,
@@ -9,6 +10,7 @@ import {
 } from '@airlock/core'
 import { fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { writeFileAtomic } from './config.js'
+import { getConversation, selfConversation } from './conversations.js'
 import { CliError, isApiError, isCliError } from './errors.js'
 import { lockEntry, type OutboxEntry, outboxFiles, removeEntry, Spool, saveEntry } from './outbox.js'
 import type { Progress } from './output.js'
@@ -54,11 +56,19 @@ export function ciphertextSizeFor(recipients: readonly string[], size: number): 
   return itemCiphertextSize(recipients, size, nodeAead)
 }
 
-export async function sendItem(s: Session, src: SendSource, progress: Progress): Promise<SentItem> {
+export async function sendItem(
+  s: Session,
+  src: SendSource,
+  progress: Progress,
+  target: Conversation = selfConversation(s),
+): Promise<SentItem> {
   const log = s.log
-  const recipients = resolveRecipients([{ log }]).map((r) => r.device.recipient)
+  // Every active device of every member, from verified logs only (core Directory).
+  const sets = await s.directory.recipients(target)
+  const resolved = resolveRecipients(sets)
+  const recipients = resolved.map((r) => r.device.recipient)
   const ciphertextSize = await ciphertextSizeFor(recipients, src.size)
-  const conversationId = s.config.selfConversationId
+  const conversationId = target.conversationId
   const res = await s.client.json(
     'POST',
     `/conversations/${conversationId}/items`,
@@ -74,6 +84,8 @@ export async function sendItem(s: Session, src: SendSource, progress: Progress):
     ciphertextSize,
     createdAt: Date.now(),
     logSeq: log.seq,
+    conversationId,
+    recipients: resolved.map((r) => r.device.id),
     stage: 'encrypting',
     source: { kind: src.kind, path: src.path, name: src.name, size: src.size, mtimeMs: src.mtimeMs },
   }
@@ -98,7 +110,7 @@ export async function sendItem(s: Session, src: SendSource, progress: Progress):
           kind: src.kind,
         },
         sender: { device: s.device, log },
-        recipients: [{ log }],
+        recipients: sets,
         aead: nodeAead,
         sha256: nodeSha256,
       })
@@ -148,9 +160,9 @@ function pending(cause: unknown): CliError {
 /** Commits the sealed manifest of an entry whose blob is complete, then clears it from the outbox. */
 async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
   const manifest = new Uint8Array(await readFile(outboxFiles(s.home, entry.itemId).manifest))
-  // A device removed while this was uploading must not receive it: check right before committing.
+  // A device or member removed while this was uploading must not receive it: check right before committing.
   await s.syncLog()
-  if (removedSince(s.log, entry)) {
+  if (await recipientsChanged(s, entry)) {
     await abandon(s, entry)
     throw new CliError(
       'RECIPIENTS_CHANGED',
@@ -262,7 +274,7 @@ async function abandon(s: Session, entry: OutboxEntry): Promise<void> {
 
 export type ResumeResult =
   | { status: 'sent'; item: SentItem }
-  | { status: 'resend'; source: SendSource }
+  | { status: 'resend'; source: SendSource; conversationId: string | undefined }
   | { status: 'lost'; name: string; reason: string }
   | { status: 'busy'; name: string }
 
@@ -281,7 +293,7 @@ export async function resumeEntry(s: Session, entry: OutboxEntry, progress: Prog
     entry.stage === 'sealed' &&
     manifest &&
     spoolSize === entry.ciphertextSize &&
-    !removedSince(s.log, entry)
+    !(await recipientsChanged(s, entry))
   ) {
     try {
       await pushBytes(
@@ -303,10 +315,24 @@ export async function resumeEntry(s: Session, entry: OutboxEntry, progress: Prog
   if (!source) {
     return { status: 'lost', name, reason: 'it was interrupted before it was fully encrypted; send it again' }
   }
-  return { status: 'resend', source }
+  return { status: 'resend', source, conversationId: entry.conversationId }
 }
 
-/** True if a device was removed after the entry was encrypted: it must not receive the item. */
+/**
+ * True if a device the entry was encrypted to is no longer a recipient (the device was removed,
+ * or its account left the group): it must not receive the item.
+ */
+async function recipientsChanged(s: Session, entry: OutboxEntry): Promise<boolean> {
+  if (entry.recipients === undefined || entry.conversationId === undefined) return removedSince(s.log, entry)
+  const target =
+    entry.conversationId === s.config.selfConversationId
+      ? selfConversation(s)
+      : await getConversation(s, entry.conversationId)
+  const now = new Set(resolveRecipients(await s.directory.recipients(target)).map((r) => r.device.id))
+  return entry.recipients.some((id) => !now.has(id))
+}
+
+/** Entries written before recipients were recorded: any device removal since counts. */
 function removedSince(log: VerifiedLog, entry: OutboxEntry): boolean {
   return log.entries.slice(entry.logSeq + 1).some((e) => e.op === 'remove')
 }

@@ -301,8 +301,11 @@ export const createConversationRequestSchema = z.discriminatedUnion('kind', [
 ])
 export type CreateConversationRequest = z.infer<typeof createConversationRequestSchema>
 
-/** `GET /accounts/lookup?username=`: find a colleague on this server. */
-export const lookupQuerySchema = z.strictObject({ username: usernameSchema })
+/** `GET /accounts/lookup?username=` (find a colleague on this server) or `?accountId=` (their name). */
+export const lookupQuerySchema = z.union([
+  z.strictObject({ username: usernameSchema }),
+  z.strictObject({ accountId: apiAccountIdSchema }),
+])
 export const lookupResponseSchema = z.strictObject({
   accountId: apiAccountIdSchema,
   username: usernameSchema,

@@ -1,6 +1,6 @@
-import type { Conversation, LogResponse } from './api.js'
+import type { Conversation, GroupLogResponse, LogResponse } from './api.js'
 import { isVerifiedLog, type Pin, type VerifiedLog, verifyLog } from './device-log.js'
-import { DeviceLogError, ForkError, GroupLogError, RollbackError } from './errors.js'
+import { AirlockError, DeviceLogError, ForkError, GroupLogError, RollbackError } from './errors.js'
 import { extendGroupLog, groupSignerFromLogs, type VerifiedGroup, verifyGroupLog } from './group-log.js'
 import { fetchVerifiedLog, syncVerifiedLog } from './log-sync.js'
 import type { RecipientSet } from './manifest.js'
@@ -45,23 +45,23 @@ export interface DirectoryStore {
 /** The server calls the directory needs; answers are untrusted and verified here. */
 export interface DirectoryServer {
   logPage(accountId: string, since: number | undefined): Promise<LogResponse>
-  groupLogPage(conversationId: string, since: number | undefined): Promise<LogResponse>
+  groupLogPage(conversationId: string, since: number | undefined): Promise<GroupLogResponse>
   /** The username the server gives for an account (shown, never trusted for keys). */
   username(accountId: string): Promise<string>
 }
 
 /** A colleague's device log no longer extends the one pinned: sending to them is blocked. */
-export class ColleagueKeysChangedError extends DeviceLogError {
+export class ColleagueKeysChangedError extends AirlockError {
   constructor(
     readonly accountId: string,
     readonly username: string,
     cause: unknown,
   ) {
     super(
-      `the keys of ${username} changed in a way their own devices did not sign (${(cause as Error)?.message ?? 'unknown'}); ` +
+      'KEYS_CHANGED',
+      `SECURITY WARNING: the keys of ${username} changed in a way their own devices did not sign (${(cause as Error)?.message ?? 'unknown'}); ` +
         'nothing is sent to them until you compare safety fingerprints again',
     )
-    this.name = 'ColleagueKeysChangedError'
   }
 }
 
@@ -129,6 +129,11 @@ export class Directory {
     return (await this.colleague(accountId, atLeast)).log
   }
 
+  /** Everyone pinned so far (as stored; `colleague()` syncs and verifies one). */
+  listColleagues(): Promise<PinnedColleague[]> {
+    return this.store.listColleagues()
+  }
+
   /** Marks a colleague as compared in person (the fingerprint they read out matched). */
   async markVerified(accountId: string): Promise<void> {
     const c = await this.store.getColleague(accountId)
@@ -146,7 +151,7 @@ export class Directory {
     }
     const fresh: unknown[] = []
     let since = v ? v.seq : undefined
-    let head: LogResponse['head']
+    let head: GroupLogResponse['head']
     for (;;) {
       const page = await this.server.groupLogPage(conversationId, since)
       fresh.push(...page.entries)

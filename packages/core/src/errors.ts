@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'LIMIT'
   | 'INVALID_INPUT'
   | 'GROUP_LOG'
+  | 'KEYS_CHANGED'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode

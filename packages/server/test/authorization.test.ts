@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { appendEntry } from '@airlock/core'
+import { appendEntry, appendGroupEntry, createGroupEntry, verifyGroupLog } from '@airlock/core'
 import { Metadata } from '@tus/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -80,6 +80,23 @@ describe('authorisation matrix (real server process)', () => {
     const log = await fetchLog(server.url, aliceToken, alice.accountId)
     const entry = appendEntry(log, alice.first, 'add', (await newDevice('sneaky')).record)
 
+    // A group of Alice's, and a valid change to it she signed.
+    const G = randomBytes(16).toString('base64url')
+    const genesis = createGroupEntry({
+      group: G,
+      name: 'alice only',
+      members: [],
+      signer: alice.first,
+      signerLog: log,
+    })
+    const created = await request(server.url, 'POST', '/conversations', {
+      token: aliceToken,
+      json: { kind: 'group', entry: genesis },
+    })
+    expect(created.status).toBe(201)
+    const group = await verifyGroupLog(G, [genesis], async () => {})
+    const rename = appendGroupEntry(group, { op: 'rename', name: 'renamed' }, alice.first, log)
+
     const A = alice.accountId
     const C = alice.selfConversationId
     const X = item.itemId
@@ -90,9 +107,18 @@ describe('authorisation matrix (real server process)', () => {
       'content-type': 'application/offset+octet-stream',
     }
     routes = [
-      { name: 'read log', method: 'GET', path: `/accounts/${A}/log` },
       { name: 'append log', method: 'POST', path: `/accounts/${A}/log`, json: { entry } },
       { name: 'list devices', method: 'GET', path: `/accounts/${A}/devices` },
+      { name: 'read group', method: 'GET', path: `/conversations/${G}` },
+      { name: 'read group log', method: 'GET', path: `/conversations/${G}/log` },
+      { name: 'append group log', method: 'POST', path: `/conversations/${G}/log`, json: { entry: rename } },
+      { name: 'list group items', method: 'GET', path: `/conversations/${G}/items` },
+      {
+        name: 'reserve group item',
+        method: 'POST',
+        path: `/conversations/${G}/items`,
+        json: { ciphertextSize: 10 },
+      },
       { name: 'read conversation', method: 'GET', path: `/conversations/${C}` },
       { name: 'list items', method: 'GET', path: `/conversations/${C}/items` },
       {
@@ -135,6 +161,7 @@ describe('authorisation matrix (real server process)', () => {
       Buffer.from(manifest).toString('base64url'),
       Buffer.from(blob.subarray(0, 32)).toString('hex'),
       entry.sig,
+      rename.sig,
     ]
   })
   afterAll(async () => {
@@ -188,6 +215,15 @@ describe('authorisation matrix (real server process)', () => {
     expect(
       (await request(server.url, 'GET', `/items/${item.itemId}`, { token: otherDeviceToken })).status,
     ).toBe(200)
+  })
+
+  it("another account may read Alice's public device log (a key directory) and find her by username, nothing more", async () => {
+    const log = await request(server.url, 'GET', `/accounts/${alice.accountId}/log`, { token: bobToken })
+    expect(log.status).toBe(200)
+    expect(log.json.entries.length).toBeGreaterThan(0)
+    const found = await request(server.url, 'GET', '/accounts/lookup?username=alice', { token: bobToken })
+    expect(found.json).toEqual({ accountId: alice.accountId, username: 'alice' })
+    expect((await request(server.url, 'GET', '/accounts/lookup?username=alice')).status).toBe(401)
   })
 
   it("Bob's own listings show nothing of Alice's", async () => {

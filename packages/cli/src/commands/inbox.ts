@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { type CommittedItem, deleteItemResponseSchema, printable } from '@airlock/core'
 import type { Context } from '../context.js'
+import { conversationLabel, listConversations, resolveTarget } from '../conversations.js'
 import { receiveItem } from '../download.js'
 import { CliError, describeError, isApiError } from '../errors.js'
 import { findItem, itemFileName, listItems, openItemManifest } from '../items.js'
@@ -8,32 +9,44 @@ import { formatBytes, formatTime } from '../output.js'
 import { checkRisk, reportRisk } from '../risky.js'
 import { Session } from '../session.js'
 
-/** `airlock inbox`: my items, each shown only from its verified manifest. */
-export async function inbox(ctx: Context): Promise<void> {
+/**
+ * `airlock inbox [--in who]`: items of all my conversations (or one), each shown only from its
+ * verified manifest, with where it was sent ("me", "@colleague", "#group") and who sent it.
+ */
+export async function inbox(ctx: Context, opts: { in?: string } = {}): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
-  const items = (await listItems(s)).filter((i): i is CommittedItem => !i.deleted)
+  const conversations = opts.in === undefined ? await listConversations(s) : [await resolveTarget(s, opts.in)]
   const rows = []
-  for (const item of items) {
-    try {
-      const m = await openItemManifest(s, item)
-      rows.push({
-        itemId: item.itemId,
-        seq: item.seq,
-        kind: m.kind,
-        name: m.kind === 'note' ? null : m.filename,
-        size: m.plaintextSize,
-        fromDevice: m.sender.deviceId,
-        fromName: s.deviceName(m.sender.deviceId),
-        created: m.created,
-        verified: true as const,
-      })
-    } catch (e) {
-      rows.push({
-        itemId: item.itemId,
-        seq: item.seq,
-        verified: false as const,
-        error: describeError(e).code,
-      })
+  for (const c of conversations) {
+    const where = await conversationLabel(s, c)
+    const items = (await listItems(s, 0, c.conversationId)).filter((i): i is CommittedItem => !i.deleted)
+    for (const item of items) {
+      try {
+        const m = await openItemManifest(s, item)
+        rows.push({
+          itemId: item.itemId,
+          conversationId: c.conversationId,
+          in: where,
+          seq: item.seq,
+          kind: m.kind,
+          name: m.kind === 'note' ? null : m.filename,
+          size: m.plaintextSize,
+          fromAccount: m.sender.accountId,
+          fromDevice: m.sender.deviceId,
+          fromName: await s.senderName(m.sender.accountId, m.sender.deviceId),
+          created: m.created,
+          verified: true as const,
+        })
+      } catch (e) {
+        rows.push({
+          itemId: item.itemId,
+          conversationId: c.conversationId,
+          in: where,
+          seq: item.seq,
+          verified: false as const,
+          error: describeError(e).code,
+        })
+      }
     }
   }
   ctx.out.result(
@@ -42,10 +55,10 @@ export async function inbox(ctx: Context): Promise<void> {
       ? ['(no items)']
       : rows.map((r) =>
           r.verified
-            ? `${r.itemId}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${r.name === null ? '(note)' : printable(r.name)}  from ${printable(r.fromName)}`
+            ? `${r.itemId}  ${r.in.padEnd(12)}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${r.name === null ? '(note)' : printable(r.name)}  from ${printable(r.fromName)}`
             : r.error === 'NO_MATCH' || r.error === 'NOT_RECIPIENT'
-              ? `${r.itemId}  (not addressed to this device)`
-              : `${r.itemId}  REFUSED: does not verify (${r.error})`,
+              ? `${r.itemId}  ${r.in.padEnd(12)}  (not addressed to this device)`
+              : `${r.itemId}  ${r.in.padEnd(12)}  REFUSED: does not verify (${r.error})`,
         ),
   )
 }
@@ -63,11 +76,12 @@ export async function get(ctx: Context, id: string, opts: { out?: string }): Pro
       kind: r.manifest.kind,
       name: r.manifest.kind === 'note' ? null : r.manifest.filename,
       size: r.manifest.plaintextSize,
+      fromAccount: r.manifest.sender.accountId,
       fromDevice: r.manifest.sender.deviceId,
       path: r.path,
       risk,
     },
-    `saved ${printable(name)} (${formatBytes(r.manifest.plaintextSize)}) from ${printable(s.deviceName(r.manifest.sender.deviceId))} to ${printable(r.path)}`,
+    `saved ${printable(name)} (${formatBytes(r.manifest.plaintextSize)}) from ${printable(await s.senderName(r.manifest.sender.accountId, r.manifest.sender.deviceId))} to ${printable(r.path)}`,
   )
 }
 

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { lstat, open, readdir, rm, stat } from 'node:fs/promises'
 import { basename, join, relative, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { bytesStream, printable, utf8 } from '@airlock/core'
+import { bytesStream, type Conversation, printable, utf8 } from '@airlock/core'
 import { fileSource } from '@airlock/core/node'
 import type { Context } from '../context.js'
+import { conversationLabel, getConversation, resolveTarget, selfConversation } from '../conversations.js'
 import { CliError } from '../errors.js'
 import { listEntries } from '../outbox.js'
 import { formatBytes } from '../output.js'
@@ -12,10 +13,15 @@ import { Session } from '../session.js'
 import { guessType, resumeEntry, type SendSource, type SentItem, sendItem } from '../upload.js'
 
 /** `airlock send <file|dir|->...`: each file (a directory as its files) to my own devices. */
-export async function send(ctx: Context, paths: string[], opts: { name?: string }): Promise<void> {
+export async function send(
+  ctx: Context,
+  paths: string[],
+  opts: { name?: string; to?: string },
+): Promise<void> {
   if (opts.name !== undefined && paths.length !== 1)
     throw new CliError('USAGE', '--name goes with a single file or -')
   const s = await Session.open(ctx.home, ctx.out)
+  const target = await resolveTarget(s, opts.to)
   const sent: SentItem[] = []
   // An earlier interrupted run is finished first; sources it re-sends are not sent twice.
   const resumed = await resumeAll(ctx, s, sent)
@@ -24,23 +30,28 @@ export async function send(ctx: Context, paths: string[], opts: { name?: string 
     for (const p of paths) {
       for (const src of await expand(ctx, s, p, opts.name, temps)) {
         if (src.path && resumed.has(sourceKey(src))) continue
-        sent.push(await sendOne(ctx, s, src))
+        sent.push(await sendOne(ctx, s, src, target))
       }
     }
   } finally {
     for (const t of temps) await rm(t, { force: true })
   }
-  report(ctx, sent)
+  report(ctx, sent, await conversationLabel(s, target))
 }
 
 /** `airlock note [text]`: a text note (from the argument, or stdin when absent or `-`). */
-export async function note(ctx: Context, text: string | undefined): Promise<void> {
+export async function note(
+  ctx: Context,
+  text: string | undefined,
+  opts: { to?: string } = {},
+): Promise<void> {
   const fromStdin = text === undefined || text === '-'
   if (fromStdin && process.stdin.isTTY)
     ctx.out.info('Type the note; end it with Ctrl-D on a line of its own.')
   const body = fromStdin ? await readAllStdin() : text
   if (body.length === 0) throw new CliError('USAGE', 'the note is empty')
   const s = await Session.open(ctx.home, ctx.out)
+  const target = await resolveTarget(s, opts.to)
   const bytes = utf8(body)
   const src: SendSource = {
     kind: 'note',
@@ -51,7 +62,7 @@ export async function note(ctx: Context, text: string | undefined): Promise<void
     type: 'text/plain; charset=utf-8',
     open: () => bytesStream(bytes),
   }
-  report(ctx, [await sendOne(ctx, s, src)])
+  report(ctx, [await sendOne(ctx, s, src, target)], await conversationLabel(s, target))
 }
 
 /** `airlock resume`: finishes uploads an earlier run left in the outbox. */
@@ -63,9 +74,9 @@ export async function resume(ctx: Context): Promise<void> {
   report(ctx, sent)
 }
 
-async function sendOne(ctx: Context, s: Session, src: SendSource): Promise<SentItem> {
+async function sendOne(ctx: Context, s: Session, src: SendSource, target: Conversation): Promise<SentItem> {
   const label = src.kind === 'note' ? 'note' : printable(basename(src.name)).slice(0, 30)
-  return sendItem(s, src, ctx.out.progress(label, src.size))
+  return sendItem(s, src, ctx.out.progress(label, src.size), target)
 }
 
 async function resumeAll(ctx: Context, s: Session, sent: SentItem[]): Promise<Set<string>> {
@@ -76,7 +87,14 @@ async function resumeAll(ctx: Context, s: Session, sent: SentItem[]): Promise<Se
     if (r.status === 'busy') ctx.out.warn(`another airlock process is uploading ${label}`)
     else if (r.status === 'lost') ctx.out.warn(`could not resume ${label}: ${r.reason}`)
     else if (r.status === 'sent') sent.push(r.item)
-    else sent.push(await sendOne(ctx, s, r.source))
+    else {
+      const cid = r.conversationId
+      const target =
+        cid === undefined || cid === s.config.selfConversationId
+          ? selfConversation(s)
+          : await getConversation(s, cid)
+      sent.push(await sendOne(ctx, s, r.source, target))
+    }
     if (entry.source.path) done.add(`${entry.source.path}\n${entry.source.size}\n${entry.source.mtimeMs}`)
   }
   return done
@@ -86,10 +104,12 @@ function sourceKey(src: SendSource): string {
   return `${src.path}\n${src.size}\n${src.mtimeMs}`
 }
 
-function report(ctx: Context, sent: SentItem[]): void {
+function report(ctx: Context, sent: SentItem[], to = 'me'): void {
   ctx.out.result(
-    { sent },
-    sent.map((i) => `sent ${i.itemId}  ${i.name ? printable(i.name) : '(note)'}  ${formatBytes(i.size)}`),
+    { sent, to },
+    sent.map(
+      (i) => `sent ${i.itemId}  ${i.name ? printable(i.name) : '(note)'}  ${formatBytes(i.size)}  to ${to}`,
+    ),
   )
 }
 

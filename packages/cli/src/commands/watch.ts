@@ -4,6 +4,7 @@ import { type CommittedItem, isAirlockError, printable } from '@airlock/core'
 import { z } from 'zod'
 import { readJson, writeFileAtomic } from '../config.js'
 import type { Context } from '../context.js'
+import { conversationLabel, listConversations } from '../conversations.js'
 import { receiveItem } from '../download.js'
 import { describeError } from '../errors.js'
 import { itemFileName, listItems, openItemManifest } from '../items.js'
@@ -27,9 +28,7 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
   const { out } = ctx
   const dest = resolve(opts.dir ?? '.')
   const s = await Session.open(ctx.home, out)
-  const cid = s.config.selfConversationId
   const state = (await readJson(s.home.state, stateSchema)) ?? { v: 1 as const, watch: {} }
-  let cursor = state.watch[cid] ?? 0
 
   const controller = new AbortController()
   const stop = () => controller.abort()
@@ -61,24 +60,30 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
       })
   }
 
+  // Every conversation I am in (my own devices, colleagues, groups), each from its own cursor.
   const receiveNew = async (): Promise<void> => {
-    for (const item of await listItems(s, cursor)) {
-      if (controller.signal.aborted) return
-      if (!item.deleted) await receiveOne(item)
-      cursor = item.seq
-      state.watch[cid] = cursor
-      await writeFileAtomic(s.home.state, JSON.stringify(state), 0o600)
+    for (const c of await listConversations(s)) {
+      const cid = c.conversationId
+      if (c.lastSeq <= (state.watch[cid] ?? 0)) continue
+      const where = await conversationLabel(s, c)
+      for (const item of await listItems(s, state.watch[cid] ?? 0, cid)) {
+        if (controller.signal.aborted) return
+        if (!item.deleted) await receiveOne(item, where)
+        state.watch[cid] = item.seq
+        await writeFileAtomic(s.home.state, JSON.stringify(state), 0o600)
+      }
     }
   }
 
-  const receiveOne = async (item: CommittedItem): Promise<void> => {
+  const receiveOne = async (item: CommittedItem, where: string): Promise<void> => {
     try {
       // What I sent myself is skipped — decided from the verified manifest, not from the
       // server's senderDeviceId, which a server could set to hide another device's item.
       if ((await openItemManifest(s, item)).sender.deviceId === s.deviceId) return
       const r = await receiveItem(s, item, dest, out)
       const m = r.manifest
-      const from = s.deviceName(m.sender.deviceId)
+      const from = await s.senderName(m.sender.accountId, m.sender.deviceId)
+      const via = where === 'me' ? '' : ` in ${where}`
       const risk =
         m.kind === 'file' ? reportRisk(out, itemFileName(m), await checkRisk(r.path, itemFileName(m))) : null
       let preview = ''
@@ -93,13 +98,16 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
           kind: m.kind,
           name: m.kind === 'note' ? null : m.filename,
           size: m.plaintextSize,
+          conversationId: item.conversationId,
+          in: where,
+          fromAccount: m.sender.accountId,
           fromDevice: m.sender.deviceId,
           path: r.path,
           risk,
         },
         m.kind === 'note'
-          ? `note from ${printable(from)}: ${printable(preview)}  (saved to ${printable(r.path)})`
-          : `received ${printable(itemFileName(m))} (${formatBytes(m.plaintextSize)}) from ${printable(from)} -> ${printable(r.path)}`,
+          ? `note from ${printable(from)}${via}: ${printable(preview)}  (saved to ${printable(r.path)})`
+          : `received ${printable(itemFileName(m))} (${formatBytes(m.plaintextSize)}) from ${printable(from)}${via} -> ${printable(r.path)}`,
       )
     } catch (e) {
       // An item that does not verify is refused for good and never written; anything else is retried.
@@ -128,7 +136,7 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
         onReady: catchUp,
         onEvent: (e) => {
           if (e.type === 'log') void s.syncLog().catch((err) => out.warn(describeError(err).message))
-          else if (e.type === 'item' && e.conversationId === cid) catchUp()
+          else if (e.type === 'item' || e.type === 'members') catchUp()
         },
         onDisconnect: () => out.info('disconnected; reconnecting...'),
       },

@@ -38,8 +38,11 @@ export function conversationRoutes(app: FastifyInstance, ctx: AppContext): void 
   app.get('/accounts/lookup', async (req) => {
     await requireAuth(ctx, req)
     const query = parseInput(lookupQuerySchema, req.query, 'query')
-    const account = await ctx.store.findAccountByUsername(query.username)
-    if (!account) throw new NotFoundError('no account with that username')
+    const account =
+      'username' in query
+        ? await ctx.store.findAccountByUsername(query.username)
+        : await ctx.store.getAccount(query.accountId)
+    if (!account) throw new NotFoundError('no such account')
     const res: LookupResponse = { accountId: account.id, username: account.username }
     return res
   })

@@ -1,0 +1,128 @@
+import {
+  type Conversation,
+  conversationSchema,
+  isAirlockError,
+  listConversationsResponseSchema,
+  logFingerprint,
+  lookupResponseSchema,
+  printable,
+} from '@airlock/core'
+import { CliError, isApiError } from './errors.js'
+import type { Session } from './session.js'
+
+/**
+ * Where an item goes: my own devices (`self`), a colleague (`direct`, found by username), or a
+ * group (by name or id). Who receives it is decided by core's `Directory` from verified logs;
+ * the server's member lists only say where to look.
+ */
+
+export async function listConversations(s: Session): Promise<Conversation[]> {
+  return (await s.client.json('GET', '/conversations', listConversationsResponseSchema)).conversations
+}
+
+export async function getConversation(s: Session, cid: string): Promise<Conversation> {
+  try {
+    const c = await s.client.json('GET', `/conversations/${encodeURIComponent(cid)}`, conversationSchema)
+    if (c.conversationId !== cid) throw new CliError('BAD_RESPONSE', 'the server sent another conversation')
+    return c
+  } catch (e) {
+    if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', `no conversation ${cid}`)
+    throw e
+  }
+}
+
+/** The account of a colleague on this server; `NOT_FOUND` if nobody has that username. */
+export async function lookupColleague(s: Session, username: string): Promise<string> {
+  try {
+    const r = await s.client.json('GET', '/accounts/lookup', lookupResponseSchema, { query: { username } })
+    if (r.username !== username)
+      throw new CliError('BAD_RESPONSE', 'the server answered for another username')
+    return r.accountId
+  } catch (e) {
+    if (isApiError(e, 'NOT_FOUND') || isApiError(e, 'BAD_REQUEST')) {
+      throw new CliError('NOT_FOUND', `nobody is called ${printable(username)} on this server`)
+    }
+    throw e
+  }
+}
+
+/**
+ * The direct conversation with a colleague (created on first use), with their device log pinned:
+ * the first time, trust on first use and the safety fingerprint is printed for comparing in
+ * person; afterwards any change their own devices did not sign is refused.
+ */
+export async function directWith(s: Session, username: string): Promise<Conversation> {
+  const accountId = await lookupColleague(s, username)
+  if (accountId === s.config.accountId)
+    throw new CliError('USAGE', 'that is you: leave out --to to send to your own devices')
+  const c = await s.client.json('POST', '/conversations', conversationSchema, {
+    body: { kind: 'direct', members: [accountId] },
+  })
+  const peer = await s.directory.directPeer(c)
+  if (peer !== accountId)
+    throw new CliError('BAD_RESPONSE', 'the server gave a conversation with someone else')
+  const { log, firstSeen, pinned } = await s.directory.colleague(accountId)
+  if (firstSeen) {
+    s.out.warn(
+      `first contact with ${printable(username)}: their devices are now pinned. Compare this safety fingerprint with what ${printable(username)}'s \`airlock devices\` shows: ${logFingerprint(log)} (then run \`airlock colleagues verify ${printable(username)}\`)`,
+    )
+  } else if (!pinned.verified) {
+    s.out.info(
+      `${printable(username)} is not verified yet: \`airlock colleagues verify ${printable(username)}\``,
+    )
+  }
+  return c
+}
+
+/** My own conversation, as a `Conversation`. */
+export function selfConversation(s: Session): Conversation {
+  return {
+    conversationId: s.config.selfConversationId,
+    kind: 'self',
+    members: [s.config.accountId],
+    lastSeq: 0,
+    createdAt: 0,
+  }
+}
+
+/**
+ * `--to`: nothing is myself; a 22-character id is that conversation; `#name` or a name that
+ * matches one of my groups is that group; otherwise a colleague's username.
+ */
+export async function resolveTarget(s: Session, to: string | undefined): Promise<Conversation> {
+  if (to === undefined || to === '' || to === 'me') return selfConversation(s)
+  if (/^[A-Za-z0-9_-]{22}$/.test(to)) return getConversation(s, to)
+  const name = to.startsWith('#') ? to.slice(1) : to
+  const groups = await findGroups(s, name)
+  if (groups.length > 1)
+    throw new CliError('USAGE', `${printable(name)} names ${groups.length} groups; give the group id`)
+  if (groups.length === 1) return groups[0]!
+  if (to.startsWith('#')) throw new CliError('NOT_FOUND', `no group called ${printable(name)}`)
+  return directWith(s, to)
+}
+
+/** My groups whose verified name is `name`. */
+export async function findGroups(s: Session, name: string): Promise<Conversation[]> {
+  const out: Conversation[] = []
+  for (const c of await listConversations(s)) {
+    if (c.kind !== 'group') continue
+    const g = await s.directory.group(c.conversationId)
+    if (g.name === name) out.push(c)
+  }
+  return out
+}
+
+/** How a conversation is shown: "me", "@username", "#group". */
+export async function conversationLabel(s: Session, c: Conversation): Promise<string> {
+  if (c.kind === 'self') return 'me'
+  try {
+    if (c.kind === 'direct') {
+      const peer = await s.directory.directPeer(c)
+      return `@${printable((await s.directory.colleague(peer)).pinned.username)}`
+    }
+    return `#${printable((await s.directory.group(c.conversationId)).name)}`
+  } catch (e) {
+    if (isAirlockError(e)) return `${c.kind} ${c.conversationId} (does not verify: ${e.code})`
+    throw e
+  }
+}
