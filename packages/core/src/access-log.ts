@@ -83,7 +83,15 @@ export function accessEntryHash(itemId: string, e: Omit<AccessEntry, 'hash'>): s
 export function chainAccess(itemId: string, head: AccessHead | null, fields: AccessFields): AccessEntry {
   const seq = (head?.seq ?? 0) + 1
   const prev = head && head.seq > 0 ? head.hash : accessGenesis(itemId)
-  const e = { seq, prev, ...fields }
+  const e = {
+    seq,
+    prev,
+    at: fields.at,
+    accountId: fields.accountId,
+    deviceId: fields.deviceId,
+    shareId: fields.shareId,
+    address: fields.address,
+  }
   return { ...e, hash: accessEntryHash(itemId, e) }
 }
 
