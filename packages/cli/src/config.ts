@@ -22,6 +22,7 @@ import { CliError } from './errors.js'
  *     device.key     the device's private keys (0600)
  *     log.json       the device log this device verified, and its pin (seq, head)
  *     state.json     sync cursors (watch)
+ *     accesses.json  the access-log heads this device verified, per item (`airlock accesses`)
  *     outbox/        encrypted uploads not yet committed, for `airlock resume`
  *     downloads/     partial ciphertext downloads, resumed with HTTP Range
  */
@@ -32,6 +33,7 @@ export interface HomePaths {
   deviceKey: string
   log: string
   state: string
+  accesses: string
   outbox: string
   downloads: string
 }
@@ -43,6 +45,7 @@ export function homePaths(dir: string): HomePaths {
     deviceKey: join(dir, 'device.key'),
     log: join(dir, 'log.json'),
     state: join(dir, 'state.json'),
+    accesses: join(dir, 'accesses.json'),
     outbox: join(dir, 'outbox'),
     downloads: join(dir, 'downloads'),
   }
