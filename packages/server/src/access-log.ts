@@ -96,9 +96,15 @@ export type AuditResult =
 /**
  * Walks the whole access log in server-wide order and checks both chains of every row: position,
  * previous hash and recomputed hash, plus the recorded head. Reports the first row that does not
- * verify (`seq` is the server-wide position where the break was found).
+ * verify (`seq` is the server-wide position where the break was found). With `pinned` (a head
+ * printed by an earlier run), also that the log still contains that row unchanged.
  */
-export async function auditAccessLog(store: MetadataStore, pageSize = 1000): Promise<AuditResult> {
+export async function auditAccessLog(
+  store: MetadataStore,
+  opts: { pageSize?: number; pinned?: AccessHead } = {},
+): Promise<AuditResult> {
+  const pageSize = opts.pageSize ?? 1000
+  const pinned = opts.pinned
   const items = new Map<string, AccessHead>()
   let expected = 1
   let prev = serverChainStart()
@@ -116,6 +122,8 @@ export async function auditAccessLog(store: MetadataStore, pageSize = 1000): Pro
         return fail(r.seq, `row ${r.seq} breaks the chain of its item`)
       if (accessEntryHash(r.itemId, toWireAccess(r)) !== r.itemHash)
         return fail(r.seq, `row ${r.seq} was altered (item chain)`)
+      if (pinned && r.seq === pinned.seq && r.hash !== pinned.hash)
+        return fail(r.seq, `row ${r.seq} differs from the head recorded earlier`)
       items.set(r.itemId, { seq: r.itemSeq, hash: r.itemHash })
       prev = r.hash
       expected++
@@ -123,8 +131,10 @@ export async function auditAccessLog(store: MetadataStore, pageSize = 1000): Pro
     }
     if (page.length < pageSize) break
   }
-  const head = await store.accessLogHead()
   const seq = expected - 1
+  if (pinned && pinned.seq > seq)
+    return fail(seq + 1, `rows ${seq + 1}–${pinned.seq} recorded earlier are gone`)
+  const head = await store.accessLogHead()
   if (head.seq !== seq || (seq > 0 && head.hash !== prev))
     return fail(seq, `the recorded head (row ${head.seq}) does not match the last row (${seq})`)
   return { ok: true, rows, items: items.size, head }

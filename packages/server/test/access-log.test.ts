@@ -54,11 +54,15 @@ describe('access log and recall (real server process)', () => {
     verifyAccessLog(itemId, body.accesses)
     return body.accesses
   }
-  const verifyCommand = () =>
-    spawnSync(process.execPath, [BIN, 'verify-access-log', '--data-dir', dir], {
-      encoding: 'utf8',
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
-    })
+  const verifyCommand = (expectHead?: string) =>
+    spawnSync(
+      process.execPath,
+      [BIN, 'verify-access-log', '--data-dir', dir, ...(expectHead ? ['--expect-head', expectHead] : [])],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+      },
+    )
 
   it('records every download exactly once: full, resumed, concurrent from two devices; never HEAD', async () => {
     const bytes = randomBytes(300_000)
@@ -182,6 +186,24 @@ describe('access log and recall (real server process)', () => {
         ...cols.map((c) => row[c]),
       )
       expect(verifyCommand().status).toBe(0)
+
+      // The newest row deleted and the recorded head moved back with it: the chain alone is
+      // consistent, but not with the head an earlier run printed.
+      const last = db.prepare('select * from access_log where seq = 11').get() as Record<string, unknown>
+      const ten = db.prepare('select hash from access_log where seq = 10').get() as { hash: string }
+      db.prepare('delete from access_log where seq = 11').run()
+      db.prepare("update access_log_head set seq = 10, hash = ? where id = 'server'").run(ten.hash)
+      expect(verifyCommand().status).toBe(0)
+      const pinned = verifyCommand(`${report.head.seq}:${report.head.hash}`)
+      expect(pinned.status).toBe(1)
+      expect(pinned.stderr).toMatch(/rows 11–11 recorded earlier are gone/)
+      db.prepare(`insert into access_log (${cols.join(',')}) values (${cols.map(() => '?').join(',')})`).run(
+        ...cols.map((c) => last[c]),
+      )
+      db.prepare("update access_log_head set seq = 11, hash = ? where id = 'server'").run(last.hash)
+      expect(verifyCommand(`${report.head.seq}:${report.head.hash}`).status).toBe(0)
+      expect(verifyCommand(`${report.head.seq}:${'A'.repeat(43)}`).status).toBe(1)
+      expect(verifyCommand('junk').status).toBe(2)
 
       // Reordered: rows 5 and 6 swap places (server-wide and in the item's chain).
       const swap = (a: number, b: number) => {

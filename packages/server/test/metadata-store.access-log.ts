@@ -38,7 +38,7 @@ export function shouldKeepTheAccessLog(s: () => MetadataStore): void {
         seq: 3,
         hash: (await store.scanAccessLog(2, 1))[0]!.hash,
       })
-      expect(await auditAccessLog(store, 2)).toMatchObject({ ok: true, rows: 3, items: 2 })
+      expect(await auditAccessLog(store, { pageSize: 2 })).toMatchObject({ ok: true, rows: 3, items: 2 })
     })
 
     it('never forks under concurrent appends (several connections or instances race)', async () => {
