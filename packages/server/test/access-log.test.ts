@@ -119,6 +119,24 @@ describe('access log and recall (real server process)', () => {
     expect(bad.status).toBe(400)
   })
 
+  it("records a co-recipient's download under its account; the co-recipient can neither read the log nor recall", async () => {
+    const bobAccount = (await request(server.url, 'GET', '/accounts/me', { token: bob })).json.accountId
+    const conv = await request(server.url, 'POST', '/conversations', {
+      token: laptop,
+      json: { kind: 'direct', members: [bobAccount] },
+    })
+    expect(conv.status).toBe(201)
+    const { itemId } = await sendItem(server.url, laptop, conv.json.conversationId, randomBytes(2000))
+    expect((await blob(itemId, bob, { 'x-forwarded-for': '198.51.100.23' })).status).toBe(200)
+    const log = await accesses(itemId)
+    expect(log).toHaveLength(1)
+    expect(log[0]).toMatchObject({ accountId: bobAccount, shareId: null, address: '198.51.100.23' })
+    const r = await request(server.url, 'GET', `/items/${itemId}/accesses`, { token: bob })
+    expect(r.status).toBe(403)
+    expect(r.json.error.code).toBe('FORBIDDEN')
+    expect((await request(server.url, 'DELETE', `/items/${itemId}`, { token: bob })).status).toBe(403)
+  })
+
   it('recall: only the sender deletes; the blob leaves the disk, every device sees a tombstone, the accesses stay', async () => {
     const { itemId, seq } = await sendItem(server.url, laptop, alice.selfConversationId, randomBytes(5000))
     await blob(itemId, phone.token)
@@ -149,7 +167,7 @@ describe('access log and recall (real server process)', () => {
     const ok = verifyCommand()
     expect(ok.status, ok.stderr).toBe(0)
     const report = JSON.parse(ok.stdout)
-    expect(report).toMatchObject({ ok: true, rows: 11, items: 3 })
+    expect(report).toMatchObject({ ok: true, rows: 12, items: 4 })
 
     const db = new SQLite(join(dir, 'airlock.db'))
     try {
@@ -189,18 +207,18 @@ describe('access log and recall (real server process)', () => {
 
       // The newest row deleted and the recorded head moved back with it: the chain alone is
       // consistent, but not with the head an earlier run printed.
-      const last = db.prepare('select * from access_log where seq = 11').get() as Record<string, unknown>
-      const ten = db.prepare('select hash from access_log where seq = 10').get() as { hash: string }
-      db.prepare('delete from access_log where seq = 11').run()
-      db.prepare("update access_log_head set seq = 10, hash = ? where id = 'server'").run(ten.hash)
+      const last = db.prepare('select * from access_log where seq = 12').get() as Record<string, unknown>
+      const prior = db.prepare('select hash from access_log where seq = 11').get() as { hash: string }
+      db.prepare('delete from access_log where seq = 12').run()
+      db.prepare("update access_log_head set seq = 11, hash = ? where id = 'server'").run(prior.hash)
       expect(verifyCommand().status).toBe(0)
       const pinned = verifyCommand(`${report.head.seq}:${report.head.hash}`)
       expect(pinned.status).toBe(1)
-      expect(pinned.stderr).toMatch(/rows 11–11 recorded earlier are gone/)
+      expect(pinned.stderr).toMatch(/rows 12–12 recorded earlier are gone/)
       db.prepare(`insert into access_log (${cols.join(',')}) values (${cols.map(() => '?').join(',')})`).run(
         ...cols.map((c) => last[c]),
       )
-      db.prepare("update access_log_head set seq = 11, hash = ? where id = 'server'").run(last.hash)
+      db.prepare("update access_log_head set seq = 12, hash = ? where id = 'server'").run(last.hash)
       expect(verifyCommand(`${report.head.seq}:${report.head.hash}`).status).toBe(0)
       expect(verifyCommand(`${report.head.seq}:${'A'.repeat(43)}`).status).toBe(1)
       expect(verifyCommand('junk').status).toBe(2)
