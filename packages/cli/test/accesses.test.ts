@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorCode, invite, linkDevice, setupAccount } from './evil-fixture.js'
-import { EvilServer } from './evil-server.js'
-import { assertBuilt, cli, cliJson, randomFile, removeDir, tempDir } from './harness.js'
+import { EvilServer, route } from './evil-server.js'
+import { assertBuilt, cli, cliJson, randomFile, removeDir, sha256File, tempDir } from './harness.js'
 
 // The access log through the real CLI: `airlock accesses` lists every download of an item I sent
 // and refuses (exit 9, ACCESS_LOG_TAMPERED) when a stored row was edited, deleted or reordered
@@ -140,5 +140,22 @@ describe('airlock accesses', () => {
     expect(listed.accesses).toHaveLength(3)
     // The blob file is gone from the server's disk.
     await expect(evil.readBlob(itemId)).rejects.toThrow()
+  })
+
+  it('a download cut twice and resumed with Range counts once', async () => {
+    const file = join(dir, 'big.bin')
+    const sha = await randomFile(file, 3 * 1024 * 1024)
+    const id = (await cliJson<{ sent: { itemId: string }[] }>(A, ['send', file])).sent[0]!.itemId
+    evil.cut(route('GET', /\/blob$/), 'response', 700_000, 2)
+    const got = await cli(B, ['--json', 'get', '--out', join(dir, 'cut-out'), '--', id], {
+      env: { AIRLOCK_RETRY_SECONDS: '20' },
+    })
+    expect(got.code, got.stderr).toBe(0)
+    expect(evil.stats.cut).toBe(2)
+    expect(await sha256File((JSON.parse(got.stdout) as { path: string }).path)).toBe(sha)
+    const blobRequests = evil.sql<{ n: number }>('SELECT count(*) AS n FROM access_log WHERE item_id = ?', id)
+    expect(blobRequests[0]!.n).toBe(1)
+    const listed = await cliJson<Listed>(A, ['accesses', id])
+    expect(listed.accesses.map((a) => [a.seq, a.deviceId])).toEqual([[1, phoneId]])
   })
 })
