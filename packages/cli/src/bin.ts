@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
+import { accesses } from './commands/accesses.js'
 import { invite } from './commands/admin.js'
 import {
   addColleague,
@@ -48,7 +49,8 @@ Secrets are never read from the command line. They come from, in order:
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not set up / configuration, 4 server unreachable,
 5 login refused (device removed?), 6 verification failed (nothing was written), 7 not found,
-8 upload interrupted (run \`airlock resume\`), 130 cancelled.`,
+8 upload interrupted (run \`airlock resume\`), 9 an access log does not verify (tampered),
+130 cancelled.`,
   )
 
 /** Runs a command with its context; every failure becomes one line on stderr and an exit code. */
@@ -171,6 +173,13 @@ program
   .command('rm <item-id>')
   .description('delete an item from the server')
   .action(action((ctx, id: string) => rm(ctx, id)))
+
+program
+  .command('accesses <item-id>')
+  .description(
+    'who downloaded an item I sent (device or link), when and from where; verifies the hash-chained log (exit 9 if it was tampered with)',
+  )
+  .action(action((ctx, id: string) => accesses(ctx, id)))
 
 program
   .command('export <dir>')

@@ -23,6 +23,7 @@ import { CliError } from './errors.js'
  *     log.json       the device log this device verified, and its pin (seq, head)
  *     peers.json     colleagues' device logs and group logs this device pinned (peers.ts)
  *     state.json     sync cursors (watch)
+ *     accesses.json  the access-log heads this device verified, per item (`airlock accesses`)
  *     outbox/        encrypted uploads not yet committed, for `airlock resume`
  *     downloads/     partial ciphertext downloads, resumed with HTTP Range
  */
@@ -34,6 +35,7 @@ export interface HomePaths {
   log: string
   peers: string
   state: string
+  accesses: string
   outbox: string
   downloads: string
 }
@@ -46,6 +48,7 @@ export function homePaths(dir: string): HomePaths {
     log: join(dir, 'log.json'),
     peers: join(dir, 'peers.json'),
     state: join(dir, 'state.json'),
+    accesses: join(dir, 'accesses.json'),
     outbox: join(dir, 'outbox'),
     downloads: join(dir, 'downloads'),
   }

@@ -66,6 +66,8 @@ export const EXIT = {
   notFound: 7,
   /** An upload was interrupted and is saved for `airlock resume`. */
   pending: 8,
+  /** An item's access log does not verify: a stored row was edited, deleted or reordered. */
+  tampered: 9,
   cancelled: 130,
 } as const
 
@@ -126,6 +128,13 @@ export function describeError(e: unknown): { code: string; message: string; exit
   }
   if (isAirlockError(e)) {
     const known = SECURITY_MESSAGES[e.code]
+    if (e.code === 'ACCESS_LOG_TAMPERED') {
+      return {
+        code: e.code,
+        message: `SECURITY WARNING: the access log of this item does not verify (${printable(e.message)}): the server's record of who downloaded it was edited, deleted or reordered`,
+        exit: EXIT.tampered,
+      }
+    }
     const exit =
       e.code === 'LINK_DECLINED'
         ? EXIT.cancelled

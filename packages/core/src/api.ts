@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { accessEntrySchema } from './access-log.js'
 import type { Canonical } from './canonical.js'
 import { deviceLogEntrySchema } from './device-log.js'
 
@@ -396,6 +397,23 @@ export type CommitItemResponse = z.infer<typeof commitItemResponseSchema>
 
 export const deleteItemResponseSchema = z.strictObject({ itemId: itemIdSchema, seq: seqSchema.nullable() })
 export type DeleteItemResponse = z.infer<typeof deleteItemResponseSchema>
+
+// ---------------------------------------------------------------- access log
+
+/** `GET /items/:id/accesses?since=seq&limit=n`: the item's access chain, for its sender account. */
+export const accessesQuerySchema = itemsQuerySchema
+
+/**
+ * The downloads of one item, oldest first, each a link of the item's hash chain (core's
+ * `verifyAccessLog` checks it). Only the sending account may read it; it outlives a recall.
+ */
+export const listAccessesResponseSchema = z.strictObject({
+  itemId: itemIdSchema,
+  accesses: z.array(accessEntrySchema),
+  /** True when more accesses follow; ask again with `since` = the last `seq`. */
+  more: z.boolean(),
+})
+export type ListAccessesResponse = z.infer<typeof listAccessesResponseSchema>
 
 // ---------------------------------------------------------------- device linking mailbox
 

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'INVALID_INPUT'
   | 'GROUP_LOG'
   | 'KEYS_CHANGED'
+  | 'ACCESS_LOG_TAMPERED'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode
@@ -195,6 +196,16 @@ export class LimitError extends AirlockError {
 export class InvalidInputError extends AirlockError {
   constructor(message: string) {
     super('INVALID_INPUT', message)
+  }
+}
+
+/**
+ * An item's access log does not verify: an entry was edited, deleted, inserted or reordered, or
+ * the log no longer contains (or contradicts) the head this client pinned before.
+ */
+export class AccessLogError extends AirlockError {
+  constructor(message: string) {
+    super('ACCESS_LOG_TAMPERED', message)
   }
 }
 

@@ -2,6 +2,7 @@
  * @airlock/core — everything that decides whether an Airlock item is safe. Web-platform APIs
  * only; the Node fast path is `@airlock/core/node`.
  */
+export * from './access-log.js'
 export * from './age.js'
 export * from './api.js'
 export * from './bytes.js'

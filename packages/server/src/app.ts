@@ -10,6 +10,7 @@ import Fastify, {
 } from 'fastify'
 import type { AppContext } from './context.js'
 import { ServerError } from './errors.js'
+import { accessRoutes } from './routes/accesses.js'
 import { accountRoutes } from './routes/accounts.js'
 import { authRoutes } from './routes/auth.js'
 import { conversationRoutes } from './routes/conversations.js'
@@ -105,6 +106,7 @@ export async function buildApp(ctx: Omit<AppContext, 'log'>, opts: BuildOptions)
       deviceLogRoutes(api, full)
       conversationRoutes(api, full)
       itemRoutes(api, full)
+      accessRoutes(api, full)
       uploadRoutes(api, full)
       linkRoutes(api, full)
       pushRoutes(api, full)

@@ -11,6 +11,11 @@ if (process.argv[2] === 'migrate-storage') {
   process.exit(await runMigrateStorage(process.argv.slice(3)))
 }
 
+if (process.argv[2] === 'verify-access-log') {
+  const { runVerifyAccessLog } = await import('./verify-access-log-command.js')
+  process.exit(await runVerifyAccessLog(process.argv.slice(3)))
+}
+
 const SHUTDOWN_GRACE_MS = 20_000
 
 function int(name: string, min: number, max: number) {
@@ -99,7 +104,7 @@ const program = new Command('airlock-server')
 addStorageOptions(program)
 program.addHelpText(
   'after',
-  '\nCommands:\n  migrate-storage   copy an SQLite + disk installation to PostgreSQL + S3 (see migrate-storage --help)',
+  '\nCommands:\n  migrate-storage   copy an SQLite + disk installation to PostgreSQL + S3 (see migrate-storage --help)\n  verify-access-log check the hash chains of the access log from the first row (exit 1 if tampered)',
 )
 program.parse()
 const o = program.opts<Record<string, string | number | boolean | undefined>>()

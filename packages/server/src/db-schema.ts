@@ -14,6 +14,8 @@ export interface Database {
   items: ItemsTable
   link_mailboxes: LinkMailboxesTable
   link_messages: LinkMessagesTable
+  access_log: AccessLogTable
+  access_log_head: AccessLogHeadTable
 }
 
 export interface AccountsTable {
@@ -124,4 +126,25 @@ export interface LinkMessagesTable {
   idx: number
   side: 'new' | 'existing'
   body: string
+}
+
+export interface AccessLogTable {
+  seq: number
+  prev: string
+  hash: string
+  item_id: string
+  item_seq: number
+  item_prev: string
+  item_hash: string
+  at: number
+  account_id: string | null
+  device_id: string | null
+  share_id: string | null
+  address: string
+}
+
+export interface AccessLogHeadTable {
+  id: string
+  seq: number
+  hash: string
 }

@@ -1,3 +1,4 @@
+export { type Accessor, auditAccessLog, recordAccess } from './access-log.js'
 export { type BuildOptions, buildApp } from './app.js'
 export { type BlobListing, type BlobStatus, type BlobStore, isValidBlobId } from './blob-store.js'
 export { DEFAULTS, parseOrigins, parseQuota, parseSize, type ServerConfig } from './config.js'

@@ -108,6 +108,19 @@ export interface MetadataStore {
   /** Messages from `side` with `index > after`, ascending. */
   getLinkMessages(mailboxId: string, side: LinkSide, after: number): Promise<LinkMessageRecord[]>
 
+  // access log (every blob download; hash-chained per item and server-wide; see sql-access-log.ts)
+  /**
+   * Appends one access of `access.itemId` to both chains at once, serialised with every other
+   * append (on any instance), and returns the stored row. Rows are never changed or deleted.
+   */
+  appendAccess(access: NewAccess): Promise<AccessRecord>
+  /** Accesses of one item with `itemSeq > since`, ascending, at most `limit`. */
+  listAccesses(itemId: string, since: number, limit: number): Promise<AccessRecord[]>
+  /** Every access with server-wide `seq > since`, ascending, at most `limit` (for verification). */
+  scanAccessLog(since: number, limit: number): Promise<AccessRecord[]>
+  /** The server-wide chain's head as recorded beside it (`{seq: 0, hash: ''}` when empty). */
+  accessLogHead(): Promise<LogHead>
+
   /** Deletes expired challenges, sessions, unused invites and mailboxes. Returns rows removed. */
   deleteExpired(now: number): Promise<number>
   close(): Promise<void>
@@ -271,4 +284,25 @@ export interface LinkMessageRecord {
   index: number
   side: LinkSide
   body: string
+}
+
+export interface NewAccess {
+  itemId: string
+  at: number
+  /** The downloading account and device, or null for a share-link download. */
+  accountId: string | null
+  deviceId: string | null
+  shareId: string | null
+  address: string
+}
+
+export interface AccessRecord extends NewAccess {
+  /** Server-wide chain: position from 1, previous row's hash, this row's hash. */
+  seq: number
+  prev: string
+  hash: string
+  /** The item's own chain (core's `AccessEntry`): position from 1, previous hash, hash. */
+  itemSeq: number
+  itemPrev: string
+  itemHash: string
 }

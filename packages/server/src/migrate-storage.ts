@@ -42,6 +42,7 @@ const TABLES: (keyof Database)[] = [
   'items',
   'link_mailboxes',
   'link_messages',
+  'access_log',
 ]
 const BATCH = 500
 
@@ -65,6 +66,13 @@ export async function migrateStorage(
     rows[table] = await copyTable(from, to, table)
     progress(`${table}: ${rows[table]} rows`)
   }
+  // The access log's one head row exists on both sides (made by the migration): carry it over.
+  const head = await from.store.accessLogHead()
+  await to.store.database
+    .updateTable('access_log_head')
+    .set({ seq: head.seq, hash: head.hash })
+    .where('id', '=', 'server')
+    .execute()
   let blobs = 0
   let bytes = 0
   let reservations = 0

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
 
 /**
  * The schema, as one ordered list of migrations written with Kysely's schema builder so the same
@@ -167,6 +167,42 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .addPrimaryKeyConstraint('group_log_pk', ['conversation_id', 'seq'])
           .execute()
+      },
+    },
+    '0005_access_log': {
+      async up(db: Kysely<unknown>) {
+        // Every download of a blob, chained twice: per item (`item_*`, what the owner verifies) and
+        // server-wide (`seq`, `prev`, `hash`, what `airlock-server verify-access-log` checks).
+        // Rows are never updated or deleted, also not when their item is recalled.
+        await db.schema
+          .createTable('access_log')
+          .addColumn('seq', 'bigint', (c) => c.primaryKey())
+          .addColumn('prev', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('item_id', 'text', (c) => c.notNull())
+          .addColumn('item_seq', 'bigint', (c) => c.notNull())
+          .addColumn('item_prev', 'text', (c) => c.notNull())
+          .addColumn('item_hash', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('account_id', 'text')
+          .addColumn('device_id', 'text')
+          .addColumn('share_id', 'text')
+          .addColumn('address', 'text', (c) => c.notNull())
+          .execute()
+        await db.schema
+          .createIndex('access_log_item_seq')
+          .on('access_log')
+          .columns(['item_id', 'item_seq'])
+          .unique()
+          .execute()
+        // One row, locked by every append, so concurrent downloads (on any instance) never fork.
+        await db.schema
+          .createTable('access_log_head')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute()
+        await sql`insert into access_log_head (id, seq, hash) values ('server', 0, '')`.execute(db)
       },
     },
   }

@@ -14,7 +14,7 @@ import type {
 export type Db = Kysely<Database>
 
 /** Tables whose rows `lockRow` can lock (each has an `id` key). */
-export type LockedTable = 'accounts' | 'items' | 'link_mailboxes' | 'conversations'
+export type LockedTable = 'accounts' | 'items' | 'link_mailboxes' | 'conversations' | 'access_log_head'
 
 export function codeRow(c: NewCode) {
   return { id: c.id, code_hash: c.codeHash, created_at: c.createdAt, expires_at: c.expiresAt }

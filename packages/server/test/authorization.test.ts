@@ -131,6 +131,9 @@ describe('authorisation matrix (real server process)', () => {
       { name: 'download blob', method: 'GET', path: `/items/${X}/blob` },
       { name: 'download range', method: 'GET', path: `/items/${X}/blob`, headers: { range: 'bytes=0-10' } },
       { name: 'head blob', method: 'HEAD', path: `/items/${X}/blob` },
+      { name: 'read accesses', method: 'GET', path: `/items/${X}/accesses` },
+      { name: 'read accesses page', method: 'GET', path: `/items/${X}/accesses?since=0&limit=10` },
+      { name: 'read accesses of a reservation', method: 'GET', path: `/items/${Y}/accesses` },
       { name: 'delete item', method: 'DELETE', path: `/items/${X}` },
       {
         name: 'commit manifest',
@@ -248,6 +251,16 @@ describe('authorisation matrix (real server process)', () => {
     expect(
       (await request(server.url, 'GET', `/items/${item.itemId}/blob`, { token: aliceToken })).status,
     ).toBe(200)
+    // Bob's and the removed device's attempts were refused before any byte: Alice's access log
+    // holds her own devices' downloads only, and her other device may read it.
+    const accesses = await request(server.url, 'GET', `/items/${item.itemId}/accesses`, {
+      token: otherDeviceToken,
+    })
+    expect(accesses.status).toBe(200)
+    expect(accesses.json.accesses.length).toBeGreaterThan(0)
+    expect(accesses.json.accesses.every((a: { accountId: string }) => a.accountId === alice.accountId)).toBe(
+      true,
+    )
   })
 
   it("linking mailboxes: another account cannot read, write, close or take over Alice's", async () => {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
+import { verifyAccessLog } from '@airlock/core'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
+import { auditAccessLog, toWireAccess } from '../src/access-log.js'
 import { LocalBlobStore } from '../src/local-blob-store.js'
 import { PgPushHub } from '../src/pg-push-hub.js'
 import { openPostgresStore } from '../src/pg-store.js'
@@ -11,6 +13,7 @@ import { openSqliteStore } from '../src/sqlite-store.js'
 import { PgUploadLock } from '../src/upload-lock.js'
 import { blobStoreConformance } from './blob-store.conformance.js'
 import { removeDir, tempDir, until } from './harness.js'
+import { access } from './metadata-store.access-log.js'
 import { metadataStoreConformance } from './metadata-store.conformance.js'
 import { pushHubConformance } from './push-hub.conformance.js'
 import { freshSchema, IN_CI, PG_BASE, pgUnavailable, skipPg, startS3Server } from './services.js'
@@ -103,6 +106,31 @@ describe.skipIf(skipPg)('PostgreSQL', () => {
     } finally {
       await admin.end()
       await hub.close()
+      await schema.drop()
+    }
+  })
+
+  it('keeps one access chain when two store instances on one database append at once', async () => {
+    const schema = await freshSchema()
+    const a = await openPostgresStore({ url: schema.url })
+    const b = await openPostgresStore({ url: schema.url })
+    try {
+      const items = ['item-a', 'item-b']
+      const all = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 ? a : b).appendAccess(access(items[Math.floor(i / 2) % 2]!, { at: i })),
+        ),
+      )
+      expect(new Set(all.map((r) => r.seq)).size).toBe(40)
+      for (const itemId of items) {
+        const rows = await a.listAccesses(itemId, 0, 100)
+        expect(rows.map((r) => r.itemSeq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+        verifyAccessLog(itemId, rows.map(toWireAccess))
+      }
+      expect(await auditAccessLog(b)).toMatchObject({ ok: true, rows: 40, items: 2 })
+    } finally {
+      await a.close()
+      await b.close()
       await schema.drop()
     }
   })

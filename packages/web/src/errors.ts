@@ -65,6 +65,8 @@ const SECURITY_MESSAGES: Record<string, string> = {
   PAKE_FAILED: 'The linking code did not match (or someone interfered). Start again with a new code.',
   LINK_INVALID: 'That is not a valid Airlock link or code.',
   LINK_EXPIRED: 'The linking code has expired. Start again on the new device.',
+  ACCESS_LOG_TAMPERED:
+    "Security warning: the server's record of who downloaded this item does not verify: an entry was edited, deleted or reordered.",
 }
 
 const NOT_SECURITY = new Set(['INVALID_INPUT', 'KEY_FORMAT', 'LIMIT', 'LINK_DECLINED', 'LINK_EXPIRED'])

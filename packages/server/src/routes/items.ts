@@ -11,6 +11,7 @@ import {
   reserveItemRequestSchema,
 } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
+import { recordAccess } from '../access-log.js'
 import { type Auth, requireAuth } from '../auth.js'
 import type { AppContext } from '../context.js'
 import { ConflictError, ForbiddenError, InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
@@ -143,15 +144,28 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
         'content-range': `bytes */${size}`,
       })
     }
+    const stream = await ctx.blobs.read(item.id, range ?? undefined)
+    // A download starts at byte 0; later ranges continue one (see access-log.ts). Recorded before
+    // the first byte leaves: a download the log cannot hold is not served.
+    if (req.method === 'GET' && (range === null || range.start === 0)) {
+      try {
+        await recordAccess(ctx, {
+          itemId: item.id,
+          who: { accountId: auth.accountId, deviceId: auth.deviceId },
+          address: req.ip,
+        })
+      } catch (e) {
+        stream.destroy()
+        throw e
+      }
+    }
     if (range) {
-      const stream = await ctx.blobs.read(item.id, range)
       return reply
         .code(206)
         .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
         .header('content-length', range.end - range.start + 1)
         .send(stream)
     }
-    const stream = await ctx.blobs.read(item.id)
     return reply.header('content-length', size).send(stream)
   })
 

@@ -8,6 +8,7 @@ import { Store, useStore } from '../state.ts'
 import { addTransfer, newOpId, send, setTransfer } from '../transfers.ts'
 import type { AccountInfo } from '../worker/account.ts'
 import type { RefusedItem, TimelineItem } from '../worker/items.ts'
+import { AccessesDialog } from './accesses.tsx'
 import { Confirm } from './dialog.tsx'
 import { Transfers } from './transfers.tsx'
 
@@ -74,6 +75,7 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
       if (old?.url) URL.revokeObjectURL(old.url)
       return p
     })
+  const [accesses, setAccesses] = useState<{ itemId: string; name: string } | null>(null)
   const bottom = useRef<HTMLDivElement>(null)
   const picker = useRef<HTMLInputElement>(null)
 
@@ -226,6 +228,14 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
                 <button
                   type="button"
                   class="link"
+                  onClick={() => setAccesses({ itemId: r.itemId, name: r.name || 'note' })}
+                  aria-label={`Accesses of ${r.name || 'note'}`}
+                >
+                  Accesses
+                </button>
+                <button
+                  type="button"
+                  class="link"
                   onClick={() => void remove(r.itemId)}
                   aria-label={`Delete ${r.name || 'note'}`}
                 >
@@ -284,6 +294,9 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
           Send
         </button>
       </form>
+      {accesses && (
+        <AccessesDialog itemId={accesses.itemId} name={accesses.name} onClose={() => setAccesses(null)} />
+      )}
       {ask && (
         <Confirm
           title="This file may be dangerous"

@@ -9,6 +9,7 @@ import {
 } from '@airlock/core'
 import { describeError, WebError } from '../errors.ts'
 import type { Request, WorkerMessage } from '../rpc.ts'
+import { itemAccesses } from './accesses.ts'
 import { Account, forget, newDevice } from './account.ts'
 import { Api } from './api.ts'
 import { cryptoBench } from './bench.ts'
@@ -203,6 +204,11 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   },
   remove(itemId: string) {
     return ready().items.remove(itemId)
+  },
+  async accesses(itemId: string) {
+    const { account: a } = ready()
+    await a.sync()
+    return itemAccesses(a, itemId)
   },
   token() {
     return ready().account.freshToken()
