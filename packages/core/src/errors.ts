@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'KEY_FORMAT'
   | 'LIMIT'
   | 'INVALID_INPUT'
+  | 'POLICY'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode

@@ -28,6 +28,7 @@ export * from './link-session.js'
 export * from './log-sync.js'
 export * from './manifest.js'
 export * from './padding.js'
+export * from './policy.js'
 export {
   type LinkCode,
   type LinkSecrets,
