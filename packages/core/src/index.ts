@@ -28,7 +28,6 @@ export * from './link-session.js'
 export * from './log-sync.js'
 export * from './manifest.js'
 export * from './padding.js'
-export * from './policy.js'
 export {
   type LinkCode,
   type LinkSecrets,
@@ -37,6 +36,7 @@ export {
   PakeSession,
   sealLinkMessage,
 } from './pake.js'
+export * from './policy.js'
 export * from './risk.js'
 export { CHUNK_SIZE, type ChunkAead, nobleAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
 export { bytesStream, readAll, readerSource } from './streams.js'

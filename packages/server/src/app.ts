@@ -11,6 +11,7 @@ import Fastify, {
 import type { AppContext } from './context.js'
 import { ServerError } from './errors.js'
 import { accountRoutes } from './routes/accounts.js'
+import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
 import { conversationRoutes } from './routes/conversations.js'
 import { deviceLogRoutes } from './routes/device-log.js'
@@ -108,6 +109,7 @@ export async function buildApp(ctx: Omit<AppContext, 'log'>, opts: BuildOptions)
       uploadRoutes(api, full)
       linkRoutes(api, full)
       pushRoutes(api, full)
+      adminRoutes(api, full)
     },
     { prefix: API_PREFIX },
   )

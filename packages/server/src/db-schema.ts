@@ -13,6 +13,7 @@ export interface Database {
   items: ItemsTable
   link_mailboxes: LinkMailboxesTable
   link_messages: LinkMessagesTable
+  policy: PolicyTable
 }
 
 export interface AccountsTable {
@@ -22,6 +23,7 @@ export interface AccountsTable {
   created_at: number
   quota_bytes: number | null
   self_conversation_id: string
+  disabled: Generated<number>
 }
 
 export interface CodesTable {
@@ -71,6 +73,7 @@ export interface ConversationsTable {
   kind: 'self' | 'direct' | 'group'
   created_at: number
   last_seq: number
+  retention_ms: number | null
 }
 
 export interface ConversationMembersTable {
@@ -92,6 +95,9 @@ export interface ItemsTable {
   created_at: number
   expires_at: number
   committed_at: number | null
+  sensitivity: string | null
+  retain_ms: number | null
+  retain_until: number | null
 }
 
 export interface LinkMailboxesTable {
@@ -111,4 +117,11 @@ export interface LinkMessagesTable {
   idx: number
   side: 'new' | 'existing'
   body: string
+}
+
+export interface PolicyTable {
+  id: string
+  document: string
+  updated_at: number
+  updated_by: string | null
 }
