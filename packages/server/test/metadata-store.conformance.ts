@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { MetadataStore } from '../src/metadata-store.js'
 import { account, entry, expectCode, id, item, setup, T0 } from './metadata-fixtures.js'
+import { shouldKeepPolicyAndRetention } from './metadata-store.policy.js'
 import { shouldSurviveRaces } from './metadata-store.races.js'
 
 /**
@@ -24,6 +25,7 @@ export function metadataStoreConformance(name: string, factory: () => Promise<Me
     shouldRelayLinkMessages(() => store)
     shouldExpireRows(() => store)
     shouldSurviveRaces(() => store)
+    shouldKeepPolicyAndRetention(() => store)
   })
 }
 
