@@ -1,7 +1,15 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
-import { invite } from './commands/admin.js'
+import {
+  invite,
+  listUsers,
+  POLICY_KEYS,
+  setDisabled,
+  setPolicy,
+  setQuota,
+  showPolicy,
+} from './commands/admin.js'
 import { addRecovery, approveDevice, listDevices, removeDevice } from './commands/devices.js'
 import { exportItems } from './commands/export.js'
 import { get, inbox, rm } from './commands/inbox.js'
@@ -39,7 +47,8 @@ Secrets are never read from the command line. They come from, in order:
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not set up / configuration, 4 server unreachable,
 5 login refused (device removed?), 6 verification failed (nothing was written), 7 not found,
-8 upload interrupted (run \`airlock resume\`), 130 cancelled.`,
+8 upload interrupted (run \`airlock resume\`), 9 not an administrator,
+10 refused by the organisation's policy, 130 cancelled.`,
   )
 
 /** Runs a command with its context; every failure becomes one line on stderr and an exit code. */
@@ -116,12 +125,17 @@ program
   .command('send <paths...>')
   .description('send files (a directory as its files, - for stdin) to all my devices')
   .option('--name <name>', 'the name to give stdin (or a single file)')
-  .action(action((ctx, paths: string[], o: { name?: string }) => send(ctx, paths, o)))
+  .option(
+    '--label <label>',
+    "a sensitivity label from the organisation's policy (see `airlock admin policy`)",
+  )
+  .action(action((ctx, paths: string[], o: { name?: string; label?: string }) => send(ctx, paths, o)))
 
 program
   .command('note [text]')
   .description('send a text note to all my devices (from stdin when no text or -)')
-  .action(action((ctx, text: string | undefined) => note(ctx, text)))
+  .option('--label <label>', "a sensitivity label from the organisation's policy")
+  .action(action((ctx, text: string | undefined, o: { label?: string }) => note(ctx, text, o)))
 
 program
   .command('resume')
@@ -164,9 +178,44 @@ program
     ),
   )
 
+const admin = program
+  .command('admin')
+  .description("the organisation's policy and accounts (administrators; never content)")
+const policy = admin
+  .command('policy')
+  .description('show the policy in force (every account may read it)')
+  .action(action((ctx) => showPolicy(ctx)))
+policy
+  .command('show')
+  .description('show the policy in force')
+  .action(action((ctx) => showPolicy(ctx)))
+policy
+  .command('set <key> <value>')
+  .description('(administrators) change one setting')
+  .addHelpText('after', `\nSettings:\n  ${POLICY_KEYS.join('\n  ')}`)
+  .action(action((ctx, key: string, value: string) => setPolicy(ctx, key, value)))
+admin
+  .command('users')
+  .description('(administrators) list accounts: devices, usage, quota, disabled')
+  .action(action((ctx) => listUsers(ctx)))
+admin
+  .command('disable <username>')
+  .description('(administrators) lock an account out: no login, its sessions and push connections end')
+  .action(action((ctx, username: string) => setDisabled(ctx, username, true)))
+admin
+  .command('enable <username>')
+  .description('(administrators) let a disabled account log in again')
+  .action(action((ctx, username: string) => setDisabled(ctx, username, false)))
+admin
+  .command('quota <username> <size>')
+  .description("(administrators) set an account's quota (e.g. 5G), or 'default'")
+  .action(action((ctx, username: string, size: string) => setQuota(ctx, username, size)))
+
 program
   .command('invite')
-  .description('(administrators) make a one-time invite code for a new account')
+  .description(
+    'make a one-time invite code for a new account (administrators, unless the policy lets everyone)',
+  )
   .option('--hours <n>', 'how long the code is valid (default 72)')
   .action(action((ctx, o: { hours?: string }) => invite(ctx, o)))
 

@@ -1,4 +1,4 @@
-import { type ApiErrorCode, type ErrorCode, isAirlockError, printable } from '@airlock/core'
+import { type ApiErrorCode, type ErrorCode, isAirlockError, PolicyError, printable } from '@airlock/core'
 
 /**
  * Failures of the CLI itself. Core's `AirlockError`s (verification, formats) pass through
@@ -20,6 +20,8 @@ export type CliErrorCode =
   | 'WEB_MISMATCH'
   | 'RECIPIENTS_CHANGED'
   | 'UPLOAD_PENDING'
+  | 'NOT_ADMIN'
+  | 'POLICY'
 
 export class CliError extends Error {
   readonly code: CliErrorCode
@@ -65,6 +67,10 @@ export const EXIT = {
   notFound: 7,
   /** An upload was interrupted and is saved for `airlock resume`. */
   pending: 8,
+  /** The command needs an administrator. */
+  notAdmin: 9,
+  /** The organisation's policy forbids it (a label rule, share links, the size limit). */
+  policy: 10,
   cancelled: 130,
 } as const
 
@@ -93,13 +99,15 @@ const SECURITY_MESSAGES: Partial<Record<ErrorCode, string>> = {
 export function describeError(e: unknown): { code: string; message: string; exit: number } {
   if (e instanceof ApiError) {
     const exit =
-      e.apiCode === 'UNAUTHENTICATED' || e.apiCode === 'BAD_SIGNATURE'
+      e.apiCode === 'UNAUTHENTICATED' || e.apiCode === 'BAD_SIGNATURE' || e.apiCode === 'ACCOUNT_DISABLED'
         ? EXIT.auth
-        : e.apiCode === 'NOT_FOUND' || e.apiCode === 'GONE'
-          ? EXIT.notFound
-          : e.apiCode === 'UNAVAILABLE' || e.apiCode === 'INTERNAL'
-            ? EXIT.network
-            : EXIT.failure
+        : e.apiCode === 'POLICY_FORBIDS'
+          ? EXIT.policy
+          : e.apiCode === 'NOT_FOUND' || e.apiCode === 'GONE'
+            ? EXIT.notFound
+            : e.apiCode === 'UNAVAILABLE' || e.apiCode === 'INTERNAL'
+              ? EXIT.network
+              : EXIT.failure
     return { code: e.apiCode, message: `the server refused: ${e.message}`, exit }
   }
   if (e instanceof CliError) {
@@ -119,11 +127,19 @@ export function describeError(e: unknown): { code: string; message: string; exit
       WEB_MISMATCH: EXIT.security,
       RECIPIENTS_CHANGED: EXIT.failure,
       UPLOAD_PENDING: EXIT.pending,
+      NOT_ADMIN: EXIT.notAdmin,
+      POLICY: EXIT.policy,
     }
     return { code: e.code, message: e.message, exit: exit[e.code] }
   }
   if (isAirlockError(e)) {
     const known = SECURITY_MESSAGES[e.code]
+    // A label the server changed is tampering; any other policy refusal is the organisation's rule.
+    if (isPolicyError(e)) {
+      return e.rule === 'label-mismatch'
+        ? { code: 'LABEL_MISMATCH', message: `SECURITY WARNING: ${e.message}`, exit: EXIT.security }
+        : { code: 'POLICY', message: `refused by the organisation's policy: ${e.message}`, exit: EXIT.policy }
+    }
     const exit =
       e.code === 'LINK_DECLINED'
         ? EXIT.cancelled
@@ -138,4 +154,8 @@ export function describeError(e: unknown): { code: string; message: string; exit
     return { code: 'IO', message: `${what}${err.path ? `: ${printable(err.path)}` : ''}`, exit: EXIT.failure }
   }
   return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e), exit: EXIT.failure }
+}
+
+function isPolicyError(e: unknown): e is PolicyError {
+  return e instanceof PolicyError
 }

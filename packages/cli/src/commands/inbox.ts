@@ -25,6 +25,8 @@ export async function inbox(ctx: Context): Promise<void> {
         fromDevice: m.sender.deviceId,
         fromName: s.deviceName(m.sender.deviceId),
         created: m.created,
+        label: m.label ?? null,
+        expiresAt: item.expiresAt ?? null,
         verified: true as const,
       })
     } catch (e) {
@@ -42,10 +44,12 @@ export async function inbox(ctx: Context): Promise<void> {
       ? ['(no items)']
       : rows.map((r) =>
           r.verified
-            ? `${r.itemId}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${r.name === null ? '(note)' : printable(r.name)}  from ${printable(r.fromName)}`
+            ? `${r.itemId}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${labelTag(r.label)}${r.name === null ? '(note)' : printable(r.name)}  from ${printable(r.fromName)}${r.expiresAt === null ? '' : `  (deleted ${formatTime(r.expiresAt)})`}`
             : r.error === 'NO_MATCH' || r.error === 'NOT_RECIPIENT'
               ? `${r.itemId}  (not addressed to this device)`
-              : `${r.itemId}  REFUSED: does not verify (${r.error})`,
+              : r.error === 'LABEL_MISMATCH'
+                ? `${r.itemId}  REFUSED: the server changed its sensitivity label`
+                : `${r.itemId}  REFUSED: does not verify (${r.error})`,
         ),
   )
 }
@@ -64,10 +68,11 @@ export async function get(ctx: Context, id: string, opts: { out?: string }): Pro
       name: r.manifest.kind === 'note' ? null : r.manifest.filename,
       size: r.manifest.plaintextSize,
       fromDevice: r.manifest.sender.deviceId,
+      label: r.manifest.label ?? null,
       path: r.path,
       risk,
     },
-    `saved ${printable(name)} (${formatBytes(r.manifest.plaintextSize)}) from ${printable(s.deviceName(r.manifest.sender.deviceId))} to ${printable(r.path)}`,
+    `saved ${labelTag(r.manifest.label ?? null)}${printable(name)} (${formatBytes(r.manifest.plaintextSize)}) from ${printable(s.deviceName(r.manifest.sender.deviceId))} to ${printable(r.path)}`,
   )
 }
 
@@ -84,4 +89,9 @@ export async function rm(ctx: Context, id: string): Promise<void> {
     throw e
   }
   ctx.out.result({ deleted: item.itemId }, `deleted ${item.itemId}`)
+}
+
+/** The label, prominent in front of the name: `[CONFIDENTIAL] `. Labels are from the signed manifest. */
+function labelTag(label: string | null): string {
+  return label === null ? '' : `[${printable(label).toUpperCase()}]  `
 }

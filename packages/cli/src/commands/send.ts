@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { lstat, open, readdir, rm, stat } from 'node:fs/promises'
 import { basename, join, relative, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { bytesStream, printable, utf8 } from '@airlock/core'
+import { bytesStream, checkItemPolicy, policyResponseSchema, printable, utf8 } from '@airlock/core'
 import { fileSource } from '@airlock/core/node'
 import type { Context } from '../context.js'
 import { CliError } from '../errors.js'
@@ -12,10 +12,15 @@ import { Session } from '../session.js'
 import { guessType, resumeEntry, type SendSource, type SentItem, sendItem } from '../upload.js'
 
 /** `airlock send <file|dir|->...`: each file (a directory as its files) to my own devices. */
-export async function send(ctx: Context, paths: string[], opts: { name?: string }): Promise<void> {
+export async function send(
+  ctx: Context,
+  paths: string[],
+  opts: { name?: string; label?: string },
+): Promise<void> {
   if (opts.name !== undefined && paths.length !== 1)
     throw new CliError('USAGE', '--name goes with a single file or -')
   const s = await Session.open(ctx.home, ctx.out)
+  const label = await policyLabel(s, opts.label)
   const sent: SentItem[] = []
   // An earlier interrupted run is finished first; sources it re-sends are not sent twice.
   const resumed = await resumeAll(ctx, s, sent)
@@ -24,7 +29,7 @@ export async function send(ctx: Context, paths: string[], opts: { name?: string 
     for (const p of paths) {
       for (const src of await expand(ctx, s, p, opts.name, temps)) {
         if (src.path && resumed.has(sourceKey(src))) continue
-        sent.push(await sendOne(ctx, s, src))
+        sent.push(await sendOne(ctx, s, label === undefined ? src : { ...src, label }))
       }
     }
   } finally {
@@ -34,15 +39,21 @@ export async function send(ctx: Context, paths: string[], opts: { name?: string 
 }
 
 /** `airlock note [text]`: a text note (from the argument, or stdin when absent or `-`). */
-export async function note(ctx: Context, text: string | undefined): Promise<void> {
+export async function note(
+  ctx: Context,
+  text: string | undefined,
+  opts: { label?: string } = {},
+): Promise<void> {
   const fromStdin = text === undefined || text === '-'
   if (fromStdin && process.stdin.isTTY)
     ctx.out.info('Type the note; end it with Ctrl-D on a line of its own.')
   const body = fromStdin ? await readAllStdin() : text
   if (body.length === 0) throw new CliError('USAGE', 'the note is empty')
   const s = await Session.open(ctx.home, ctx.out)
+  const label = await policyLabel(s, opts.label)
   const bytes = utf8(body)
   const src: SendSource = {
+    ...(label === undefined ? {} : { label }),
     kind: 'note',
     path: null,
     name: '',
@@ -82,6 +93,16 @@ async function resumeAll(ctx: Context, s: Session, sent: SentItem[]): Promise<Se
   return done
 }
 
+/**
+ * The label as the organisation's policy spells it, checked before anything is encrypted or sent
+ * (the server checks again); `PolicyError` for a label outside the configured set.
+ */
+async function policyLabel(s: Session, label: string | undefined): Promise<string | undefined> {
+  if (label === undefined) return undefined
+  const policy = await s.client.json('GET', '/policy', policyResponseSchema)
+  return checkItemPolicy(policy, { label, ciphertextSize: 0 }) ?? undefined
+}
+
 function sourceKey(src: SendSource): string {
   return `${src.path}\n${src.size}\n${src.mtimeMs}`
 }
@@ -89,7 +110,10 @@ function sourceKey(src: SendSource): string {
 function report(ctx: Context, sent: SentItem[]): void {
   ctx.out.result(
     { sent },
-    sent.map((i) => `sent ${i.itemId}  ${i.name ? printable(i.name) : '(note)'}  ${formatBytes(i.size)}`),
+    sent.map(
+      (i) =>
+        `sent ${i.itemId}  ${i.label ? `[${i.label.toUpperCase()}]  ` : ''}${i.name ? printable(i.name) : '(note)'}  ${formatBytes(i.size)}`,
+    ),
   )
 }
 
