@@ -2,7 +2,7 @@ import { type AdminAccount, type LabelRule, type Policy, printable } from '@airl
 import { useEffect, useState } from 'preact/hooks'
 import { call, errorInfo } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
-import { formatSize } from '../format.ts'
+import { formatSize, formatTime } from '../format.ts'
 
 const DAY = 86_400_000
 const MiB = 1024 * 1024
@@ -21,6 +21,7 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
   const [accounts, setAccounts] = useState<AdminAccount[]>([])
   const [saved, setSaved] = useState(false)
   const [newLabel, setNewLabel] = useState('')
+  const [invite, setInvite] = useState<{ code: string; expiresAt: number } | null>(null)
 
   const load = () =>
     Promise.all([call<Policy>('policy'), call<AdminAccount[]>('adminAccounts')]).then(
@@ -191,6 +192,24 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
       </section>
       <section aria-labelledby="accounts-h">
         <h2 id="accounts-h">Accounts</h2>
+        <div class="row">
+          <button
+            type="button"
+            onClick={() =>
+              void call<{ code: string; expiresAt: number }>('invite').then(setInvite, (e) =>
+                onError(errorInfo(e)),
+              )
+            }
+          >
+            Make an invite code
+          </button>
+          {invite && (
+            <span>
+              <code data-testid="invite-code">{invite.code}</code> valid once, until{' '}
+              {formatTime(invite.expiresAt)}
+            </span>
+          )}
+        </div>
         <table class="accounts" aria-label="Accounts">
           <thead>
             <tr>

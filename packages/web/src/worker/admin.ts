@@ -2,6 +2,7 @@ import {
   type AdminAccount,
   adminAccountSchema,
   adminAccountsResponseSchema,
+  createInviteResponseSchema,
   meResponseSchema,
   type Policy,
   policyResponseSchema,
@@ -45,4 +46,10 @@ export function update(
   return api.json('PATCH', `/admin/accounts/${encodeURIComponent(accountId)}`, adminAccountSchema, {
     body: change,
   })
+}
+
+/** A one-time invite code for a new account (administrators, or everyone if the policy says so). */
+export async function invite(api: Api): Promise<{ code: string; expiresAt: number }> {
+  const r = await api.json('POST', '/invites', createInviteResponseSchema, { body: {} })
+  return { code: r.code, expiresAt: r.expiresAt }
 }

@@ -225,6 +225,9 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   putPolicy(p: unknown) {
     return admin.putPolicy(ready().account.api, p)
   },
+  invite() {
+    return admin.invite(ready().account.api)
+  },
   adminAccounts() {
     return admin.accounts(ready().account.api)
   },
