@@ -48,7 +48,7 @@ describe('web administration and labels', () => {
 
   it('changes the policy with the form, and it is what the server enforces', async () => {
     const p = adminPage()
-    await p.getByLabel('Share links allowed').uncheck()
+    await p.getByLabel('Share links allowed', { exact: true }).uncheck()
     await p.getByLabel('Who may invite').selectOption('everyone')
     await p.getByLabel('Secret: keep at most (days)').fill('1')
     await p.getByLabel('New label').fill('Board Only')
@@ -58,7 +58,7 @@ describe('web administration and labels', () => {
     await screenshot(p, 'admin-desktop')
     await p.reload()
     await p.getByRole('heading', { name: 'Organisation policy' }).waitFor()
-    expect(await p.getByLabel('Share links allowed').isChecked()).toBe(false)
+    expect(await p.getByLabel('Share links allowed', { exact: true }).isChecked()).toBe(false)
     expect(await p.getByLabel('Who may invite').inputValue()).toBe('everyone')
     expect(await p.getByLabel('Secret: keep at most (days)').inputValue()).toBe('1')
     await p.locator('tr[data-label="Board Only"]').waitFor()
@@ -84,7 +84,9 @@ describe('web administration and labels', () => {
 
   it('a send the policy refuses shows a clear banner', async () => {
     const p = bob.page
-    // Bob's page still offers the label the administrator now removes.
+    // Bob's page loads the policy with Board Only, which the administrator then removes.
+    await p.reload()
+    await p.getByLabel('Note', { exact: true }).waitFor({ timeout: 30_000 })
     await p.getByLabel('Sensitivity label').selectOption('Board Only')
     const a = adminPage()
     await a.locator('tr[data-label="Board Only"]').getByRole('button', { name: 'Remove' }).click()
