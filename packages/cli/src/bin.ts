@@ -15,6 +15,7 @@ import { exportItems } from './commands/export.js'
 import { get, inbox, rm } from './commands/inbox.js'
 import { link } from './commands/link.js'
 import { recover } from './commands/recover.js'
+import { retention } from './commands/retention.js'
 import { note, resume, send } from './commands/send.js'
 import { setup } from './commands/setup.js'
 import { verifyWeb } from './commands/verify-web.js'
@@ -158,6 +159,13 @@ program
   .description('stay connected and save every item arriving from my other devices')
   .option('--dir <dir>', 'where to save items (default: the current directory)')
   .action(action((ctx, o: { dir?: string }) => watch(ctx, o)))
+
+program
+  .command('retention [duration]')
+  .description(
+    "show or set how long my items are kept (e.g. 30d, 12h, or 'none'); applies to items sent from now on",
+  )
+  .action(action((ctx, value: string | undefined) => retention(ctx, value)))
 
 program
   .command('rm <item-id>')

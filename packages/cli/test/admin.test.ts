@@ -128,6 +128,22 @@ describe('airlock admin', () => {
   })
 })
 
+describe('retention', () => {
+  it('a member sets the conversation retention; items then carry their deletion time', async () => {
+    const set = await cliJson<{ retentionMs: number }>(B, ['retention', '2h'])
+    expect(set.retentionMs).toBe(2 * 3_600_000)
+    const sent = await cliJson<{ sent: { itemId: string }[] }>(B, ['note', 'kept two hours'])
+    const row = evil.sql<{ retain_until: number; committed_at: number }>(
+      'SELECT retain_until, committed_at FROM items WHERE id = ?',
+      sent.sent[0]!.itemId,
+    )[0]!
+    expect(row.retain_until - row.committed_at).toBe(2 * 3_600_000)
+    expect((await cli(B, ['inbox'])).stdout).toMatch(/kept two hours|\(note\) {2}from .*\(deleted /)
+    expect((await cliJson<{ retentionMs: number | null }>(B, ['retention', 'none'])).retentionMs).toBeNull()
+    expect((await cli(B, ['retention', 'soon'])).code).toBe(2)
+  })
+})
+
 describe('sensitivity labels', () => {
   let itemId: string
 

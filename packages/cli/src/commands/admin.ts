@@ -249,7 +249,8 @@ export function parseDuration(v: string): number {
   return n
 }
 
-function formatDuration(ms: number): string {
+/** `30d`, `12h`, `15m` or seconds, whichever is exact. */
+export function formatDuration(ms: number): string {
   for (const [u, f] of [
     ['d', 86_400_000],
     ['h', 3_600_000],
