@@ -2,7 +2,15 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { accesses } from './commands/accesses.js'
-import { invite } from './commands/admin.js'
+import {
+  invite,
+  listUsers,
+  POLICY_KEYS,
+  setDisabled,
+  setPolicy,
+  setQuota,
+  showPolicy,
+} from './commands/admin.js'
 import {
   addColleague,
   changeGroup,
@@ -17,6 +25,7 @@ import { exportItems } from './commands/export.js'
 import { get, inbox, rm } from './commands/inbox.js'
 import { link } from './commands/link.js'
 import { recover } from './commands/recover.js'
+import { retention } from './commands/retention.js'
 import { note, resume, send } from './commands/send.js'
 import { setup } from './commands/setup.js'
 import { verifyWeb } from './commands/verify-web.js'
@@ -50,7 +59,7 @@ Secrets are never read from the command line. They come from, in order:
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not set up / configuration, 4 server unreachable,
 5 login refused (device removed?), 6 verification failed (nothing was written), 7 not found,
 8 upload interrupted (run \`airlock resume\`), 9 an access log does not verify (tampered),
-130 cancelled.`,
+10 not an administrator, 11 refused by the organisation's policy, 130 cancelled.`,
   )
 
 /** Runs a command with its context; every failure becomes one line on stderr and an exit code. */
@@ -133,7 +142,13 @@ program
     '--to <who>',
     "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
   )
-  .action(action((ctx, paths: string[], o: { name?: string; to?: string }) => send(ctx, paths, o)))
+  .option(
+    '--label <label>',
+    "a sensitivity label from the organisation's policy (see `airlock admin policy`)",
+  )
+  .action(
+    action((ctx, paths: string[], o: { name?: string; to?: string; label?: string }) => send(ctx, paths, o)),
+  )
 
 program
   .command('note [text]')
@@ -144,7 +159,8 @@ program
     '--to <who>',
     "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
   )
-  .action(action((ctx, text: string | undefined, o: { to?: string }) => note(ctx, text, o)))
+  .option('--label <label>', "a sensitivity label from the organisation's policy")
+  .action(action((ctx, text: string | undefined, o: { to?: string; label?: string }) => note(ctx, text, o)))
 
 program
   .command('resume')
@@ -168,6 +184,13 @@ program
   .description('stay connected and save every item arriving from my other devices')
   .option('--dir <dir>', 'where to save items (default: the current directory)')
   .action(action((ctx, o: { dir?: string }) => watch(ctx, o)))
+
+program
+  .command('retention [duration]')
+  .description(
+    "show or set how long my items are kept (e.g. 30d, 12h, or 'none'); applies to items sent from now on",
+  )
+  .action(action((ctx, value: string | undefined) => retention(ctx, value)))
 
 program
   .command('rm <item-id>')
@@ -236,10 +259,44 @@ groups
   .command('leave <group>')
   .description('leave a group')
   .action(action((ctx, group: string) => changeGroup(ctx, group, 'leave', undefined)))
+const admin = program
+  .command('admin')
+  .description("the organisation's policy and accounts (administrators; never content)")
+const policy = admin
+  .command('policy')
+  .description('show the policy in force (every account may read it)')
+  .action(action((ctx) => showPolicy(ctx)))
+policy
+  .command('show')
+  .description('show the policy in force')
+  .action(action((ctx) => showPolicy(ctx)))
+policy
+  .command('set <key> <value>')
+  .description('(administrators) change one setting')
+  .addHelpText('after', `\nSettings:\n  ${POLICY_KEYS.join('\n  ')}`)
+  .action(action((ctx, key: string, value: string) => setPolicy(ctx, key, value)))
+admin
+  .command('users')
+  .description('(administrators) list accounts: devices, usage, quota, disabled')
+  .action(action((ctx) => listUsers(ctx)))
+admin
+  .command('disable <username>')
+  .description('(administrators) lock an account out: no login, its sessions and push connections end')
+  .action(action((ctx, username: string) => setDisabled(ctx, username, true)))
+admin
+  .command('enable <username>')
+  .description('(administrators) let a disabled account log in again')
+  .action(action((ctx, username: string) => setDisabled(ctx, username, false)))
+admin
+  .command('quota <username> <size>')
+  .description("(administrators) set an account's quota (e.g. 5G), or 'default'")
+  .action(action((ctx, username: string, size: string) => setQuota(ctx, username, size)))
 
 program
   .command('invite')
-  .description('(administrators) make a one-time invite code for a new account')
+  .description(
+    'make a one-time invite code for a new account (administrators, unless the policy lets everyone)',
+  )
   .option('--hours <n>', 'how long the code is valid (default 72)')
   .action(action((ctx, o: { hours?: string }) => invite(ctx, o)))
 

@@ -1,4 +1,4 @@
-import { type ApiErrorCode, type ErrorCode, isAirlockError, printable } from '@airlock/core'
+import { type ApiErrorCode, type ErrorCode, isAirlockError, PolicyError, printable } from '@airlock/core'
 
 /**
  * Failures of the CLI itself. Core's `AirlockError`s (verification, formats) pass through
@@ -21,6 +21,8 @@ export type CliErrorCode =
   | 'RECIPIENTS_CHANGED'
   | 'UPLOAD_PENDING'
   | 'FINGERPRINT_MISMATCH'
+  | 'NOT_ADMIN'
+  | 'POLICY'
 
 export class CliError extends Error {
   readonly code: CliErrorCode
@@ -68,6 +70,10 @@ export const EXIT = {
   pending: 8,
   /** An item's access log does not verify: a stored row was edited, deleted or reordered. */
   tampered: 9,
+  /** The command needs an administrator. */
+  notAdmin: 10,
+  /** The organisation's policy forbids it (a label rule, share links, the size limit). */
+  policy: 11,
   cancelled: 130,
 } as const
 
@@ -96,13 +102,15 @@ const SECURITY_MESSAGES: Partial<Record<ErrorCode, string>> = {
 export function describeError(e: unknown): { code: string; message: string; exit: number } {
   if (e instanceof ApiError) {
     const exit =
-      e.apiCode === 'UNAUTHENTICATED' || e.apiCode === 'BAD_SIGNATURE'
+      e.apiCode === 'UNAUTHENTICATED' || e.apiCode === 'BAD_SIGNATURE' || e.apiCode === 'ACCOUNT_DISABLED'
         ? EXIT.auth
-        : e.apiCode === 'NOT_FOUND' || e.apiCode === 'GONE'
-          ? EXIT.notFound
-          : e.apiCode === 'UNAVAILABLE' || e.apiCode === 'INTERNAL'
-            ? EXIT.network
-            : EXIT.failure
+        : e.apiCode === 'POLICY_FORBIDS'
+          ? EXIT.policy
+          : e.apiCode === 'NOT_FOUND' || e.apiCode === 'GONE'
+            ? EXIT.notFound
+            : e.apiCode === 'UNAVAILABLE' || e.apiCode === 'INTERNAL'
+              ? EXIT.network
+              : EXIT.failure
     return { code: e.apiCode, message: `the server refused: ${e.message}`, exit }
   }
   if (e instanceof CliError) {
@@ -123,6 +131,8 @@ export function describeError(e: unknown): { code: string; message: string; exit
       RECIPIENTS_CHANGED: EXIT.failure,
       UPLOAD_PENDING: EXIT.pending,
       FINGERPRINT_MISMATCH: EXIT.security,
+      NOT_ADMIN: EXIT.notAdmin,
+      POLICY: EXIT.policy,
     }
     return { code: e.code, message: e.message, exit: exit[e.code] }
   }
@@ -134,6 +144,12 @@ export function describeError(e: unknown): { code: string; message: string; exit
         message: `SECURITY WARNING: the access log of this item does not verify (${printable(e.message)}): the server's record of who downloaded it was edited, deleted or reordered`,
         exit: EXIT.tampered,
       }
+    }
+    // A label the server changed is tampering; any other policy refusal is the organisation's rule.
+    if (isPolicyError(e)) {
+      return e.rule === 'label-mismatch'
+        ? { code: 'LABEL_MISMATCH', message: `SECURITY WARNING: ${e.message}`, exit: EXIT.security }
+        : { code: 'POLICY', message: `refused by the organisation's policy: ${e.message}`, exit: EXIT.policy }
     }
     const exit =
       e.code === 'LINK_DECLINED'
@@ -149,4 +165,8 @@ export function describeError(e: unknown): { code: string; message: string; exit
     return { code: 'IO', message: `${what}${err.path ? `: ${printable(err.path)}` : ''}`, exit: EXIT.failure }
   }
   return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e), exit: EXIT.failure }
+}
+
+function isPolicyError(e: unknown): e is PolicyError {
+  return e instanceof PolicyError
 }

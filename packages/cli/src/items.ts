@@ -1,5 +1,6 @@
 import {
   type CommittedItem,
+  checkLabelMatches,
   committedItemSchema,
   fromBase64Url,
   type ItemTombstone,
@@ -85,9 +86,12 @@ export function sealedManifest(item: CommittedItem): Uint8Array {
   }
 }
 
-/** Decrypts and verifies an item's manifest (see core `openManifest` for the order of checks). */
+/**
+ * Decrypts and verifies an item's manifest (see core `openManifest` for the order of checks), and
+ * that the server lists the sensitivity label the sender signed (`PolicyError` otherwise).
+ */
 export async function openItemManifest(s: Session, item: CommittedItem): Promise<Manifest> {
-  return openManifest({
+  const m = await openManifest({
     sealed: sealedManifest(item),
     device: s.device,
     expect: { itemId: item.itemId, conversationId: item.conversationId },
@@ -95,6 +99,9 @@ export async function openItemManifest(s: Session, item: CommittedItem): Promise
     accountId: s.config.accountId,
     aead: nodeAead,
   })
+  // The server sees the label to enforce policy on it; it must not strip, add or change it.
+  checkLabelMatches(m.label, item.sensitivity)
+  return m
 }
 
 /** The file name an item is saved under (before sanitising): its name, or a dated one for notes. */

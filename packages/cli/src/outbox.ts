@@ -38,6 +38,8 @@ export const outboxEntrySchema = z.strictObject({
     name: z.string(),
     size: z.number().int().nonnegative(),
     mtimeMs: z.number().nonnegative(),
+    /** The sensitivity label it is sent with, if any. */
+    label: z.string().optional(),
   }),
 })
 export type OutboxEntry = z.infer<typeof outboxEntrySchema>

@@ -35,6 +35,8 @@ export interface SendSource {
   size: number
   mtimeMs: number
   type: string
+  /** The sensitivity label, as the policy spells it (checked against the policy before sending). */
+  label?: string
   open(): ReadableStream<Uint8Array>
 }
 
@@ -43,6 +45,7 @@ export interface SentItem {
   seq: number | null
   name: string
   size: number
+  label?: string
 }
 
 /** Without progress for this long, an upload is left for `airlock resume`. */
@@ -74,7 +77,7 @@ export async function sendItem(
     `/conversations/${conversationId}/items`,
     reserveItemResponseSchema,
     {
-      body: { ciphertextSize },
+      body: src.label === undefined ? { ciphertextSize } : { ciphertextSize, sensitivity: src.label },
     },
   )
   const entry: OutboxEntry = {
@@ -87,7 +90,14 @@ export async function sendItem(
     conversationId,
     recipients: resolved.map((r) => r.device.id),
     stage: 'encrypting',
-    source: { kind: src.kind, path: src.path, name: src.name, size: src.size, mtimeMs: src.mtimeMs },
+    source: {
+      kind: src.kind,
+      path: src.path,
+      name: src.name,
+      size: src.size,
+      mtimeMs: src.mtimeMs,
+      ...(src.label === undefined ? {} : { label: src.label }),
+    },
   }
   await saveEntry(s.home, entry)
   await lockEntry(s.home, entry.itemId)
@@ -108,6 +118,7 @@ export async function sendItem(
           mtime: Math.max(0, Math.floor(src.mtimeMs)),
           created: Date.now(),
           kind: src.kind,
+          ...(src.label === undefined ? {} : { label: src.label }),
         },
         sender: { device: s.device, log },
         recipients: sets,
@@ -189,7 +200,8 @@ async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
     throw isTransient(e) ? pending(e) : e
   })
   await removeEntry(s.home, entry.itemId)
-  return { itemId: entry.itemId, seq, name: entry.source.name, size: entry.source.size }
+  const { name, size, label } = entry.source
+  return { itemId: entry.itemId, seq, name, size, ...(label === undefined ? {} : { label }) }
 }
 
 /** Uploads `spool` from wherever the server is, following it as it grows, until `total` bytes. */
@@ -338,11 +350,20 @@ function removedSince(log: VerifiedLog, entry: OutboxEntry): boolean {
 }
 
 async function reopen(entry: OutboxEntry): Promise<SendSource | null> {
-  const { path, size, mtimeMs, name, kind } = entry.source
+  const { path, size, mtimeMs, name, kind, label } = entry.source
   if (path === null) return null
   const st = await stat(path).catch(() => null)
   if (!st?.isFile() || st.size !== size || st.mtimeMs !== mtimeMs) return null
-  return { kind, path, name, size, mtimeMs, type: guessType(name), open: () => fileSource(path) }
+  const source: SendSource = {
+    kind,
+    path,
+    name,
+    size,
+    mtimeMs,
+    type: guessType(name),
+    open: () => fileSource(path),
+  }
+  return label === undefined ? source : { ...source, label }
 }
 
 const TYPES: Record<string, string> = {

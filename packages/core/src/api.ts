@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { accessEntrySchema } from './access-log.js'
 import type { Canonical } from './canonical.js'
 import { deviceLogEntrySchema } from './device-log.js'
+import { labelNameSchema, policySchema } from './policy.js'
 
 /**
  * The Airlock HTTP and WebSocket API: every request body, query and response, and every push
@@ -103,6 +104,10 @@ export const API_ERROR_STATUS = {
   UNAUTHENTICATED: 401,
   BAD_SIGNATURE: 401,
   FORBIDDEN: 403,
+  /** The organisation's policy forbids this (a label rule, share links, the item size). */
+  POLICY_FORBIDS: 403,
+  /** An administrator disabled this account: it cannot log in or use its sessions. */
+  ACCOUNT_DISABLED: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
@@ -286,6 +291,8 @@ export const conversationSchema = z.strictObject({
   createdAt: timestampSchema,
   /** Groups: the seq of the last group log entry; clients sync the log when it moves. */
   logSeq: seqSchema.optional(),
+  /** Items sent here are deleted this long after they are sent (absent: the server's policy only). */
+  retentionMs: z.number().int().min(0).optional(),
 })
 export type Conversation = z.infer<typeof conversationSchema>
 
@@ -338,6 +345,12 @@ export const reserveItemRequestSchema = z.strictObject({
   ciphertextSize: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   manifestSize: z.number().int().min(1).max(API_LIMITS.manifestBytes).optional(),
   label: base64url(1, 64).optional(),
+  /**
+   * The item's sensitivity label (one of the policy's label names): the one piece of item metadata
+   * the server sees, so it can enforce the label's rules. Receivers check it equals the label in
+   * the signed manifest.
+   */
+  sensitivity: labelNameSchema.optional(),
 })
 export type ReserveItemRequest = z.infer<typeof reserveItemRequestSchema>
 
@@ -372,6 +385,10 @@ export const committedItemSchema = z.strictObject({
   createdAt: timestampSchema,
   /** The encrypted, signed manifest, base64url. */
   manifest: z.string(),
+  /** The sensitivity label the server binds policy to (absent: none). */
+  sensitivity: labelNameSchema.optional(),
+  /** When retention deletes the item (absent: kept until deleted). */
+  expiresAt: timestampSchema.optional(),
 })
 export type CommittedItem = z.infer<typeof committedItemSchema>
 
@@ -414,6 +431,57 @@ export const listAccessesResponseSchema = z.strictObject({
   more: z.boolean(),
 })
 export type ListAccessesResponse = z.infer<typeof listAccessesResponseSchema>
+/**
+ * `PUT /conversations/:cid/retention` (any member): items sent from now on are deleted this long
+ * after they are sent; null removes the conversation's own limit. Bounded by the policy's
+ * `itemLifetimeMs` in effect (the shorter applies).
+ */
+export const setRetentionRequestSchema = z.strictObject({
+  retentionMs: z
+    .number()
+    .int()
+    .min(1000)
+    .max(100 * 365 * 86_400_000)
+    .nullable(),
+})
+export type SetRetentionRequest = z.infer<typeof setRetentionRequestSchema>
+
+// ---------------------------------------------------------------- policy and administration
+
+/** `GET /policy` (every signed-in device) and `PUT /admin/policy` (administrators; the whole document). */
+export const policyResponseSchema = policySchema
+export const putPolicyRequestSchema = policySchema
+
+/** One account as administrators see it: no content, no names of items, only counts and sizes. */
+export const adminAccountSchema = z.strictObject({
+  accountId: apiAccountIdSchema,
+  username: usernameSchema,
+  admin: z.boolean(),
+  disabled: z.boolean(),
+  createdAt: timestampSchema,
+  /** Active devices. */
+  devices: z.number().int().min(0),
+  usedBytes: z.number().int().min(0),
+  /** The account's own quota, or null for the server's default. */
+  quotaBytes: z.number().int().min(0).nullable(),
+})
+export type AdminAccount = z.infer<typeof adminAccountSchema>
+
+/** `GET /admin/accounts`. */
+export const adminAccountsResponseSchema = z.strictObject({ accounts: z.array(adminAccountSchema) })
+export type AdminAccountsResponse = z.infer<typeof adminAccountsResponseSchema>
+
+/**
+ * `PATCH /admin/accounts/:id`: disable or enable (a disabled account cannot log in, its sessions
+ * end and its push sockets close), and set its quota (null: the server's default).
+ */
+export const adminUpdateAccountRequestSchema = z
+  .strictObject({
+    disabled: z.boolean().optional(),
+    quotaBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+  })
+  .refine((b) => b.disabled !== undefined || b.quotaBytes !== undefined, 'nothing to change')
+export type AdminUpdateAccountRequest = z.infer<typeof adminUpdateAccountRequestSchema>
 
 // ---------------------------------------------------------------- device linking mailbox
 

@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'GROUP_LOG'
   | 'KEYS_CHANGED'
   | 'ACCESS_LOG_TAMPERED'
+  | 'POLICY'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode

@@ -39,6 +39,7 @@ export {
   PakeSession,
   sealLinkMessage,
 } from './pake.js'
+export * from './policy.js'
 export * from './risk.js'
 export { CHUNK_SIZE, type ChunkAead, nobleAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
 export { bytesStream, readAll, readerSource } from './streams.js'

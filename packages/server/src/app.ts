@@ -12,6 +12,7 @@ import type { AppContext } from './context.js'
 import { ServerError } from './errors.js'
 import { accessRoutes } from './routes/accesses.js'
 import { accountRoutes } from './routes/accounts.js'
+import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
 import { conversationRoutes } from './routes/conversations.js'
 import { deviceLogRoutes } from './routes/device-log.js'
@@ -110,6 +111,7 @@ export async function buildApp(ctx: Omit<AppContext, 'log'>, opts: BuildOptions)
       uploadRoutes(api, full)
       linkRoutes(api, full)
       pushRoutes(api, full)
+      adminRoutes(api, full)
     },
     { prefix: API_PREFIX },
   )

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { AppContext } from './context.js'
-import { UnauthenticatedError } from './errors.js'
+import { AccountDisabledError, UnauthenticatedError } from './errors.js'
 import { hashSecret } from './tokens.js'
 
 /** Who a request comes from: an active device of an account, with a live session. */
@@ -16,7 +16,8 @@ const cache = new WeakMap<FastifyRequest, Auth>()
 
 /**
  * Resolves a session token to its device. Throws `UnauthenticatedError` if the token is
- * malformed, unknown or expired, or its device was removed (which also ends the session).
+ * malformed, unknown or expired, or its device was removed (which also ends the session);
+ * `AccountDisabledError` if an administrator disabled the account.
  */
 export async function authenticateToken(ctx: AppContext, token: string): Promise<Auth> {
   const tokenHash = hashSecret(token)
@@ -26,6 +27,11 @@ export async function authenticateToken(ctx: AppContext, token: string): Promise
   if (!device?.active || device.accountId !== session.accountId) {
     await ctx.store.deleteSession(tokenHash)
     throw new UnauthenticatedError('session expired or unknown')
+  }
+  // Disabling deletes the sessions; this also covers a login that raced the disable.
+  if (await ctx.store.isAccountDisabled(session.accountId)) {
+    await ctx.store.deleteSession(tokenHash)
+    throw new AccountDisabledError()
   }
   return { accountId: session.accountId, deviceId: session.deviceId, tokenHash, expiresAt: session.expiresAt }
 }

@@ -79,6 +79,12 @@ const program = new Command('airlock-server')
       .default(DEFAULTS.sessionTtlSeconds),
   )
   .addOption(
+    new Option('--gc-interval <seconds>', 'how often expired uploads and items are deleted')
+      .env('AIRLOCK_GC_INTERVAL')
+      .argParser(int('--gc-interval', 1, 86400))
+      .default(DEFAULTS.gcIntervalSeconds),
+  )
+  .addOption(
     new Option('--max-connections <n>', 'simultaneous connections')
       .env('AIRLOCK_MAX_CONNECTIONS')
       .argParser(int('--max-connections', 1, 1_000_000))
@@ -125,6 +131,7 @@ try {
     uploadTtlHours: o.uploadTtl as number,
     sessionTtlSeconds: o.sessionTtl as number,
     maxConnections: o.maxConnections as number,
+    gcIntervalSeconds: o.gcInterval as number,
     webDir: (o.webDir as string | undefined) ?? null,
     trustProxy: Boolean(o.trustProxy),
     logLevel: o.logLevel as string,

@@ -25,6 +25,8 @@ export interface ServerConfig {
   /** Lifetime of a session token, seconds. */
   sessionTtlSeconds: number
   maxConnections: number
+  /** Seconds between garbage-collection passes (expired uploads, items past retention). */
+  gcIntervalSeconds: number
   /** `postgres://…`: metadata, push and upload locks in PostgreSQL; null = SQLite in dataDir. */
   databaseUrl: string | null
   /** Blobs in S3-compatible storage; null = the local directory `<dataDir>/blobs`. */
@@ -49,6 +51,7 @@ export const DEFAULTS: ServerConfig = {
   uploadTtlHours: 24,
   sessionTtlSeconds: 15 * 60,
   maxConnections: 2048,
+  gcIntervalSeconds: 600,
   databaseUrl: null,
   s3: null,
 }

@@ -16,6 +16,7 @@ export interface Database {
   link_messages: LinkMessagesTable
   access_log: AccessLogTable
   access_log_head: AccessLogHeadTable
+  policy: PolicyTable
 }
 
 export interface AccountsTable {
@@ -25,6 +26,7 @@ export interface AccountsTable {
   created_at: number
   quota_bytes: number | null
   self_conversation_id: string
+  disabled: Generated<number>
 }
 
 export interface CodesTable {
@@ -77,6 +79,7 @@ export interface ConversationsTable {
   direct_key: string | null
   name: string | null
   log_seq: number | null
+  retention_ms: number | null
 }
 
 export interface ConversationMembersTable {
@@ -107,6 +110,9 @@ export interface ItemsTable {
   created_at: number
   expires_at: number
   committed_at: number | null
+  sensitivity: string | null
+  retain_ms: number | null
+  retain_until: number | null
 }
 
 export interface LinkMailboxesTable {
@@ -147,4 +153,11 @@ export interface AccessLogHeadTable {
   id: string
   seq: number
   hash: string
+}
+
+export interface PolicyTable {
+  id: string
+  document: string
+  updated_at: number
+  updated_by: string | null
 }

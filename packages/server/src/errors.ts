@@ -50,6 +50,13 @@ export class ForbiddenError extends ServerError {
   }
 }
 
+/** An administrator disabled the account: no login, no session. */
+export class AccountDisabledError extends ServerError {
+  constructor() {
+    super('ACCOUNT_DISABLED', 'this account has been disabled by an administrator')
+  }
+}
+
 /** Also used for things that exist but belong to someone else, so existence never leaks. */
 export class NotFoundError extends ServerError {
   constructor(message = 'not found') {

@@ -5,16 +5,21 @@ const ORPHAN_GRACE_MS = 60 * 60_000
 
 export interface GcReport {
   reservations: number
+  /** Committed items deleted by retention. */
+  expired: number
   orphans: number
   rows: number
 }
 
 /**
- * One garbage-collection pass: expired reservations and their partial blobs; blobs no live item
+ * One garbage-collection pass: expired reservations and their partial blobs; committed items past
+ * their retention (a tombstone, the blob, a `delete` push to the members); blobs no live item
  * owns (left by a crash between a delete and its blob removal); expired challenges, sessions,
  * invites and linking mailboxes.
  */
-export async function collectGarbage(ctx: Pick<AppContext, 'store' | 'blobs' | 'now'>): Promise<GcReport> {
+export async function collectGarbage(
+  ctx: Pick<AppContext, 'store' | 'blobs' | 'now'> & Partial<Pick<AppContext, 'hub'>>,
+): Promise<GcReport> {
   const now = ctx.now()
   let reservations = 0
   for (;;) {
@@ -27,6 +32,21 @@ export async function collectGarbage(ctx: Pick<AppContext, 'store' | 'blobs' | '
     }
     if (ids.length < 500) break
   }
+  let expired = 0
+  for (;;) {
+    const items = await ctx.store.expireRetainedItems(now, 500)
+    for (const item of items) {
+      await ctx.blobs.delete(item.id)
+      const conversation = await ctx.store.getConversation(item.conversationId)
+      await ctx.hub?.publish(conversation?.members ?? [], {
+        type: 'delete',
+        conversationId: item.conversationId,
+        seq: item.seq,
+      })
+      expired++
+    }
+    if (items.length < 500) break
+  }
   let orphans = 0
   for await (const blob of ctx.blobs.list()) {
     if (now - blob.modifiedAt < ORPHAN_GRACE_MS) continue
@@ -36,7 +56,7 @@ export async function collectGarbage(ctx: Pick<AppContext, 'store' | 'blobs' | '
     }
   }
   const rows = await ctx.store.deleteExpired(now)
-  return { reservations, orphans, rows }
+  return { reservations, expired, orphans, rows }
 }
 
 /** Runs {@link collectGarbage} now and every `intervalMs`; returns a stop function. */
@@ -47,7 +67,7 @@ export function startGarbageCollector(ctx: AppContext, intervalMs: number): () =
     running = true
     try {
       const r = await collectGarbage(ctx)
-      if (r.reservations + r.orphans > 0) ctx.log.info(r, 'garbage collected')
+      if (r.reservations + r.expired + r.orphans > 0) ctx.log.info(r, 'garbage collected')
     } catch (e) {
       ctx.log.error({ err: e }, 'garbage collection failed')
     } finally {

@@ -120,6 +120,29 @@ export interface MetadataStore {
   scanAccessLog(since: number, limit: number): Promise<AccessRecord[]>
   /** The server-wide chain's head as recorded beside it (`{seq: 0, hash: ''}` when empty). */
   accessLogHead(): Promise<LogHead>
+  // ------------------------------------------------------------ policy and administration
+  // (sql-policy.ts)
+  /** The stored policy document (core's `policySchema` as JSON), or null before an admin sets one. */
+  getPolicy(): Promise<PolicyRecord | null>
+  putPolicy(p: PolicyRecord): Promise<void>
+  /** Every account with its active devices and usage, ordered by username. */
+  listAccountsForAdmin(): Promise<AdminAccountRecord[]>
+  /**
+   * Disables or enables an account. Disabling deletes its sessions and challenges in the same
+   * transaction. Throws `NOT_FOUND` for an unknown account.
+   */
+  setAccountDisabled(accountId: string, disabled: boolean): Promise<void>
+  isAccountDisabled(accountId: string): Promise<boolean>
+  /** Sets the account's own quota (null: the server's default). Throws `NOT_FOUND`. */
+  setAccountQuota(accountId: string, quotaBytes: number | null): Promise<void>
+  /** A conversation's own retention (null: none). Throws `NOT_FOUND`. */
+  setConversationRetention(conversationId: string, retentionMs: number | null): Promise<void>
+  getConversationRetention(conversationId: string): Promise<number | null>
+  /**
+   * Turns committed items whose retention has passed into tombstones (new seq, manifest dropped),
+   * at most `limit`; returns them so the caller deletes their blobs and tells the members.
+   */
+  expireRetainedItems(now: number, limit: number): Promise<ExpiredItem[]>
 
   /** Deletes expired challenges, sessions, unused invites and mailboxes. Returns rows removed. */
   deleteExpired(now: number): Promise<number>
@@ -246,6 +269,10 @@ export interface NewItem {
   label: string | null
   createdAt: number
   expiresAt: number
+  /** The sensitivity label (policy binds it); null or absent for none. */
+  sensitivity?: string | null
+  /** Retention: the committed item is deleted this long after its commit; null or absent = kept. */
+  retainMs?: number | null
 }
 
 export type ItemState = 'reserved' | 'committed' | 'deleted'
@@ -255,6 +282,10 @@ export interface ItemRecord extends NewItem {
   seq: number | null
   manifest: Uint8Array | null
   committedAt: number | null
+  sensitivity: string | null
+  retainMs: number | null
+  /** When retention deletes the committed item (set at commit), or null. */
+  retainUntil: number | null
 }
 
 export type MailboxState = 'open' | 'joined' | 'closed' | 'burnt'
@@ -305,4 +336,28 @@ export interface AccessRecord extends NewAccess {
   itemSeq: number
   itemPrev: string
   itemHash: string
+}
+
+export interface PolicyRecord {
+  /** JSON of core's `Policy`. */
+  document: string
+  updatedAt: number
+  updatedBy: string | null
+}
+
+export interface AdminAccountRecord {
+  id: string
+  username: string
+  admin: boolean
+  disabled: boolean
+  createdAt: number
+  quotaBytes: number | null
+  devices: number
+  usedBytes: number
+}
+
+export interface ExpiredItem {
+  id: string
+  conversationId: string
+  seq: number
 }

@@ -205,6 +205,33 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
         await sql`insert into access_log_head (id, seq, hash) values ('server', 0, '')`.execute(db)
       },
     },
+    '0004_policy': {
+      async up(db: Kysely<unknown>) {
+        // The organisation's policy: one JSON document (core's `policySchema`), one row.
+        await db.schema
+          .createTable('policy')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('document', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_by', 'text')
+          .execute()
+        await db.schema
+          .alterTable('accounts')
+          .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute()
+        await db.schema.alterTable('conversations').addColumn('retention_ms', 'bigint').execute()
+        // The sensitivity label (the idempotency tag `label` is unrelated), the retention the
+        // item was reserved under, and the time retention deletes it (set at commit).
+        await db.schema.alterTable('items').addColumn('sensitivity', 'text').execute()
+        await db.schema.alterTable('items').addColumn('retain_ms', 'bigint').execute()
+        await db.schema.alterTable('items').addColumn('retain_until', 'bigint').execute()
+        await db.schema
+          .createIndex('items_retention')
+          .on('items')
+          .columns(['state', 'retain_until'])
+          .execute()
+      },
+    },
   }
 }
 

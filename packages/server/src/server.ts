@@ -10,8 +10,6 @@ import { RateLimiter } from './rate-limit.js'
 import { openStorage } from './storage.js'
 import { hashCode, newCode, randomId } from './tokens.js'
 
-const GC_INTERVAL_MS = 10 * 60_000
-
 export interface RunningServer {
   app: FastifyInstance
   /** The base URL the server listens on, e.g. `http://127.0.0.1:8465`. */
@@ -90,7 +88,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   )
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `${scheme}://${host}:${port}`
-  const stopGc = startGarbageCollector({ ...ctx, log: app.log }, GC_INTERVAL_MS)
+  const stopGc = startGarbageCollector({ ...ctx, log: app.log }, config.gcIntervalSeconds * 1000)
   app.log.info({ port, tls: Boolean(https), origins: [...origins] }, 'listening')
 
   let closing: Promise<void> | null = null

@@ -178,6 +178,8 @@ export class SqlItemStore extends SqlAccountStore {
           created_at: item.createdAt,
           expires_at: item.expiresAt,
           committed_at: null,
+          sensitivity: item.sensitivity ?? null,
+          retain_ms: item.retainMs ?? null,
         })
         .execute()
     })
@@ -226,7 +228,15 @@ export class SqlItemStore extends SqlAccountStore {
       const seq = await nextSeq(trx, item.conversation_id)
       await trx
         .updateTable('items')
-        .set({ state: 'committed', seq, manifest, manifest_size: manifest.length, committed_at: now })
+        .set({
+          state: 'committed',
+          seq,
+          manifest,
+          manifest_size: manifest.length,
+          committed_at: now,
+          // Retention counts from the moment the item becomes visible.
+          retain_until: item.retain_ms === null ? null : now + Number(item.retain_ms),
+        })
         .where('id', '=', id)
         .execute()
       return seq

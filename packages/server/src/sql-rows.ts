@@ -93,6 +93,9 @@ export function itemRecord(r: Selectable<ItemsTable>): ItemRecord {
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
     committedAt: r.committed_at === null ? null : Number(r.committed_at),
+    sensitivity: r.sensitivity,
+    retainMs: r.retain_ms === null ? null : Number(r.retain_ms),
+    retainUntil: r.retain_until === null ? null : Number(r.retain_until),
   }
 }
 

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { appendEntry, appendGroupEntry, createGroupEntry, verifyGroupLog } from '@airlock/core'
+import {
+  appendEntry,
+  appendGroupEntry,
+  createGroupEntry,
+  DEFAULT_POLICY,
+  verifyGroupLog,
+} from '@airlock/core'
 import { Metadata } from '@tus/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -97,6 +103,7 @@ describe('authorisation matrix (real server process)', () => {
     const group = await verifyGroupLog(G, [genesis], async () => {})
     const rename = appendGroupEntry(group, { op: 'rename', name: 'renamed' }, alice.first, log)
 
+    const openPolicy = { ...DEFAULT_POLICY, invitations: 'everyone', maxItemBytes: 1 }
     const A = alice.accountId
     const C = alice.selfConversationId
     const X = item.itemId
@@ -159,6 +166,22 @@ describe('authorisation matrix (real server process)', () => {
       },
       { name: 'list invites', method: 'GET', path: '/invites' },
       { name: 'create invite', method: 'POST', path: '/invites', json: {} },
+      {
+        name: 'set conversation retention',
+        method: 'PUT',
+        path: `/conversations/${C}/retention`,
+        json: { retentionMs: 5000 },
+      },
+      // Administration: Bob is no administrator (the default policy lets only admins invite, too).
+      { name: 'admin: change policy', method: 'PUT', path: '/admin/policy', json: openPolicy },
+      { name: 'admin: list accounts', method: 'GET', path: '/admin/accounts' },
+      {
+        name: 'admin: disable account',
+        method: 'PATCH',
+        path: `/admin/accounts/${A}`,
+        json: { disabled: true },
+      },
+      { name: 'admin: set quota', method: 'PATCH', path: `/admin/accounts/${A}`, json: { quotaBytes: 1 } },
     ]
     secrets = [
       Buffer.from(manifest).toString('base64url'),
@@ -194,6 +217,7 @@ describe('authorisation matrix (real server process)', () => {
       { name: 'conversations', method: 'GET', path: '/conversations' },
       { name: 'logout', method: 'DELETE', path: '/auth/session' },
       { name: 'link join', method: 'POST', path: '/link/join', json: { nameplate: '1234' } },
+      { name: 'read policy', method: 'GET', path: '/policy' },
     ]) {
       const r = await request(server.url, route.method, route.path, { token: removedToken, ...route })
       expect(r.status, route.name).toBe(401)
@@ -202,7 +226,7 @@ describe('authorisation matrix (real server process)', () => {
   })
 
   it('without a token, every route is 401', async () => {
-    for (const route of routes) {
+    for (const route of [...routes, { name: 'read policy', method: 'GET', path: '/policy' }]) {
       const r = await request(server.url, route.method, route.path, { ...route })
       expect(r.status, route.name).toBe(401)
     }
@@ -261,6 +285,14 @@ describe('authorisation matrix (real server process)', () => {
     expect(accesses.json.accesses.every((a: { accountId: string }) => a.accountId === alice.accountId)).toBe(
       true,
     )
+    // Bob's admin attempts changed nothing: default policy, Alice enabled with no quota of her own.
+    expect((await request(server.url, 'GET', '/policy', { token: aliceToken })).json).toEqual(DEFAULT_POLICY)
+    const accounts = await request(server.url, 'GET', '/admin/accounts', { token: aliceToken })
+    expect(accounts.json.accounts[0]).toMatchObject({ username: 'alice', disabled: false, quotaBytes: null })
+    const conv = await request(server.url, 'GET', `/conversations/${alice.selfConversationId}`, {
+      token: aliceToken,
+    })
+    expect(conv.json.retentionMs).toBeUndefined()
   })
 
   it("linking mailboxes: another account cannot read, write, close or take over Alice's", async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { PUSH_CLOSE } from '@airlock/core'
+import { DEFAULT_POLICY, PUSH_CLOSE } from '@airlock/core'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -59,7 +59,15 @@ const jsonRoutes = (): [string, string, string[], boolean][] => [
   ['POST', '/invites', ['expiresInHours'], true],
   ['POST', `/accounts/${alice.accountId}/log`, ['entry'], true],
   ['POST', '/conversations', ['kind', 'members', 'accountId'], true],
-  ['POST', `/conversations/${alice.selfConversationId}/items`, ['ciphertextSize', 'label'], true],
+  [
+    'POST',
+    `/conversations/${alice.selfConversationId}/items`,
+    ['ciphertextSize', 'label', 'sensitivity'],
+    true,
+  ],
+  ['PUT', `/conversations/${alice.selfConversationId}/retention`, ['retentionMs'], true],
+  ['PUT', '/admin/policy', ['invitations', 'maxItemBytes', 'itemLifetimeMs', 'shareLinks', 'labels'], true],
+  ['PATCH', `/admin/accounts/${alice.accountId}`, ['disabled', 'quotaBytes'], true],
   ['POST', '/link', [], false],
   ['POST', '/link/join', ['mailboxId', 'nameplate'], true],
   ['POST', '/link/send', ['mailboxId', 'secret', 'body'], false],
@@ -195,7 +203,13 @@ describe('fuzzing the server (real process)', () => {
   })
 
   it('tus requests with any headers and bodies: only 4xx, and the reservation stays consistent', async () => {
-    // The previous property may have deleted the first reservation (that is allowed).
+    // The previous property may have deleted the first reservation (that is allowed), and may
+    // have set a policy or a quota that refuses a new one: both are put back first.
+    await request(server.url, 'PUT', '/admin/policy', { token, json: DEFAULT_POLICY })
+    await request(server.url, 'PATCH', `/admin/accounts/${alice.accountId}`, {
+      token,
+      json: { quotaBytes: null },
+    })
     reserved = await reserve()
     const header = (valid: fc.Arbitrary<string>) =>
       fc.option(fc.oneof(valid, fc.string({ maxLength: 40 })), { nil: undefined })

@@ -224,6 +224,7 @@ export async function sendItem(
   conversationId: string,
   blob: Uint8Array,
   manifest: Uint8Array = randomBytes(300),
+  reserve: { sensitivity?: string } = {},
 ): Promise<{ itemId: string; seq: number }> {
   const r = await request<{ itemId: string; uploadUrl: string }>(
     base,
@@ -231,7 +232,7 @@ export async function sendItem(
     `/conversations/${conversationId}/items`,
     {
       token,
-      json: { ciphertextSize: blob.length },
+      json: { ciphertextSize: blob.length, ...reserve },
     },
   )
   if (r.status !== 201) throw new Error(`reserve failed: ${r.status} ${JSON.stringify(r.json)}`)

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { MetadataStore } from '../src/metadata-store.js'
 import { account, entry, expectCode, id, item, setup, T0 } from './metadata-fixtures.js'
 import { shouldKeepTheAccessLog } from './metadata-store.access-log.js'
+import { shouldKeepPolicyAndRetention } from './metadata-store.policy.js'
 import { shouldSurviveRaces } from './metadata-store.races.js'
 
 /**
@@ -26,6 +27,7 @@ export function metadataStoreConformance(name: string, factory: () => Promise<Me
     shouldExpireRows(() => store)
     shouldSurviveRaces(() => store)
     shouldKeepTheAccessLog(() => store)
+    shouldKeepPolicyAndRetention(() => store)
   })
 }
 

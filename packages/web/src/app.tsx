@@ -2,13 +2,14 @@ import { useEffect, useState } from 'preact/hooks'
 import { call, errorInfo, on } from './client.ts'
 import type { ErrorInfo } from './errors.ts'
 import { resumeAll } from './transfers.ts'
+import { Admin } from './views/admin.tsx'
 import { Devices } from './views/devices.tsx'
 import { Settings } from './views/settings.tsx'
 import { Timeline } from './views/timeline.tsx'
 import { Welcome } from './views/welcome.tsx'
 import type { AccountInfo } from './worker/account.ts'
 
-type View = 'timeline' | 'devices' | 'settings'
+type View = 'timeline' | 'devices' | 'settings' | 'admin'
 
 /** `#bench-<MiB>`: the crypto worker's encrypt and decrypt speed, for `npm run bench`. */
 function Bench({ sizeMiB }: { sizeMiB: number }) {
@@ -20,6 +21,13 @@ function Bench({ sizeMiB }: { sizeMiB: number }) {
     )
   }, [])
   return <pre data-testid="bench">{result}</pre>
+}
+
+const NAV: Record<View, string> = {
+  timeline: 'Timeline',
+  devices: 'Devices',
+  settings: 'Settings',
+  admin: 'Admin',
 }
 
 export function App() {
@@ -34,9 +42,16 @@ function Main() {
   const [view, setView] = useState<View>('timeline')
   const [error, setError] = useState<ErrorInfo | null>(null)
 
+  const [isAdmin, setAdmin] = useState(false)
+
   const ready = (i: AccountInfo) => {
     setInfo(i)
     setState('ready')
+    // Only administrators see the Admin page (the server refuses everyone else anyway).
+    void call<{ admin: boolean }>('me').then(
+      (m) => setAdmin(m.admin),
+      () => setAdmin(false),
+    )
     void resumeAll().catch((e) => setError(errorInfo(e)))
   }
 
@@ -63,7 +78,7 @@ function Main() {
   useEffect(() => {
     const go = () => {
       const v = location.hash.slice(1)
-      if (v === 'devices' || v === 'settings' || v === 'timeline') setView(v)
+      if (v === 'devices' || v === 'settings' || v === 'timeline' || v === 'admin') setView(v)
     }
     go()
     addEventListener('hashchange', go)
@@ -119,11 +134,13 @@ function Main() {
       <header class="top">
         <h1>Airlock</h1>
         <nav aria-label="Main">
-          {(['timeline', 'devices', 'settings'] as const).map((v) => (
-            <a key={v} href={`#${v}`} aria-current={view === v ? 'page' : undefined}>
-              {v === 'timeline' ? 'Timeline' : v === 'devices' ? 'Devices' : 'Settings'}
-            </a>
-          ))}
+          {(['timeline', 'devices', 'settings', ...(isAdmin ? (['admin'] as const) : [])] as const).map(
+            (v) => (
+              <a key={v} href={`#${v}`} aria-current={view === v ? 'page' : undefined}>
+                {NAV[v]}
+              </a>
+            ),
+          )}
         </nav>
         <span class="who" title={info.origin}>
           {info.username}
@@ -133,6 +150,7 @@ function Main() {
       {view === 'timeline' && <Timeline info={info} onError={setError} />}
       {view === 'devices' && <Devices onError={setError} />}
       {view === 'settings' && <Settings onError={setError} onForgotten={() => setState('welcome')} />}
+      {view === 'admin' && isAdmin && <Admin onError={setError} />}
     </div>
   )
 }

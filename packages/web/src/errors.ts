@@ -1,4 +1,4 @@
-import { isAirlockError, printable } from '@airlock/core'
+import { isAirlockError, PolicyError, printable } from '@airlock/core'
 
 /**
  * What crosses from the worker to the page when something fails: a stable code and a message for
@@ -80,6 +80,19 @@ export function describeError(e: unknown): ErrorInfo {
       message: e.message,
       security: e.code === 'BAD_RESPONSE' || e.code === 'SERVER_REFUSED',
     }
+  // A label the server changed is tampering; any other policy refusal is the organisation's rule.
+  if (e instanceof PolicyError)
+    return e.rule === 'label-mismatch'
+      ? {
+          code: 'LABEL_MISMATCH',
+          message: 'The server changed this item’s sensitivity label. It was refused.',
+          security: true,
+        }
+      : {
+          code: 'POLICY',
+          message: `Your organisation’s policy does not allow this: ${e.message}`,
+          security: false,
+        }
   if (isAirlockError(e))
     return {
       code: e.code,
@@ -104,6 +117,8 @@ const API_MESSAGES: Record<string, string> = {
   RATE_LIMITED: 'too many attempts; wait a minute and try again',
   UNAVAILABLE: 'the server is busy or restarting; try again shortly',
   INVALID_BODY: 'the server did not accept that input',
+  POLICY_FORBIDS: 'your organisation’s policy does not allow this',
+  ACCOUNT_DISABLED: 'an administrator has disabled this account',
 }
 
 /**

@@ -76,7 +76,12 @@ let opCounter = 0
 export const newOpId = () => `op${Date.now().toString(36)}${(opCounter++).toString(36)}`
 
 /** Sends one file or note: encrypt (worker) → upload (tus) → commit (worker). */
-export async function send(data: Blob, name: string, kind: 'file' | 'note'): Promise<void> {
+export async function send(
+  data: Blob,
+  name: string,
+  kind: 'file' | 'note',
+  opts: { label?: string; onRefused?: (e: ErrorInfo) => void } = {},
+): Promise<void> {
   const opId = newOpId()
   let cancelled = false
   let itemId: string | null = null
@@ -101,7 +106,8 @@ export async function send(data: Blob, name: string, kind: 'file' | 'note'): Pro
     const type =
       kind === 'note' ? 'text/plain; charset=utf-8' : data.type.replace(/[^\x20-\x7e]/g, '').slice(0, 255)
     const mtime = data instanceof File ? data.lastModified : Date.now()
-    const p = await call<PendingUpload>('prepare', { data, name, type, mtime, kind }, opId)
+    const input = { data, name, type, mtime, kind, ...(opts.label ? { label: opts.label } : {}) }
+    const p = await call<PendingUpload>('prepare', input, opId)
     itemId = p.itemId
     if (cancelled) return
     await navigator.locks.request(`airlock-upload-${p.itemId}`, () =>
@@ -110,9 +116,15 @@ export async function send(data: Blob, name: string, kind: 'file' | 'note'): Pro
       }),
     )
   } catch (e) {
-    if (!cancelled) setTransfer(opId, { phase: 'failed', error: errorInfo(e), cancel: undefined })
+    if (cancelled) return
+    const err = errorInfo(e)
+    setTransfer(opId, { phase: 'failed', error: err, cancel: undefined })
+    // A refusal by the organisation's policy is shown as a banner, not only in the transfer list.
+    if (POLICY_CODES.has(err.code)) opts.onRefused?.(err)
   }
 }
+
+const POLICY_CODES = new Set(['API_POLICY_FORBIDS', 'API_ITEM_TOO_LARGE', 'API_QUOTA_EXCEEDED', 'POLICY'])
 
 /** Uploads a prepared item's spooled ciphertext and commits it; used for new sends and after a reload. */
 export async function resumeUpload(

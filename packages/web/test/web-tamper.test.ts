@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
-import { createAccount, type Device, item, launch, openDevice, sendFiles } from './harness.js'
+import { createAccount, type Device, item, launch, openDevice, sendFiles, sendNote } from './harness.js'
 
 // The server's storage is changed behind the app's back (what a malicious or broken server could
 // serve): the browser refuses every such item with a clear message and saves nothing.
@@ -84,5 +84,23 @@ describe('a tampered item is refused in the browser', () => {
     await refused.waitFor({ timeout: 30_000 })
     expect(await refused.textContent()).toContain('another id')
     expect(await item(web.page, 'renamed.bin').count()).toBe(0)
+  })
+
+  it('a sensitivity label the server strips or changes: the timeline shows the item refused', async () => {
+    await web.page.getByLabel('Sensitivity label').selectOption('Confidential')
+    await sendNote(web.page, 'merger terms')
+    const labelled = web.page.locator('li.item[data-label="Confidential"]', { hasText: 'merger terms' })
+    await labelled.waitFor({ timeout: 30_000 })
+    const id = (await labelled.getAttribute('data-item'))!
+    for (const forged of [null, 'Internal']) {
+      const db = new Database(join(dir, 'airlock.db'))
+      db.prepare('UPDATE items SET sensitivity = ? WHERE id = ?').run(forged, id)
+      db.close()
+      await web.page.reload()
+      const refused = web.page.locator(`li.item.refused[data-item="${id}"]`)
+      await refused.waitFor({ timeout: 30_000 })
+      expect(await refused.textContent()).toContain('changed this item’s sensitivity label')
+      expect(await web.page.getByText('merger terms').count()).toBe(0)
+    }
   })
 })

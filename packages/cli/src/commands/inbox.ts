@@ -35,6 +35,8 @@ export async function inbox(ctx: Context, opts: { in?: string } = {}): Promise<v
           fromDevice: m.sender.deviceId,
           fromName: await s.senderName(m.sender.accountId, m.sender.deviceId),
           created: m.created,
+          label: m.label ?? null,
+          expiresAt: item.expiresAt ?? null,
           verified: true as const,
         })
       } catch (e) {
@@ -55,10 +57,12 @@ export async function inbox(ctx: Context, opts: { in?: string } = {}): Promise<v
       ? ['(no items)']
       : rows.map((r) =>
           r.verified
-            ? `${r.itemId}  ${r.in.padEnd(12)}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${r.name === null ? '(note)' : printable(r.name)}  from ${printable(r.fromName)}`
+            ? `${r.itemId}  ${r.in.padEnd(12)}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${labelTag(r.label)}${r.name === null ? '(note)' : printable(r.name)}  from ${printable(r.fromName)}${r.expiresAt === null ? '' : `  (deleted ${formatTime(r.expiresAt)})`}`
             : r.error === 'NO_MATCH' || r.error === 'NOT_RECIPIENT'
               ? `${r.itemId}  ${r.in.padEnd(12)}  (not addressed to this device)`
-              : `${r.itemId}  ${r.in.padEnd(12)}  REFUSED: does not verify (${r.error})`,
+              : r.error === 'LABEL_MISMATCH'
+                ? `${r.itemId}  ${r.in.padEnd(12)}  REFUSED: the server changed its sensitivity label`
+                : `${r.itemId}  ${r.in.padEnd(12)}  REFUSED: does not verify (${r.error})`,
         ),
   )
 }
@@ -78,10 +82,11 @@ export async function get(ctx: Context, id: string, opts: { out?: string }): Pro
       size: r.manifest.plaintextSize,
       fromAccount: r.manifest.sender.accountId,
       fromDevice: r.manifest.sender.deviceId,
+      label: r.manifest.label ?? null,
       path: r.path,
       risk,
     },
-    `saved ${printable(name)} (${formatBytes(r.manifest.plaintextSize)}) from ${printable(await s.senderName(r.manifest.sender.accountId, r.manifest.sender.deviceId))} to ${printable(r.path)}`,
+    `saved ${labelTag(r.manifest.label ?? null)}${printable(name)} (${formatBytes(r.manifest.plaintextSize)}) from ${printable(await s.senderName(r.manifest.sender.accountId, r.manifest.sender.deviceId))} to ${printable(r.path)}`,
   )
 }
 
@@ -98,4 +103,9 @@ export async function rm(ctx: Context, id: string): Promise<void> {
     throw e
   }
   ctx.out.result({ deleted: item.itemId }, `deleted ${item.itemId}`)
+}
+
+/** The label, prominent in front of the name: `[CONFIDENTIAL] `. Labels are from the signed manifest. */
+function labelTag(label: string | null): string {
+  return label === null ? '' : `[${printable(label).toUpperCase()}]  `
 }

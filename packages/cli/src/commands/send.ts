@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { lstat, open, readdir, rm, stat } from 'node:fs/promises'
 import { basename, join, relative, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { bytesStream, type Conversation, printable, utf8 } from '@airlock/core'
+import {
+  bytesStream,
+  type Conversation,
+  checkItemPolicy,
+  policyResponseSchema,
+  printable,
+  utf8,
+} from '@airlock/core'
 import { fileSource } from '@airlock/core/node'
 import type { Context } from '../context.js'
 import { conversationLabel, getConversation, resolveTarget, selfConversation } from '../conversations.js'
@@ -16,12 +23,13 @@ import { guessType, resumeEntry, type SendSource, type SentItem, sendItem } from
 export async function send(
   ctx: Context,
   paths: string[],
-  opts: { name?: string; to?: string },
+  opts: { name?: string; to?: string; label?: string },
 ): Promise<void> {
   if (opts.name !== undefined && paths.length !== 1)
     throw new CliError('USAGE', '--name goes with a single file or -')
   const s = await Session.open(ctx.home, ctx.out)
   const target = await resolveTarget(s, opts.to)
+  const label = await policyLabel(s, opts.label)
   const sent: SentItem[] = []
   // An earlier interrupted run is finished first; sources it re-sends are not sent twice.
   const resumed = await resumeAll(ctx, s, sent)
@@ -30,7 +38,7 @@ export async function send(
     for (const p of paths) {
       for (const src of await expand(ctx, s, p, opts.name, temps)) {
         if (src.path && resumed.has(sourceKey(src))) continue
-        sent.push(await sendOne(ctx, s, src, target))
+        sent.push(await sendOne(ctx, s, label === undefined ? src : { ...src, label }, target))
       }
     }
   } finally {
@@ -43,7 +51,7 @@ export async function send(
 export async function note(
   ctx: Context,
   text: string | undefined,
-  opts: { to?: string } = {},
+  opts: { to?: string; label?: string } = {},
 ): Promise<void> {
   const fromStdin = text === undefined || text === '-'
   if (fromStdin && process.stdin.isTTY)
@@ -52,8 +60,10 @@ export async function note(
   if (body.length === 0) throw new CliError('USAGE', 'the note is empty')
   const s = await Session.open(ctx.home, ctx.out)
   const target = await resolveTarget(s, opts.to)
+  const label = await policyLabel(s, opts.label)
   const bytes = utf8(body)
   const src: SendSource = {
+    ...(label === undefined ? {} : { label }),
     kind: 'note',
     path: null,
     name: '',
@@ -100,6 +110,16 @@ async function resumeAll(ctx: Context, s: Session, sent: SentItem[]): Promise<Se
   return done
 }
 
+/**
+ * The label as the organisation's policy spells it, checked before anything is encrypted or sent
+ * (the server checks again); `PolicyError` for a label outside the configured set.
+ */
+async function policyLabel(s: Session, label: string | undefined): Promise<string | undefined> {
+  if (label === undefined) return undefined
+  const policy = await s.client.json('GET', '/policy', policyResponseSchema)
+  return checkItemPolicy(policy, { label, ciphertextSize: 0 }) ?? undefined
+}
+
 function sourceKey(src: SendSource): string {
   return `${src.path}\n${src.size}\n${src.mtimeMs}`
 }
@@ -108,7 +128,8 @@ function report(ctx: Context, sent: SentItem[], to = 'me'): void {
   ctx.out.result(
     { sent, to },
     sent.map(
-      (i) => `sent ${i.itemId}  ${i.name ? printable(i.name) : '(note)'}  ${formatBytes(i.size)}  to ${to}`,
+      (i) =>
+        `sent ${i.itemId}  ${i.label ? `[${i.label.toUpperCase()}]  ` : ''}${i.name ? printable(i.name) : '(note)'}  ${formatBytes(i.size)}  to ${to}`,
     ),
   )
 }

@@ -90,6 +90,8 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
       if (m.kind === 'note' && m.plaintextSize <= 64 * 1024) {
         preview = (await readFile(r.path, 'utf8')).slice(0, NOTE_PREVIEW)
       }
+      // The label (verified against the server's listing) goes first, so it cannot be missed.
+      const tag = m.label ? `[${printable(m.label).toUpperCase()}]  ` : ''
       out.result(
         {
           event: 'received',
@@ -102,12 +104,13 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
           in: where,
           fromAccount: m.sender.accountId,
           fromDevice: m.sender.deviceId,
+          label: m.label ?? null,
           path: r.path,
           risk,
         },
         m.kind === 'note'
-          ? `note from ${printable(from)}${via}: ${printable(preview)}  (saved to ${printable(r.path)})`
-          : `received ${printable(itemFileName(m))} (${formatBytes(m.plaintextSize)}) from ${printable(from)}${via} -> ${printable(r.path)}`,
+          ? `${tag}note from ${printable(from)}${via}: ${printable(preview)}  (saved to ${printable(r.path)})`
+          : `received ${tag}${printable(itemFileName(m))} (${formatBytes(m.plaintextSize)}) from ${printable(from)}${via} -> ${printable(r.path)}`,
       )
     } catch (e) {
       // An item that does not verify is refused for good and never written; anything else is retried.

@@ -14,6 +14,7 @@ import type { FastifyInstance } from 'fastify'
 import { requireAuth } from '../auth.js'
 import type { AppContext } from '../context.js'
 import { ForbiddenError, NotFoundError, ServerError } from '../errors.js'
+import { currentPolicy } from '../org-policy.js'
 import { LIMITS } from '../rate-limit.js'
 import { hashCode, newCode, randomId } from '../tokens.js'
 import { parseInput } from '../validation.js'
@@ -80,7 +81,9 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     const auth = await requireAuth(ctx, req)
     ctx.limiter.take(`invites:${req.ip}`, LIMITS.invites)
     const account = await ctx.store.getAccount(auth.accountId)
-    if (!account?.admin) throw new ForbiddenError('only administrators can invite')
+    if (!account) throw new NotFoundError()
+    if (!account.admin && (await currentPolicy(ctx)).invitations !== 'everyone')
+      throw new ForbiddenError('only administrators can invite (the organisation’s policy)')
     const body = parseInput(createInviteRequestSchema, req.body ?? {})
     const code = newCode()
     const now = ctx.now()
@@ -100,7 +103,9 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/invites', async (req) => {
     const auth = await requireAuth(ctx, req)
     const account = await ctx.store.getAccount(auth.accountId)
-    if (!account?.admin) throw new ForbiddenError('only administrators can list invites')
+    if (!account) throw new NotFoundError()
+    if (!account.admin && (await currentPolicy(ctx)).invitations !== 'everyone')
+      throw new ForbiddenError('only administrators can list invites')
     const invites = await ctx.store.listInvites(auth.accountId)
     const res: ListInvitesResponse = {
       invites: invites.map((i) => ({

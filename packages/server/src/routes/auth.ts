@@ -10,7 +10,7 @@ import {
 import type { FastifyInstance } from 'fastify'
 import { requireAuth } from '../auth.js'
 import type { AppContext } from '../context.js'
-import { ServerError, UnauthenticatedError } from '../errors.js'
+import { AccountDisabledError, ServerError, UnauthenticatedError } from '../errors.js'
 import { LIMITS } from '../rate-limit.js'
 import { hashSecret, randomSecret } from '../tokens.js'
 import { parseInput } from '../validation.js'
@@ -54,6 +54,8 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
     } catch {
       throw failed
     }
+    // Only after the signature verified, so this answer tells nothing to someone without the key.
+    if (await ctx.store.isAccountDisabled(device.accountId)) throw new AccountDisabledError()
     const token = randomSecret()
     const expiresAt = now + ctx.config.sessionTtlSeconds * 1000
     await ctx.store.createSession({

@@ -16,6 +16,7 @@ import {
   type LookupResponse,
   logQuerySchema,
   lookupQuerySchema,
+  setRetentionRequestSchema,
   type VerifiedGroup,
   verifyCanonical,
   verifyGroupLog,
@@ -83,7 +84,18 @@ export function conversationRoutes(app: FastifyInstance, ctx: AppContext): void 
 
   app.get('/conversations/:cid', async (req) => {
     const auth = await requireAuth(ctx, req)
-    return toWire(await memberConversation(ctx, auth, req.params))
+    const c = await memberConversation(ctx, auth, req.params)
+    const retentionMs = await ctx.store.getConversationRetention(c.id)
+    return { ...toWire(c), ...(retentionMs === null ? {} : { retentionMs }) }
+  })
+
+  /** Any member sets how long items sent from now on are kept (the policy's lifetime still caps it). */
+  app.put('/conversations/:cid/retention', async (req) => {
+    const auth = await requireAuth(ctx, req)
+    const c = await memberConversation(ctx, auth, req.params)
+    const body = parseInput(setRetentionRequestSchema, req.body)
+    await ctx.store.setConversationRetention(c.id, body.retentionMs)
+    return { ...toWire(c), ...(body.retentionMs === null ? {} : { retentionMs: body.retentionMs }) }
   })
 
   app.get('/conversations/:cid/log', async (req) => {

@@ -2,6 +2,7 @@ import {
   API_PREFIX,
   type CommitItemResponse,
   type CommittedItem,
+  checkItemPolicy,
   type DeleteItemResponse,
   type ItemTombstone,
   itemIdSchema,
@@ -9,6 +10,7 @@ import {
   type ListItemsResponse,
   type ReserveItemResponse,
   reserveItemRequestSchema,
+  retentionFor,
 } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
 import { recordAccess } from '../access-log.js'
@@ -16,6 +18,7 @@ import { type Auth, requireAuth } from '../auth.js'
 import type { AppContext } from '../context.js'
 import { ConflictError, ForbiddenError, InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
 import type { ItemRecord } from '../metadata-store.js'
+import { currentPolicy, enforce } from '../org-policy.js'
 import { randomId } from '../tokens.js'
 import { parseInput } from '../validation.js'
 import { memberConversation } from './conversations.js'
@@ -59,6 +62,16 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const account = await ctx.store.getAccount(auth.accountId)
     if (!account) throw new NotFoundError()
+    // The organisation's policy binds the sensitivity label: it must be in the set, and its
+    // maximum retention (with the server's and the conversation's) sets when the item is deleted.
+    const policy = await currentPolicy(ctx)
+    const sensitivity = enforce(() =>
+      checkItemPolicy(policy, { label: body.sensitivity ?? null, ciphertextSize: body.ciphertextSize }),
+    )
+    const retainMs = retentionFor(policy, {
+      label: sensitivity,
+      conversationRetentionMs: await ctx.store.getConversationRetention(conversation.id),
+    })
     const id = randomId()
     const expiresAt = now + ctx.config.uploadTtlHours * 3600_000
     await ctx.store.reserveItem(
@@ -72,6 +85,8 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
         label: body.label ?? null,
         createdAt: now,
         expiresAt,
+        sensitivity,
+        retainMs,
       },
       account.quotaBytes ?? ctx.config.quota,
     )
@@ -91,7 +106,10 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     const query = parseInput(itemsQuerySchema, req.query, 'query')
     const limit = query.limit ?? 100
     const rows = await ctx.store.listItems(conversation.id, query.since ?? 0, limit + 1)
-    const res: ListItemsResponse = { items: rows.slice(0, limit).map(toWire), more: rows.length > limit }
+    const now = ctx.now()
+    // Past its retention an item is gone at once; garbage collection leaves its tombstone.
+    const page = rows.slice(0, limit).filter((i) => !retentionPassed(i, now))
+    const res: ListItemsResponse = { items: page.map(toWire), more: rows.length > limit }
     return res
   })
 
@@ -207,7 +225,7 @@ async function itemParam(ctx: AppContext, params: unknown): Promise<ItemRecord> 
 /** A committed item of a conversation the caller belongs to; else `NOT_FOUND`. */
 async function visibleItem(ctx: AppContext, auth: Auth, params: unknown): Promise<ItemRecord> {
   const item = await itemParam(ctx, params)
-  if (item.state !== 'committed') throw new NotFoundError()
+  if (item.state !== 'committed' || retentionPassed(item, ctx.now())) throw new NotFoundError()
   const conversation = await ctx.store.getConversation(item.conversationId)
   if (!conversation?.members.includes(auth.accountId)) throw new NotFoundError()
   return item
@@ -240,5 +258,11 @@ function toWire(item: ItemRecord): CommittedItem | ItemTombstone {
     senderDeviceId: item.senderDeviceId,
     createdAt: item.committedAt ?? item.createdAt,
     manifest: Buffer.from(item.manifest ?? []).toString('base64url'),
+    ...(item.sensitivity === null ? {} : { sensitivity: item.sensitivity }),
+    ...(item.retainUntil === null ? {} : { expiresAt: item.retainUntil }),
   }
+}
+
+function retentionPassed(item: ItemRecord, now: number): boolean {
+  return item.state === 'committed' && item.retainUntil !== null && item.retainUntil <= now
 }

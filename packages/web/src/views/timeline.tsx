@@ -1,4 +1,4 @@
-import { printable, safeFilename } from '@airlock/core'
+import { type LabelRule, type Policy, printable, safeFilename } from '@airlock/core'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
@@ -78,6 +78,16 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
   const [accesses, setAccesses] = useState<{ itemId: string; name: string } | null>(null)
   const bottom = useRef<HTMLDivElement>(null)
   const picker = useRef<HTMLInputElement>(null)
+  // The labels the organisation's policy offers; the server checks the choice again.
+  const [labels, setLabels] = useState<LabelRule[]>([])
+  const [label, setLabel] = useState('')
+  useEffect(() => {
+    call<Policy>('policy').then(
+      (p) => setLabels(p.labels),
+      (e) => onError(errorInfo(e)),
+    )
+  }, [])
+  const sendOpts = () => ({ ...(label ? { label } : {}), onRefused: onError })
 
   useEffect(() => {
     // Another account in this tab (after "Forget this browser"): start from an empty timeline.
@@ -95,13 +105,13 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
   useEffect(() => bottom.current?.scrollIntoView({ block: 'end' }), [list.length])
 
   const sendFiles = (files: Iterable<File>) => {
-    for (const f of files) void send(f, f.name || 'unnamed', 'file')
+    for (const f of files) void send(f, f.name || 'unnamed', 'file', sendOpts())
   }
   const sendNote = () => {
     const text = note.trim()
     if (!text) return
     setNote('')
-    void send(new Blob([text]), '', 'note')
+    void send(new Blob([text]), '', 'note', sendOpts())
   }
   const onPaste = (e: ClipboardEvent) => {
     const files = [...(e.clipboardData?.files ?? [])]
@@ -193,7 +203,14 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
               class={r.senderDeviceId === info.deviceId ? 'item mine' : 'item'}
               data-item={r.itemId}
               data-name={r.name}
+              data-label={r.label ?? undefined}
             >
+              {r.label && (
+                <p class="label-badge" title={`Sensitivity label: ${r.label}`}>
+                  {printable(r.label)}
+                  {r.expiresAt !== null && <span> · deleted {formatTime(r.expiresAt)}</span>}
+                </p>
+              )}
               {r.kind === 'note' ? (
                 <p class="note">{r.text ?? `Note (${formatSize(r.size)})`}</p>
               ) : (
@@ -277,6 +294,20 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
             e.currentTarget.value = ''
           }}
         />
+        {labels.length > 0 && (
+          <select
+            aria-label="Sensitivity label"
+            value={label}
+            onChange={(e) => setLabel(e.currentTarget.value)}
+          >
+            <option value="">No label</option>
+            {labels.map((l) => (
+              <option key={l.name} value={l.name}>
+                {l.name}
+              </option>
+            ))}
+          </select>
+        )}
         <textarea
           aria-label="Note"
           placeholder="Write a note, paste, or drop files"

@@ -1,4 +1,5 @@
 import {
+  checkLabelMatches,
   commitItemResponseSchema,
   deleteItemResponseSchema,
   findActiveDevice,
@@ -41,9 +42,24 @@ export interface TimelineItem {
   created: number
   senderDeviceId: string
   senderName: string
+  /** The sensitivity label the sender signed (and the server listed the same), or null. */
+  label: string | null
+  /** When retention deletes the item, or null. */
+  expiresAt: number | null
   /** A note's text (notes up to 64 KiB are opened at once). */
   text?: string
   risk: Risk | null
+}
+
+/** What the page hands the worker to send. */
+export interface SendInput {
+  data: Blob
+  name: string
+  type: string
+  mtime: number
+  kind: 'file' | 'note'
+  /** A sensitivity label from the policy, as it spells it. */
+  label?: string
 }
 
 /** An item that did not verify: shown as refused, never opened. */
@@ -125,7 +141,12 @@ export class Items {
         if (this.seen.has(it.itemId)) continue
         this.seen.add(it.itemId)
         try {
-          out.push(await this.verify(it.itemId, it.seq, it.ciphertextSize, fromBase64Url(it.manifest)))
+          out.push(
+            await this.verify(it.itemId, it.seq, it.ciphertextSize, fromBase64Url(it.manifest), {
+              label: it.sensitivity ?? null,
+              expiresAt: it.expiresAt ?? null,
+            }),
+          )
         } catch (e) {
           out.push({ itemId: it.itemId, seq: it.seq, ok: false, error: describeError(e) })
         }
@@ -141,6 +162,7 @@ export class Items {
     seq: number,
     ciphertextSize: number,
     sealed: Uint8Array,
+    listed: { label: string | null; expiresAt: number | null },
   ): Promise<TimelineItem> {
     const manifest = await openManifest({
       sealed,
@@ -150,6 +172,8 @@ export class Items {
       accountId: this.account.info.accountId,
     })
     if (manifest.ciphertextSize !== ciphertextSize) throw badResponse('item size')
+    // The server sees the label to enforce policy; it must not strip, add or change it.
+    checkLabelMatches(manifest.label, listed.label)
     this.manifests.set(itemId, manifest)
     this.sealed.set(itemId, sealed)
     this.ciphertextSizes.set(itemId, ciphertextSize)
@@ -165,6 +189,8 @@ export class Items {
       created: manifest.created,
       senderDeviceId: manifest.sender.deviceId,
       senderName: sender?.device.name ?? manifest.sender.deviceId,
+      label: manifest.label ?? null,
+      expiresAt: listed.expiresAt,
       risk: manifest.kind === 'file' ? riskByName(manifest.filename) : null,
     }
     if (manifest.kind === 'note' && manifest.plaintextSize <= NOTE_PREVIEW_MAX) {
@@ -257,7 +283,7 @@ export class Items {
    * upload; the page uploads the spooled file with tus, then calls {@link commit}.
    */
   async prepare(
-    input: { data: Blob; name: string; type: string; mtime: number; kind: 'file' | 'note' },
+    input: SendInput,
     progress: (done: number, total: number) => void,
     signal: AbortSignal,
   ): Promise<PendingUpload> {
@@ -267,7 +293,7 @@ export class Items {
   }
 
   private async prepareLocked(
-    input: { data: Blob; name: string; type: string; mtime: number; kind: 'file' | 'note' },
+    input: SendInput,
     progress: (done: number, total: number) => void,
     signal: AbortSignal,
   ): Promise<PendingUpload> {
@@ -282,7 +308,7 @@ export class Items {
       `/conversations/${this.cid}/items`,
       reserveItemResponseSchema,
       {
-        body: { ciphertextSize },
+        body: input.label ? { ciphertextSize, sensitivity: input.label } : { ciphertextSize },
       },
     )
     if (res.uploadUrl !== `/api/v1/uploads/${res.itemId}`) throw badResponse('upload address')
@@ -299,6 +325,7 @@ export class Items {
           mtime: input.mtime,
           created,
           kind: input.kind,
+          ...(input.label ? { label: input.label } : {}),
         },
         sender: { device: this.account.device, log },
         recipients: [{ log }],

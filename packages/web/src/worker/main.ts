@@ -11,10 +11,11 @@ import { describeError, WebError } from '../errors.ts'
 import type { Request, WorkerMessage } from '../rpc.ts'
 import { itemAccesses } from './accesses.ts'
 import { Account, forget, newDevice } from './account.ts'
+import * as admin from './admin.ts'
 import { Api } from './api.ts'
 import { cryptoBench } from './bench.ts'
 import { exportAll } from './export.ts'
-import { Items, OPFS_LOCK } from './items.ts'
+import { Items, OPFS_LOCK, type SendInput } from './items.ts'
 import { linkServer } from './linking.ts'
 import { Push } from './push.ts'
 
@@ -169,10 +170,7 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   list(since: number) {
     return ready().items.list(since)
   },
-  prepare(
-    input: { data: Blob; name: string; type: string; mtime: number; kind: 'file' | 'note' },
-    opId: string,
-  ) {
+  prepare(input: SendInput, opId: string) {
     return ready().items.prepare(
       input,
       (done, total) => emit('progress', { opId, phase: 'encrypt', done, total }),
@@ -223,6 +221,24 @@ const methods: Record<string, (...args: never[]) => unknown> = {
         signal(opId),
       ),
     )
+  },
+  me() {
+    return admin.me(ready().account.api)
+  },
+  policy() {
+    return admin.policy(ready().account.api)
+  },
+  putPolicy(p: unknown) {
+    return admin.putPolicy(ready().account.api, p)
+  },
+  invite() {
+    return admin.invite(ready().account.api)
+  },
+  adminAccounts() {
+    return admin.accounts(ready().account.api)
+  },
+  adminUpdate(accountId: string, change: { disabled?: boolean; quotaBytes?: number | null }) {
+    return admin.update(ready().account.api, accountId, change)
   },
   bench(sizeMiB: number) {
     return cryptoBench(sizeMiB)

@@ -1,0 +1,55 @@
+import {
+  type AdminAccount,
+  adminAccountSchema,
+  adminAccountsResponseSchema,
+  createInviteResponseSchema,
+  meResponseSchema,
+  type Policy,
+  policyResponseSchema,
+  policySchema,
+} from '@airlock/core'
+import { WebError } from '../errors.ts'
+import type { Api } from './api.ts'
+
+/**
+ * The organisation's policy (every account reads it, to offer only labels it allows) and account
+ * administration for administrators. Nothing here touches content: the server answers with
+ * counts and sizes only.
+ */
+
+export async function me(api: Api): Promise<{ username: string; admin: boolean }> {
+  const r = await api.json('GET', '/accounts/me', meResponseSchema)
+  return { username: r.username, admin: r.admin }
+}
+
+export function policy(api: Api): Promise<Policy> {
+  return api.json('GET', '/policy', policyResponseSchema)
+}
+
+/** Writes the whole policy document; checked here first so a bad form never leaves the browser. */
+export function putPolicy(api: Api, p: unknown): Promise<Policy> {
+  const r = policySchema.safeParse(p)
+  if (!r.success)
+    throw new WebError('INVALID_INPUT', `the policy is not valid: ${r.error.issues[0]?.message ?? ''}`)
+  return api.json('PUT', '/admin/policy', policyResponseSchema, { body: r.data })
+}
+
+export async function accounts(api: Api): Promise<AdminAccount[]> {
+  return (await api.json('GET', '/admin/accounts', adminAccountsResponseSchema)).accounts
+}
+
+export function update(
+  api: Api,
+  accountId: string,
+  change: { disabled?: boolean; quotaBytes?: number | null },
+): Promise<AdminAccount> {
+  return api.json('PATCH', `/admin/accounts/${encodeURIComponent(accountId)}`, adminAccountSchema, {
+    body: change,
+  })
+}
+
+/** A one-time invite code for a new account (administrators, or everyone if the policy says so). */
+export async function invite(api: Api): Promise<{ code: string; expiresAt: number }> {
+  const r = await api.json('POST', '/invites', createInviteResponseSchema, { body: {} })
+  return { code: r.code, expiresAt: r.expiresAt }
+}
