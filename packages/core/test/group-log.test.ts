@@ -1,0 +1,239 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { GroupLogResponse, LogResponse } from '../src/api.js'
+import {
+  appendEntry,
+  createGenesis,
+  entryValue,
+  extendVerified,
+  logFingerprint,
+  type VerifiedLog,
+  verifyLog,
+} from '../src/device-log.js'
+import { Directory, type DirectoryStore, type PinnedColleague, type PinnedGroup } from '../src/directory.js'
+import { GroupLogError, SignatureError } from '../src/errors.js'
+import {
+  appendGroupEntry,
+  createGroupEntry,
+  deviceActiveAt,
+  extendGroupLog,
+  type GroupEntry,
+  groupEntryHash,
+  groupFingerprint,
+  groupSignerFromLogs,
+  verifyGroupLog,
+} from '../src/group-log.js'
+import { type DeviceSecrets, generateDevice } from '../src/identity.js'
+
+/**
+ * The group membership log: who may change what, the chain, signatures checked against the
+ * signer's verified device log at the position it names; and the Directory clients build on it
+ * (colleagues pinned on first use, keys that change without their own signature refused).
+ */
+
+const GROUP = 'group-0000000000000000'
+let alice: DeviceSecrets
+let alicePhone: DeviceSecrets
+let bob: DeviceSecrets
+let carol: DeviceSecrets
+let logs: Map<string, VerifiedLog>
+const resolve = async (account: string) => {
+  const l = logs.get(account)
+  if (!l) throw new Error(`no log for ${account}`)
+  return l
+}
+const check = () => groupSignerFromLogs(resolve)
+
+beforeAll(async () => {
+  ;[alice, alicePhone, bob, carol] = await Promise.all(
+    ['alice', 'alice-phone', 'bob', 'carol'].map((name, i) => generateDevice({ name, kind: 'cli', now: i })),
+  )
+  logs = new Map()
+  for (const [account, d] of [
+    ['alice', alice],
+    ['bob', bob],
+    ['carol', carol],
+  ] as const) {
+    logs.set(account, verifyLog(account, [entryValue(createGenesis(account, d))]))
+  }
+})
+
+function group(): GroupEntry[] {
+  return [
+    createGroupEntry({
+      group: GROUP,
+      name: 'team',
+      members: [{ account: 'bob', role: 'admin' }],
+      signer: alice,
+      signerLog: logs.get('alice')!,
+    }),
+  ]
+}
+
+describe('group log', () => {
+  it('verifies a history of changes and gives the same fingerprint to every verifier', async () => {
+    const entries = group()
+    let v = await verifyGroupLog(GROUP, entries, check())
+    const add = appendGroupEntry(v, { op: 'add', account: 'carol', role: 'member' }, bob, logs.get('bob')!)
+    v = await extendGroupLog(v, [add], check())
+    const leave = appendGroupEntry(v, { op: 'remove', account: 'carol' }, carol, logs.get('carol')!)
+    v = await extendGroupLog(v, [leave], check())
+    const rename = appendGroupEntry(v, { op: 'rename', name: 'team 2' }, alice, logs.get('alice')!)
+    v = await extendGroupLog(v, [rename], check())
+    expect(v.name).toBe('team 2')
+    expect([...v.members]).toEqual([
+      ['alice', 'owner'],
+      ['bob', 'admin'],
+    ])
+    const again = await verifyGroupLog(GROUP, [...entries, add, leave, rename], check(), {
+      seq: 1,
+      head: groupEntryHash(add),
+    })
+    expect(groupFingerprint(again)).toBe(groupFingerprint(v))
+    // JSON round trip (what the server stores and serves) verifies the same.
+    const wire = JSON.parse(JSON.stringify([...entries, add, leave, rename]))
+    expect((await verifyGroupLog(GROUP, wire, check())).head).toBe(v.head)
+  })
+
+  it('refuses changes the signer may not make', async () => {
+    const v = await verifyGroupLog(GROUP, group(), check())
+    // A plain member cannot add; only the owner makes admins or changes roles; nobody removes the owner.
+    const withCarol = await extendGroupLog(
+      v,
+      [appendGroupEntry(v, { op: 'add', account: 'carol', role: 'member' }, alice, logs.get('alice')!)],
+      check(),
+    )
+    expect(() =>
+      appendGroupEntry(withCarol, { op: 'add', account: 'dave', role: 'member' }, carol, logs.get('carol')!),
+    ).toThrow(GroupLogError)
+    expect(() =>
+      appendGroupEntry(withCarol, { op: 'role', account: 'carol', role: 'admin' }, bob, logs.get('bob')!),
+    ).toThrow(/only the owner/)
+    expect(() =>
+      appendGroupEntry(withCarol, { op: 'remove', account: 'alice' }, bob, logs.get('bob')!),
+    ).toThrow(/owner cannot/)
+    expect(() =>
+      appendGroupEntry(withCarol, { op: 'add', account: 'carol', role: 'member' }, alice, logs.get('alice')!),
+    ).toThrow(/already a member/)
+  })
+
+  it("refuses an entry signed by a device that is not in the signer account's log, or a bad signature", async () => {
+    const entries = group()
+    const v = await verifyGroupLog(GROUP, entries, check())
+    const forger = await generateDevice({ name: 'alice', kind: 'cli', now: 9 })
+    const forged = appendGroupEntry(
+      v,
+      { op: 'add', account: 'carol', role: 'member' },
+      forger,
+      logs.get('alice')!,
+    )
+    await expect(extendGroupLog(v, [forged], check())).rejects.toThrow(SignatureError)
+    const honest = appendGroupEntry(
+      v,
+      { op: 'add', account: 'carol', role: 'member' },
+      alice,
+      logs.get('alice')!,
+    )
+    const altered = { ...honest, account: 'bob' }
+    await expect(extendGroupLog(v, [altered], check())).rejects.toThrow()
+    // A reordered or replayed chain breaks the hash links.
+    await expect(verifyGroupLog(GROUP, [honest, ...entries], check())).rejects.toThrow(GroupLogError)
+    await expect(verifyGroupLog(GROUP, [...entries, honest, honest], check())).rejects.toThrow()
+  })
+
+  it("checks the signer was active at the log position it names (a later-added device can't sign earlier)", async () => {
+    const aliceLog = logs.get('alice')!
+    const withPhone = extendVerified(aliceLog, [
+      entryValue(appendEntry(aliceLog, alice, 'add', alicePhone.record)),
+    ])
+    expect(deviceActiveAt(withPhone, alicePhone.record.id, 0)).toBeUndefined()
+    expect(deviceActiveAt(withPhone, alicePhone.record.id, 1)?.id).toBe(alicePhone.record.id)
+    const v = await verifyGroupLog(GROUP, group(), check())
+    // Signed by the phone at position 0 of Alice's log, where the phone did not exist yet.
+    const early = appendGroupEntry(v, { op: 'rename', name: 'x' }, alicePhone, aliceLog)
+    const resolveNew = groupSignerFromLogs(async (a) => (a === 'alice' ? withPhone : resolve(a)))
+    await expect(extendGroupLog(v, [early], resolveNew)).rejects.toThrow(SignatureError)
+    const ok = appendGroupEntry(v, { op: 'rename', name: 'y' }, alicePhone, withPhone)
+    expect((await extendGroupLog(v, [ok], resolveNew)).name).toBe('y')
+  })
+})
+
+/** A Directory over in-memory pins and a server that serves `served` logs. */
+function directory(served: Map<string, unknown[]>, groups: Map<string, GroupEntry[]>) {
+  const colleagues = new Map<string, PinnedColleague>()
+  const pinnedGroups = new Map<string, PinnedGroup>()
+  const direct = new Map<string, string>()
+  const store: DirectoryStore = {
+    getColleague: async (id) => colleagues.get(id) ?? null,
+    putColleague: async (c) => void colleagues.set(c.accountId, c),
+    listColleagues: async () => [...colleagues.values()],
+    getGroup: async (id) => pinnedGroups.get(id) ?? null,
+    putGroup: async (g) => void pinnedGroups.set(g.conversationId, g),
+    getDirectPeer: async (id) => direct.get(id) ?? null,
+    putDirectPeer: async (id, a) => void direct.set(id, a),
+  }
+  const page = (entries: unknown[], since: number | undefined, head: { seq: number; hash: string }) => ({
+    entries: entries.filter((e) => since === undefined || (e as { seq: number }).seq > since),
+    head,
+    more: false,
+  })
+  return new Directory(
+    store,
+    {
+      logPage: async (id, since): Promise<LogResponse> => {
+        const entries = served.get(id)!
+        const v = verifyLog(id, entries)
+        return page(entries, since, { seq: v.seq, hash: v.head }) as LogResponse
+      },
+      groupLogPage: async (id, since): Promise<GroupLogResponse> => {
+        const entries = groups.get(id)!
+        const last = entries.at(-1)!
+        return page(entries, since, { seq: last.seq, hash: groupEntryHash(last) })
+      },
+      username: async (id) => id,
+    },
+    { accountId: 'alice', log: async () => logs.get('alice')! },
+  )
+}
+
+describe('Directory', () => {
+  it('pins a colleague on first use, follows chain-valid growth, and refuses substituted keys', async () => {
+    const bobLog = logs.get('bob')!
+    const served = new Map<string, unknown[]>([['bob', bobLog.entries.map(entryValue)]])
+    const dir = directory(served, new Map())
+    const first = await dir.colleague('bob')
+    expect(first.firstSeen).toBe(true)
+    expect(logFingerprint(first.log)).toBe(logFingerprint(bobLog))
+
+    const bobPhone = await generateDevice({ name: 'bob-phone', kind: 'web', now: 5 })
+    served.set('bob', [
+      ...bobLog.entries.map(entryValue),
+      entryValue(appendEntry(bobLog, bob, 'add', bobPhone.record)),
+    ])
+    // Bob's own device signed the addition: the pin moves on.
+    const grown = await dir.colleague('bob', { seq: 1, head: '' })
+    expect(grown.firstSeen).toBe(false)
+    expect(grown.log.seq).toBe(1)
+
+    // The server now claims Bob is someone else: a new genesis with its own key.
+    const mallory = await generateDevice({ name: 'bob', kind: 'cli', now: 7 })
+    served.set('bob', [entryValue(createGenesis('bob', mallory))])
+    await expect(dir.colleague('bob', { seq: 2, head: '' })).rejects.toMatchObject({ code: 'KEYS_CHANGED' })
+  })
+
+  it("recipients of a group come from the verified group log, not the server's member list", async () => {
+    const served = new Map<string, unknown[]>([
+      ['bob', logs.get('bob')!.entries.map(entryValue)],
+      ['carol', logs.get('carol')!.entries.map(entryValue)],
+    ])
+    const entries = group()
+    const dir = directory(served, new Map([[GROUP, entries]]))
+    const sets = await dir.recipients({
+      conversationId: GROUP,
+      kind: 'group',
+      members: ['alice', 'bob', 'carol'], // the server adds Carol
+      lastSeq: 0,
+      createdAt: 0,
+    })
+    expect(sets.map((s) => s.log.accountId).sort()).toEqual(['alice', 'bob'])
+  })
+})
