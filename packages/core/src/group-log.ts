@@ -33,7 +33,6 @@ export type GroupRole = 'owner' | 'admin' | 'member'
 const hashSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/)
 const groupIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 // Names are shown through `printable`; here they are bounded and free of control characters.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
 const nameSchema = z
   .string()
   .min(1)

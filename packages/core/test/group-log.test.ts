@@ -44,9 +44,13 @@ const resolve = async (account: string) => {
 const check = () => groupSignerFromLogs(resolve)
 
 beforeAll(async () => {
-  ;[alice, alicePhone, bob, carol] = await Promise.all(
+  const devices = await Promise.all(
     ['alice', 'alice-phone', 'bob', 'carol'].map((name, i) => generateDevice({ name, kind: 'cli', now: i })),
   )
+  alice = devices[0]!
+  alicePhone = devices[1]!
+  bob = devices[2]!
+  carol = devices[3]!
   logs = new Map()
   for (const [account, d] of [
     ['alice', alice],
