@@ -13,6 +13,9 @@ export interface Database {
   items: ItemsTable
   link_mailboxes: LinkMailboxesTable
   link_messages: LinkMessagesTable
+  shares: SharesTable
+  share_blobs: ShareBlobsTable
+  share_sessions: ShareSessionsTable
 }
 
 export interface AccountsTable {
@@ -111,4 +114,33 @@ export interface LinkMessagesTable {
   idx: number
   side: 'new' | 'existing'
   body: string
+}
+
+export interface SharesTable {
+  id: string
+  account_id: string
+  device_id: string
+  state: 'uploading' | 'active' | 'revoked' | 'expired' | 'exhausted'
+  /** JSON array of the source item ids. */
+  item_ids: string
+  created_at: number
+  expires_at: number
+  upload_expires_at: number
+  max_downloads: number | null
+  downloads: number
+  manifest: Uint8Array | null
+  blobs_deleted: number
+}
+
+export interface ShareBlobsTable {
+  id: string
+  share_id: string
+  idx: number
+  size: number
+}
+
+export interface ShareSessionsTable {
+  token_hash: string
+  share_id: string
+  expires_at: number
 }

@@ -7,16 +7,17 @@ import type {
   MetadataStore,
   NewMailbox,
 } from './metadata-store.js'
-import { SqlItemStore } from './sql-items.js'
 import { count, type Db, mailboxRecord } from './sql-rows.js'
+import { SqlShareStore } from './sql-shares.js'
 
 /**
  * A `MetadataStore` over any Kysely database with the schema of `migrations.ts`, written in the SQL
  * subset SQLite and PostgreSQL share; each adapter opens the connection and migrates. Accounts
- * and device logs are in `sql-accounts.ts`, conversations and items in `sql-items.ts`; linking
+ * and device logs are in `sql-accounts.ts`, conversations and items in `sql-items.ts`, share
+ * links in `sql-shares.ts`; linking
  * mailboxes and expiry here.
  */
-export class SqlMetadataStore extends SqlItemStore implements MetadataStore {
+export class SqlMetadataStore extends SqlShareStore implements MetadataStore {
   constructor(
     db: Db,
     private readonly onClose: () => Promise<void> = async () => {},
