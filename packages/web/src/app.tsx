@@ -4,11 +4,13 @@ import type { ErrorInfo } from './errors.ts'
 import { resumeAll } from './transfers.ts'
 import { Devices } from './views/devices.tsx'
 import { Settings } from './views/settings.tsx'
+import { SHARE_PATH, SharePage } from './views/share-page.tsx'
+import { Shares } from './views/shares.tsx'
 import { Timeline } from './views/timeline.tsx'
 import { Welcome } from './views/welcome.tsx'
 import type { AccountInfo } from './worker/account.ts'
 
-type View = 'timeline' | 'devices' | 'settings'
+type View = 'timeline' | 'links' | 'devices' | 'settings'
 
 /** `#bench-<MiB>`: the crypto worker's encrypt and decrypt speed, for `npm run bench`. */
 function Bench({ sizeMiB }: { sizeMiB: number }) {
@@ -25,6 +27,8 @@ function Bench({ sizeMiB }: { sizeMiB: number }) {
 export function App() {
   const bench = /^#bench-(\d+)$/.exec(location.hash)
   if (bench) return <Bench sizeMiB={Number(bench[1])} />
+  // A share link's page needs no account: it never loads this browser's keys.
+  if (SHARE_PATH.test(location.pathname)) return <SharePage />
   return <Main />
 }
 
@@ -63,7 +67,7 @@ function Main() {
   useEffect(() => {
     const go = () => {
       const v = location.hash.slice(1)
-      if (v === 'devices' || v === 'settings' || v === 'timeline') setView(v)
+      if (v === 'devices' || v === 'settings' || v === 'timeline' || v === 'links') setView(v)
     }
     go()
     addEventListener('hashchange', go)
@@ -119,9 +123,15 @@ function Main() {
       <header class="top">
         <h1>Airlock</h1>
         <nav aria-label="Main">
-          {(['timeline', 'devices', 'settings'] as const).map((v) => (
+          {(['timeline', 'links', 'devices', 'settings'] as const).map((v) => (
             <a key={v} href={`#${v}`} aria-current={view === v ? 'page' : undefined}>
-              {v === 'timeline' ? 'Timeline' : v === 'devices' ? 'Devices' : 'Settings'}
+              {v === 'timeline'
+                ? 'Timeline'
+                : v === 'links'
+                  ? 'Links'
+                  : v === 'devices'
+                    ? 'Devices'
+                    : 'Settings'}
             </a>
           ))}
         </nav>
@@ -131,6 +141,7 @@ function Main() {
       </header>
       {banner}
       {view === 'timeline' && <Timeline info={info} onError={setError} />}
+      {view === 'links' && <Shares onError={setError} />}
       {view === 'devices' && <Devices onError={setError} />}
       {view === 'settings' && <Settings onError={setError} onForgotten={() => setState('welcome')} />}
     </div>

@@ -65,9 +65,19 @@ const SECURITY_MESSAGES: Record<string, string> = {
   PAKE_FAILED: 'The linking code did not match (or someone interfered). Start again with a new code.',
   LINK_INVALID: 'That is not a valid Airlock link or code.',
   LINK_EXPIRED: 'The linking code has expired. Start again on the new device.',
+  SHARE_LINK: 'This link is incomplete or wrong: copy the whole link, including the part after #.',
+  WRONG_PASSPHRASE: 'Wrong passphrase. Check it with the person who sent you the link.',
 }
 
-const NOT_SECURITY = new Set(['INVALID_INPUT', 'KEY_FORMAT', 'LIMIT', 'LINK_DECLINED', 'LINK_EXPIRED'])
+const NOT_SECURITY = new Set([
+  'INVALID_INPUT',
+  'KEY_FORMAT',
+  'LIMIT',
+  'LINK_DECLINED',
+  'LINK_EXPIRED',
+  'SHARE_LINK',
+  'WRONG_PASSPHRASE',
+])
 
 /** One message for people and whether it is a security failure, for any error. */
 export function describeError(e: unknown): ErrorInfo {
