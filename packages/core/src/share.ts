@@ -169,6 +169,8 @@ export async function openShareManifest(
     } else throw new ShareLinkError()
   } catch (e) {
     if (isAirlockError(e, 'NO_MATCH')) throw pass ? new WrongPassphraseError() : new ShareLinkError()
+    // A key that looks right but does not decode (a typo in the link).
+    if (!pass && isAirlockError(e, 'INVALID_INPUT')) throw new ShareLinkError()
     throw e
   }
   let value: unknown
