@@ -229,8 +229,9 @@ export async function encryptShareFile(
 /**
  * Decrypts file `index` of an opened share manifest. The ciphertext is checked against the
  * manifest's size and SHA-256 as it streams (its last chunk is held back until both match,
- * `HashMismatchError` otherwise), decrypted with the manifest's identity and unpadded. Treat the
- * plaintext as provisional until the stream ends without error.
+ * `HashMismatchError` otherwise), decrypted with the manifest's identity and unpadded. A small
+ * file fails already here (the header cannot be read before the check), a larger one while
+ * streaming: treat the plaintext as provisional until the stream ends without error.
  */
 export async function decryptShareFile(
   manifest: ShareManifest,
