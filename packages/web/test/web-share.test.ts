@@ -59,6 +59,12 @@ describe('share links in the browser', () => {
   it('a link with a download limit opens in a browser with no account, then is gone', async () => {
     const link = await makeLink({ maxDownloads: '1' })
     expect(link).toMatch(new RegExp(`^${server.url}/s/[A-Za-z0-9_-]{22}#AGE-SECRET-KEY-1`))
+    // The page is the app itself, under the same strict policy.
+    const page = await fetch(link.split('#')[0]!)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'")
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer')
+    expect(await page.text()).toContain('integrity=')
     const bob = await visitor(link)
     await bob.page.getByText('minutes.bin').waitFor({ timeout: 60_000 })
     expect(await bob.page.textContent('body')).toContain('1 download(s) left')
