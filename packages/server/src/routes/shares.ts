@@ -200,13 +200,14 @@ export async function checkShareRequest(
 
 /**
  * The one place where a share blob is handed to someone without an account: the hook for the
- * access log. Logs the share, file and range; never the session or anything from the link.
+ * access log. Until then it logs the share, file, address and range at debug level (the info
+ * log keeps to method, path and status); never the session or anything from the link.
  */
 export function shareBlobServed(
   ctx: AppContext,
   event: { shareId: string; index: number; ip: string; range: { start: number; end: number } | null },
 ): void {
-  ctx.log.info(
+  ctx.log.debug(
     { share: event.shareId, file: event.index, ip: event.ip, range: event.range },
     'share blob served',
   )
