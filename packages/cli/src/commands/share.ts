@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
   type CommittedItem,
+  type CreateShareResponse,
   createShareKeys,
   createShareResponseSchema,
   decryptShareFile,
@@ -18,6 +19,7 @@ import {
   SHARE_MANIFEST_CONTEXT,
   SHARE_SESSION_HEADER,
   type ShareFile,
+  type ShareKeys,
   type ShareSummary,
   sealShareManifest,
   shareFileCiphertextSize,
@@ -94,6 +96,31 @@ export async function share(ctx: Context, ids: string[], opts: ShareOptions): Pr
   })
   if (created.uploads.length !== items.length)
     throw new CliError('BAD_RESPONSE', 'the server sent the wrong uploads')
+  let summary: ShareSummary
+  try {
+    summary = await uploadShare(s, ctx, keys, items, sizes, created)
+  } catch (e) {
+    // A link that could not be finished is withdrawn, so its partial files do not linger.
+    await s.client.send('DELETE', `/shares/${created.shareId}`).catch(() => {})
+    throw e
+  }
+  const link = `${s.client.origin}/s/${created.shareId}#${keys.fragment}`
+  ctx.out.result({ shareId: created.shareId, link, passphrase: passphrase !== undefined, ...pick(summary) }, [
+    link,
+    `${items.length} file(s), ${describeLimits(summary)}${passphrase ? '; the passphrase is needed too' : ''}.`,
+    'Anyone with this link can download the files: the key after # never reaches the server.',
+  ])
+}
+
+/** Re-encrypts each verified item to the link's key, uploads it, and commits the sealed manifest. */
+async function uploadShare(
+  s: Session,
+  ctx: Context,
+  keys: ShareKeys,
+  items: { item: CommittedItem; manifest: Manifest }[],
+  sizes: number[],
+  created: CreateShareResponse,
+): Promise<ShareSummary> {
   const files: ShareFile[] = []
   for (const [i, { item }] of items.entries()) {
     const upload = created.uploads[i]!
@@ -128,15 +155,9 @@ export async function share(ctx: Context, ids: string[], opts: ShareOptions): Pr
     fileIdentity: keys.fileIdentity,
     files,
   })
-  const summary = await s.client.json('PUT', `/shares/${created.shareId}/manifest`, shareSummarySchema, {
+  return s.client.json('PUT', `/shares/${created.shareId}/manifest`, shareSummarySchema, {
     bytes: sealed,
   })
-  const link = `${s.client.origin}/s/${created.shareId}#${keys.fragment}`
-  ctx.out.result({ shareId: created.shareId, link, passphrase: passphrase !== undefined, ...pick(summary) }, [
-    link,
-    `${files.length} file(s), ${describeLimits(summary)}${passphrase ? '; the passphrase is needed too' : ''}.`,
-    'Anyone with this link can download the files: the key after # never reaches the server.',
-  ])
 }
 
 /** Uploads a spooled file with tus, resuming at the server's offset after transient failures. */
