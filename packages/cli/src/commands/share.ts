@@ -257,23 +257,13 @@ export async function openLink(
   try {
     for (const [i, file] of manifest.files.entries()) {
       const part = join(tmp, `${i}.age`)
-      const res = await gone(() =>
-        client.stream('GET', `/api/v1/public/shares/${link.shareId}/blobs/${i}`, { headers }),
+      await fetchBlob(
+        client,
+        `/api/v1/public/shares/${link.shareId}/blobs/${i}`,
+        headers,
+        part,
+        file.ciphertextSize,
       )
-      const fh = await open(part, 'w', 0o600)
-      let n = 0
-      try {
-        for await (const chunk of res.body) {
-          n += (chunk as Buffer).length
-          if (n > file.ciphertextSize)
-            throw new CliError('BAD_RESPONSE', 'the server sent more bytes than the file has')
-          await fh.write(chunk as Buffer)
-        }
-      } finally {
-        await fh.close()
-      }
-      if ((await stat(part)).size !== file.ciphertextSize)
-        throw new CliError('NETWORK', 'the download ended early')
       const plaintext = await decryptShareFile(manifest, i, fileSource(part), {
         aead: nodeAead,
         sha256: nodeSha256,
@@ -294,6 +284,54 @@ export async function openLink(
     { shareId: link.shareId, files: saved },
     saved.map((f) => `saved ${printable(f.name)} (${formatBytes(f.size)}) to ${printable(f.path)}`),
   )
+}
+
+/**
+ * Downloads one blob of a link to `part` (exactly `size` bytes, as the manifest says), resuming
+ * with a Range request inside the same download session after a dropped connection.
+ */
+async function fetchBlob(
+  client: ApiClient,
+  path: string,
+  headers: Record<string, string>,
+  part: string,
+  size: number,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const have = (await stat(part).catch(() => null))?.size ?? 0
+    if (have === size && attempt > 0) return
+    try {
+      const res = await gone(() =>
+        client.stream('GET', path, { headers: have > 0 ? { ...headers, range: `bytes=${have}-` } : headers }),
+      )
+      if (
+        have > 0 &&
+        (res.status !== 206 || !String(res.headers['content-range']).startsWith(`bytes ${have}-`))
+      ) {
+        res.body.destroy()
+        throw new CliError('BAD_RESPONSE', 'the server answered a range request with another range')
+      }
+      const fh = await open(part, have > 0 ? 'a' : 'w', 0o600)
+      let n = have
+      try {
+        for await (const chunk of res.body) {
+          n += (chunk as Buffer).length
+          if (n > size) throw new CliError('BAD_RESPONSE', 'the server sent more bytes than the file has')
+          await fh.write(chunk as Buffer)
+        }
+      } catch (e) {
+        res.body.destroy()
+        throw e instanceof CliError ? e : new CliError('NETWORK', 'the download was interrupted')
+      } finally {
+        await fh.close()
+      }
+      if ((await stat(part)).size !== size) throw new CliError('NETWORK', 'the download ended early')
+      return
+    } catch (e) {
+      if (!isTransient(e) || isApiError(e, 'UNAUTHENTICATED') || attempt >= 5) throw e
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
+    }
+  }
 }
 
 /** A 410 from a share link becomes one clear message. */

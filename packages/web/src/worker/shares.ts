@@ -83,16 +83,7 @@ export async function createShare(
       await opfs.writeFile(spool, enc.ciphertext, undefined, signal)
       const sealed = enc.finish()
       if (sealed.size !== sizes[i]) throw new WebError('BAD_RESPONSE', 'the ciphertext size changed')
-      // One PATCH from the on-disk spool: memory stays flat whatever the size.
-      await account.api.send('PATCH', upload.uploadUrl.slice('/api/v1'.length), {
-        headers: {
-          'tus-resumable': '1.0.0',
-          'upload-offset': '0',
-          'content-type': 'application/offset+octet-stream',
-        },
-        blob: await opfs.readFile(spool),
-        signal,
-      })
+      await uploadSpool(account, upload.uploadUrl.slice('/api/v1'.length), await opfs.readFile(spool), signal)
       sent += sealed.size
       progress(sent, total)
       files.push({
@@ -116,6 +107,40 @@ export async function createShare(
     return { link: `${account.info.origin}/s/${created.shareId}#${keys.fragment}`, share }
   } finally {
     for (const s of spools) await opfs.removeFile(s)
+  }
+}
+
+/**
+ * tus PATCH of an on-disk spool (memory stays flat whatever the size). A dropped connection
+ * resumes from the server's offset (HEAD), a few times, before giving up.
+ */
+async function uploadSpool(account: Account, path: string, file: File, signal: AbortSignal): Promise<void> {
+  const tus = { 'tus-resumable': '1.0.0' }
+  let offset = 0
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (attempt > 0) {
+        const head = await account.api.request('HEAD', path, { headers: tus, signal })
+        offset = Number(head.headers.get('upload-offset'))
+        if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size)
+          throw new WebError('BAD_RESPONSE', 'the server sent a malformed upload offset')
+      }
+      if (offset === file.size && attempt > 0) return
+      await account.api.send('PATCH', path, {
+        headers: {
+          ...tus,
+          'upload-offset': String(offset),
+          'content-type': 'application/offset+octet-stream',
+        },
+        blob: file.slice(offset),
+        signal,
+      })
+      return
+    } catch (e) {
+      const transient = (e instanceof WebError && e.code === 'NETWORK') || (isApiError(e) && e.status >= 500)
+      if (!transient || attempt >= 5 || signal.aborted) throw e
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
+    }
   }
 }
 
