@@ -28,6 +28,7 @@ import { recover } from './commands/recover.js'
 import { retention } from './commands/retention.js'
 import { note, resume, send } from './commands/send.js'
 import { setup } from './commands/setup.js'
+import { listShares, openLink, revokeShare, share } from './commands/share.js'
 import { verifyWeb } from './commands/verify-web.js'
 import { watch } from './commands/watch.js'
 import { resolveHome } from './config.js'
@@ -53,13 +54,14 @@ const program = new Command('airlock')
 Secrets are never read from the command line. They come from, in order:
   AIRLOCK_CODE          invite or setup code (setup), or --code-file FILE
   AIRLOCK_LINK_CODE     linking code or link (devices approve), or --code-file FILE
-  AIRLOCK_PASSPHRASE    export passphrase, or --passphrase-file FILE
+  AIRLOCK_PASSPHRASE    export or share-link passphrase, or --passphrase-file FILE
   otherwise a prompt on the terminal, or one line of standard input.
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not set up / configuration, 4 server unreachable,
-5 login refused (device removed?), 6 verification failed (nothing was written), 7 not found,
-8 upload interrupted (run \`airlock resume\`), 9 an access log does not verify (tampered),
-10 not an administrator, 11 refused by the organisation's policy, 130 cancelled.`,
+5 login refused (device removed?) or wrong passphrase, 6 verification failed (nothing was
+written), 7 not found (or a share link expired, used up or revoked), 8 upload interrupted
+(run \`airlock resume\`), 9 an access log does not verify (tampered), 10 not an administrator,
+11 refused by the organisation's policy, 130 cancelled.`,
   )
 
 /** Runs a command with its context; every failure becomes one line on stderr and an exit code. */
@@ -291,6 +293,31 @@ admin
   .command('quota <username> <size>')
   .description("(administrators) set an account's quota (e.g. 5G), or 'default'")
   .action(action((ctx, username: string, size: string) => setQuota(ctx, username, size)))
+
+program
+  .command('share <item-ids...>')
+  .description('make a link that downloads these items without an account (the key is in the link after #)')
+  .option('--passphrase', 'also require a passphrase (asked for, or AIRLOCK_PASSPHRASE)')
+  .option('--passphrase-file <file>', 'read the passphrase from this file (- for stdin)')
+  .option('--expires <duration>', 'lifetime, e.g. 90m, 12h, 7d (default 7d, at most the server maximum)')
+  .option('--max-downloads <n>', "number of downloads, or 'unlimited' (the default)")
+  .action(action((ctx, ids: string[], o: Record<string, string | boolean>) => share(ctx, ids, o)))
+
+const shares = program
+  .command('shares')
+  .description('list my share links')
+  .action(action((ctx) => listShares(ctx)))
+shares
+  .command('revoke <share-id>')
+  .description('stop a share link now and delete its files from the server')
+  .action(action((ctx, id: string) => revokeShare(ctx, id)))
+
+program
+  .command('open-link <url>')
+  .description('download a share link (no account needed); files are verified, then saved under safe names')
+  .option('-o, --out <dir>', 'where to save the files (default: the current directory)')
+  .option('--passphrase-file <file>', 'read the passphrase from this file (- for stdin)')
+  .action(action((ctx, url: string, o: { out?: string; passphraseFile?: string }) => openLink(ctx, url, o)))
 
 program
   .command('invite')

@@ -96,6 +96,9 @@ const SECURITY_MESSAGES: Partial<Record<ErrorCode, string>> = {
   PAKE_FAILED: 'the linking code did not match (or someone interfered); start again with a new code',
   LINK_INVALID: 'that is not a valid Airlock link or code',
   LINK_EXPIRED: 'the linking code has expired; start again on the new device',
+  SHARE_LINK:
+    'this is not a valid Airlock share link, or its key (after #) does not open it; copy the whole link',
+  WRONG_PASSPHRASE: 'wrong passphrase for this share link',
 }
 
 /** One line for people, a stable code for scripts, and the process exit code. */
@@ -154,9 +157,13 @@ export function describeError(e: unknown): { code: string; message: string; exit
     const exit =
       e.code === 'LINK_DECLINED'
         ? EXIT.cancelled
-        : e.code === 'INVALID_INPUT' || e.code === 'KEY_FORMAT' || e.code === 'LIMIT'
-          ? 1
-          : EXIT.security
+        : e.code === 'WRONG_PASSPHRASE'
+          ? EXIT.auth
+          : e.code === 'SHARE_LINK'
+            ? EXIT.usage
+            : e.code === 'INVALID_INPUT' || e.code === 'KEY_FORMAT' || e.code === 'LIMIT'
+              ? 1
+              : EXIT.security
     return { code: e.code, message: known ?? e.message, exit }
   }
   const err = e as NodeJS.ErrnoException

@@ -95,6 +95,8 @@ describe.skipIf(skipPg)('migrate-storage: SQLite + disk to PostgreSQL + S3', () 
     await cliJson(laptop(), ['note', 'a note that must survive'])
     const gone = sent.sent.find((s) => s.name === 'gone.bin')!.itemId
     await cliJson(laptop(), ['rm', gone])
+    const small = sent.sent.find((s) => s.name === 'small.bin')!.itemId
+    const shared = await cliJson<{ link: string }>(laptop(), ['share', small])
     await server.stop()
 
     const env = { ...process.env, ...s3env }
@@ -112,7 +114,8 @@ describe.skipIf(skipPg)('migrate-storage: SQLite + disk to PostgreSQL + S3', () 
     expect(report.ok).toBe(true)
     expect(report.rows.accounts).toBe(1)
     expect(report.rows.items).toBe(5)
-    expect(report.blobs).toBe(4)
+    expect(report.rows.shares).toBe(1)
+    expect(report.blobs).toBe(5)
     expect(report.bytes).toBeGreaterThan(12 * MiB)
 
     // A second run finds the target populated and refuses, leaving it as it is.
@@ -140,6 +143,14 @@ describe.skipIf(skipPg)('migrate-storage: SQLite + disk to PostgreSQL + S3', () 
       if (item.name) expect(await sha256File(got.path)).toBe(files[item.name])
       else expect(await readFile(got.path, 'utf8')).toBe('a note that must survive')
     }
+    // The share link opens on the new storage (same origin: same port).
+    const link = await cliJson<{ files: { path: string }[] }>(laptop(), [
+      'open-link',
+      shared.link,
+      '-o',
+      join(dir, 'out-link'),
+    ])
+    expect(await sha256File(link.files[0]!.path)).toBe(files['small.bin'])
     // New items work on the new storage too.
     await writeFile(join(dir, 'src', 'after.txt'), 'after the move')
     const after = await cliJson<{ sent: { itemId: string }[] }>(laptop(), [

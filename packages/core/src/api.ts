@@ -483,6 +483,103 @@ export const adminUpdateAccountRequestSchema = z
   .refine((b) => b.disabled !== undefined || b.quotaBytes !== undefined, 'nothing to change')
 export type AdminUpdateAccountRequest = z.infer<typeof adminUpdateAccountRequestSchema>
 
+// ---------------------------------------------------------------- share links
+
+/**
+ * Share links (core `share.ts`): the owner re-encrypts items it can read to a per-link key and
+ * uploads them as new blobs. The server learns which items a link was made from (to enforce
+ * policy), sizes, expiry and the download count; never a key, a name or the fragment.
+ */
+export const SHARE_LIMITS = {
+  /** Files (source items) in one link. */
+  files: 100,
+  /** Largest `maxDownloads`; null means unlimited. */
+  maxDownloads: 1_000_000,
+  /** A download session's lifetime, renewed by each blob request (ms). */
+  sessionMs: 60 * 60_000,
+} as const
+
+export const shareIdSchema = randomIdSchema
+/** A download session token (32 random bytes, base64url), sent in {@link SHARE_SESSION_HEADER}. */
+export const shareSessionSchema = base64url(43, 43)
+export const SHARE_SESSION_HEADER = 'airlock-share-session'
+
+/**
+ * `POST /shares`: a link over `itemIds` (items the caller can read), one blob per item with its
+ * exact ciphertext size. `expiresInSeconds` defaults to 7 days and may not pass the server's
+ * maximum; `maxDownloads` null (the default) is unlimited.
+ */
+export const createShareRequestSchema = z.strictObject({
+  itemIds: z
+    .array(itemIdSchema)
+    .min(1)
+    .max(SHARE_LIMITS.files)
+    .refine((ids) => new Set(ids).size === ids.length, 'item ids must be unique'),
+  ciphertextSizes: z
+    .array(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER))
+    .min(1)
+    .max(SHARE_LIMITS.files),
+  expiresInSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(10 * 365 * 86400)
+    .optional(),
+  maxDownloads: z.number().int().min(1).max(SHARE_LIMITS.maxDownloads).nullable().optional(),
+})
+export type CreateShareRequest = z.infer<typeof createShareRequestSchema>
+
+export const createShareResponseSchema = z.strictObject({
+  shareId: shareIdSchema,
+  expiresAt: timestampSchema,
+  /** One upload per file, in the order of `itemIds` (tus HEAD + PATCH, like item uploads). */
+  uploads: z.array(z.strictObject({ blobId: randomIdSchema, uploadUrl: z.string() })),
+})
+export type CreateShareResponse = z.infer<typeof createShareResponseSchema>
+
+export const shareStateSchema = z.enum(['uploading', 'active', 'revoked', 'expired', 'exhausted'])
+export type ShareState = z.infer<typeof shareStateSchema>
+
+/** What the owner sees of a link (`GET /shares`, and the answers to commit and revoke). */
+export const shareSummarySchema = z.strictObject({
+  shareId: shareIdSchema,
+  state: shareStateSchema,
+  itemIds: z.array(itemIdSchema),
+  createdAt: timestampSchema,
+  expiresAt: timestampSchema,
+  maxDownloads: z.number().int().min(1).nullable(),
+  downloads: z.number().int().min(0),
+  ciphertextSize: z.number().int().min(0),
+})
+export type ShareSummary = z.infer<typeof shareSummarySchema>
+
+export const listSharesResponseSchema = z.strictObject({ shares: z.array(shareSummarySchema) })
+export type ListSharesResponse = z.infer<typeof listSharesResponseSchema>
+
+/**
+ * `GET /public/shares/:id` (no account): the sealed share manifest and the file sizes. 410 `GONE`
+ * once the link is expired, exhausted or revoked. Reading it does not count as a download.
+ */
+export const publicShareResponseSchema = z.strictObject({
+  shareId: shareIdSchema,
+  manifest: z.string(),
+  files: z.array(z.strictObject({ ciphertextSize: z.number().int().min(0) })),
+  expiresAt: timestampSchema,
+  /** Downloads left, or null for unlimited. */
+  downloadsLeft: z.number().int().min(0).nullable(),
+})
+export type PublicShareResponse = z.infer<typeof publicShareResponseSchema>
+
+/**
+ * `POST /public/shares/:id/open`: one download. The session it returns lets its holder fetch the
+ * link's blobs (ranges included, to resume) until it ends (`POST …/close`) or idles for an hour.
+ */
+export const openShareResponseSchema = z.strictObject({
+  session: shareSessionSchema,
+  expiresAt: timestampSchema,
+})
+export type OpenShareResponse = z.infer<typeof openShareResponseSchema>
+
 // ---------------------------------------------------------------- device linking mailbox
 
 const linkMessageSchema = base64url(1, API_LIMITS.linkMessageChars)

@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'KEYS_CHANGED'
   | 'ACCESS_LOG_TAMPERED'
   | 'POLICY'
+  | 'SHARE_LINK'
+  | 'WRONG_PASSPHRASE'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode
@@ -207,6 +209,20 @@ export class InvalidInputError extends AirlockError {
 export class AccessLogError extends AirlockError {
   constructor(message: string) {
     super('ACCESS_LOG_TAMPERED', message)
+  }
+}
+
+/** A share link that is malformed, or whose key does not open the share it names. */
+export class ShareLinkError extends AirlockError {
+  constructor(message = 'this is not a valid Airlock share link, or its key does not open the share') {
+    super('SHARE_LINK', message)
+  }
+}
+
+/** The passphrase (with the link's key) does not open a passphrase-protected share. */
+export class WrongPassphraseError extends AirlockError {
+  constructor() {
+    super('WRONG_PASSPHRASE', 'wrong passphrase for this share link')
   }
 }
 

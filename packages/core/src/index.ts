@@ -41,5 +41,6 @@ export {
 } from './pake.js'
 export * from './policy.js'
 export * from './risk.js'
+export * from './share.js'
 export { CHUNK_SIZE, type ChunkAead, nobleAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
 export { bytesStream, readAll, readerSource } from './streams.js'

@@ -202,7 +202,7 @@ export async function openItemBytes(
  * downstream never sees the whole input unless size and SHA-256 match. Errors with
  * `HashMismatchError` as soon as the input is longer than expected, or at the end.
  */
-function verifyCiphertext(expected: {
+export function verifyCiphertext(expected: {
   size: number
   sha256: Uint8Array
   hash: Sha256Factory

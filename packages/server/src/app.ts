@@ -20,6 +20,7 @@ import { healthRoutes } from './routes/health.js'
 import { itemRoutes } from './routes/items.js'
 import { linkRoutes } from './routes/link.js'
 import { pushRoutes } from './routes/push.js'
+import { shareRoutes } from './routes/shares.js'
 import { uploadRoutes } from './routes/uploads.js'
 import { webRoutes } from './routes/web.js'
 
@@ -110,6 +111,7 @@ export async function buildApp(ctx: Omit<AppContext, 'log'>, opts: BuildOptions)
       accessRoutes(api, full)
       uploadRoutes(api, full)
       linkRoutes(api, full)
+      shareRoutes(api, full)
       pushRoutes(api, full)
       adminRoutes(api, full)
     },

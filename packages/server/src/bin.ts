@@ -73,6 +73,12 @@ const program = new Command('airlock-server')
       .default(DEFAULTS.uploadTtlHours),
   )
   .addOption(
+    new Option('--max-share-days <days>', 'longest lifetime of a share link')
+      .env('AIRLOCK_MAX_SHARE_DAYS')
+      .argParser(int('--max-share-days', 1, 3650))
+      .default(DEFAULTS.maxShareDays),
+  )
+  .addOption(
     new Option('--session-ttl <seconds>', 'session token lifetime')
       .env('AIRLOCK_SESSION_TTL')
       .argParser(int('--session-ttl', 60, 86400))
@@ -129,6 +135,7 @@ try {
     maxManifestSize: parseSize(o.maxManifestSize as string),
     quota: parseQuota(o.quota as string),
     uploadTtlHours: o.uploadTtl as number,
+    maxShareDays: o.maxShareDays as number,
     sessionTtlSeconds: o.sessionTtl as number,
     maxConnections: o.maxConnections as number,
     gcIntervalSeconds: o.gcInterval as number,

@@ -22,6 +22,8 @@ export interface ServerConfig {
   trustProxy: boolean
   /** Uncommitted uploads older than this are deleted. */
   uploadTtlHours: number
+  /** Longest lifetime of a share link, days (organisation policy may lower it per link). */
+  maxShareDays: number
   /** Lifetime of a session token, seconds. */
   sessionTtlSeconds: number
   maxConnections: number
@@ -49,6 +51,7 @@ export const DEFAULTS: ServerConfig = {
   webDir: null,
   trustProxy: false,
   uploadTtlHours: 24,
+  maxShareDays: 30,
   sessionTtlSeconds: 15 * 60,
   maxConnections: 2048,
   gcIntervalSeconds: 600,

@@ -17,6 +17,9 @@ export interface Database {
   access_log: AccessLogTable
   access_log_head: AccessLogHeadTable
   policy: PolicyTable
+  shares: SharesTable
+  share_blobs: ShareBlobsTable
+  share_sessions: ShareSessionsTable
 }
 
 export interface AccountsTable {
@@ -160,4 +163,33 @@ export interface PolicyTable {
   document: string
   updated_at: number
   updated_by: string | null
+}
+
+export interface SharesTable {
+  id: string
+  account_id: string
+  device_id: string
+  state: 'uploading' | 'active' | 'revoked' | 'expired' | 'exhausted'
+  /** JSON array of the source item ids. */
+  item_ids: string
+  created_at: number
+  expires_at: number
+  upload_expires_at: number
+  max_downloads: number | null
+  downloads: number
+  manifest: Uint8Array | null
+  blobs_deleted: number
+}
+
+export interface ShareBlobsTable {
+  id: string
+  share_id: string
+  idx: number
+  size: number
+}
+
+export interface ShareSessionsTable {
+  token_hash: string
+  share_id: string
+  expires_at: number
 }

@@ -1,4 +1,5 @@
 import type { AppContext } from './context.js'
+import { retireShare } from './routes/shares.js'
 
 /** Blobs without an item are deleted only after this long, so a reservation in flight is never hit. */
 const ORPHAN_GRACE_MS = 60 * 60_000
@@ -7,6 +8,8 @@ export interface GcReport {
   reservations: number
   /** Committed items deleted by retention. */
   expired: number
+  /** Share links whose blobs were deleted (expired, used up, revoked, or never finished). */
+  shares: number
   orphans: number
   rows: number
 }
@@ -14,8 +17,8 @@ export interface GcReport {
 /**
  * One garbage-collection pass: expired reservations and their partial blobs; committed items past
  * their retention (a tombstone, the blob, a `delete` push to the members); blobs no live item
- * owns (left by a crash between a delete and its blob removal); expired challenges, sessions,
- * invites and linking mailboxes.
+ * owns (left by a crash between a delete and its blob removal); the blobs of share links that
+ * expired, were used up or revoked; expired challenges, sessions, invites and linking mailboxes.
  */
 export async function collectGarbage(
   ctx: Pick<AppContext, 'store' | 'blobs' | 'now'> & Partial<Pick<AppContext, 'hub'>>,
@@ -47,16 +50,23 @@ export async function collectGarbage(
     }
     if (items.length < 500) break
   }
+  let shares = 0
+  for (;;) {
+    const due = await ctx.store.sharesToRetire(now, 100)
+    for (const share of due) await retireShare(ctx, share)
+    shares += due.length
+    if (due.length < 100) break
+  }
   let orphans = 0
   for await (const blob of ctx.blobs.list()) {
     if (now - blob.modifiedAt < ORPHAN_GRACE_MS) continue
-    if (!(await ctx.store.hasLiveItem(blob.id))) {
+    if (!(await ctx.store.hasLiveItem(blob.id)) && !(await ctx.store.hasLiveShareBlob(blob.id))) {
       await ctx.blobs.delete(blob.id)
       orphans++
     }
   }
   const rows = await ctx.store.deleteExpired(now)
-  return { reservations, expired, orphans, rows }
+  return { reservations, expired, shares, orphans, rows }
 }
 
 /** Runs {@link collectGarbage} now and every `intervalMs`; returns a stop function. */
@@ -67,7 +77,7 @@ export function startGarbageCollector(ctx: AppContext, intervalMs: number): () =
     running = true
     try {
       const r = await collectGarbage(ctx)
-      if (r.reservations + r.expired + r.orphans > 0) ctx.log.info(r, 'garbage collected')
+      if (r.reservations + r.expired + r.shares + r.orphans > 0) ctx.log.info(r, 'garbage collected')
     } catch (e) {
       ctx.log.error({ err: e }, 'garbage collection failed')
     } finally {

@@ -143,6 +143,49 @@ export interface MetadataStore {
    * at most `limit`; returns them so the caller deletes their blobs and tells the members.
    */
   expireRetainedItems(now: number, limit: number): Promise<ExpiredItem[]>
+  // ---------------------------------------------------------------- share links (sql-shares.ts)
+  /**
+   * Inserts an `uploading` share with its blob rows unless the blobs would take the account past
+   * `quotaBytes` (`QUOTA_EXCEEDED`). Share blobs count against the quota until they are deleted.
+   */
+  createShare(share: NewShare, quotaBytes: number | null): Promise<void>
+  getShare(id: string): Promise<ShareRecord | null>
+  /** The share owning this blob id, if any. */
+  getShareByBlob(blobId: string): Promise<ShareRecord | null>
+  /** The account's shares, newest first, at most `limit`. */
+  listShares(accountId: string, limit: number): Promise<ShareRecord[]>
+  /**
+   * `uploading` → `active` with its sealed manifest. Throws `NOT_FOUND`, `ALREADY_COMMITTED`, or
+   * `GONE` if the share is no longer uploading (revoked, or its upload expired).
+   */
+  commitShare(id: string, manifest: Uint8Array): Promise<ShareRecord>
+  /**
+   * `uploading` or `active` → `revoked`, ending its download sessions; any other state is left
+   * as it is. Returns the record; `NOT_FOUND` for an unknown share.
+   */
+  revokeShare(id: string): Promise<ShareRecord>
+  /**
+   * Takes one download of an `active`, unexpired share and starts a download session: counts
+   * the download, and an `active` share that reaches `maxDownloads` becomes `exhausted`. Throws
+   * `NOT_FOUND` (unknown or still uploading) or `GONE` (revoked, exhausted or expired).
+   */
+  openShare(id: string, session: NewShareSession, now: number): Promise<ShareRecord>
+  /**
+   * True if the session exists for this share, has not expired, and its share is `active` or
+   * `exhausted` (downloads in flight finish) and unexpired; then renews it to `renewTo`.
+   */
+  touchShareSession(tokenHash: string, shareId: string, now: number, renewTo: number): Promise<boolean>
+  endShareSession(tokenHash: string): Promise<void>
+  /**
+   * Shares whose blobs are due for deletion and not yet deleted: revoked; exhausted without a
+   * live session; active past expiry and uploading past the upload deadline (both are marked
+   * `expired` here).
+   */
+  sharesToRetire(now: number, limit: number): Promise<ShareRecord[]>
+  /** Records that the share's blobs are deleted (they stop counting against the quota). */
+  markShareBlobsDeleted(id: string): Promise<void>
+  /** True if a share whose blobs are not deleted owns this blob id (garbage collection). */
+  hasLiveShareBlob(blobId: string): Promise<boolean>
 
   /** Deletes expired challenges, sessions, unused invites and mailboxes. Returns rows removed. */
   deleteExpired(now: number): Promise<number>
@@ -360,4 +403,34 @@ export interface ExpiredItem {
   id: string
   conversationId: string
   seq: number
+}
+
+export type ShareRecordState = 'uploading' | 'active' | 'revoked' | 'expired' | 'exhausted'
+
+export interface NewShare {
+  id: string
+  accountId: string
+  deviceId: string
+  /** The items the link was made from, which the creator could read. */
+  itemIds: string[]
+  /** One blob per file, in order. */
+  blobs: { id: string; size: number }[]
+  createdAt: number
+  expiresAt: number
+  /** Uploads not committed by then are abandoned. */
+  uploadExpiresAt: number
+  /** null: unlimited. */
+  maxDownloads: number | null
+}
+
+export interface ShareRecord extends NewShare {
+  state: ShareRecordState
+  downloads: number
+  manifest: Uint8Array | null
+  blobsDeleted: boolean
+}
+
+export interface NewShareSession {
+  tokenHash: string
+  expiresAt: number
 }

@@ -43,6 +43,9 @@ const TABLES: (keyof Database)[] = [
   'link_mailboxes',
   'link_messages',
   'access_log',
+  'shares',
+  'share_blobs',
+  'share_sessions',
 ]
 const BATCH = 500
 
@@ -89,21 +92,29 @@ export async function migrateStorage(
       reservations++
       continue
     }
-    const source = await from.blobs.status(item.id)
-    if (!source?.committed || source.size !== size) {
-      throw new MigrationError('BLOB_MISSING', `the source has no complete blob for item ${item.id}`)
-    }
-    const hash = createHash('sha256')
-    await to.blobs.create(item.id, size)
-    if (size > 0) await to.blobs.append(item.id, 0, hashing(await from.blobs.read(item.id), hash))
-    await to.blobs.commit(item.id)
-    const expected = hash.digest('hex')
-    if ((await sha256(await to.blobs.read(item.id))) !== expected) {
-      throw new MigrationError('HASH_MISMATCH', `the copy of item ${item.id} differs from the source`)
-    }
+    await copyBlob(from, to, item.id, size, `item ${item.id}`)
     blobs++
     bytes += size
     if (blobs % 100 === 0) progress(`blobs: ${blobs} (${bytes} bytes)`)
+  }
+  // Share links whose blobs still exist: complete ones are copied, unfinished uploads restart.
+  const shareBlobs = from.store.database
+    .selectFrom('share_blobs')
+    .innerJoin('shares', 'shares.id', 'share_blobs.share_id')
+    .select(['share_blobs.id', 'share_blobs.size', 'shares.state'])
+    .where('shares.blobs_deleted', '=', 0)
+    .orderBy('share_blobs.id')
+    .stream()
+  for await (const b of shareBlobs) {
+    const size = Number(b.size)
+    if (b.state === 'uploading') {
+      await to.blobs.create(b.id, size)
+      reservations++
+    } else if (b.state === 'active' || b.state === 'exhausted') {
+      await copyBlob(from, to, b.id, size, `share blob ${b.id}`)
+      blobs++
+      bytes += size
+    }
   }
   for (const table of TABLES) {
     const n = await countRows(to, table)
@@ -165,4 +176,20 @@ async function sha256(r: Readable): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of r as AsyncIterable<Uint8Array>) hash.update(chunk)
   return hash.digest('hex')
+}
+
+/** Copies one committed blob and checks the copy's SHA-256 against the source's bytes. */
+async function copyBlob(from: MigrationSide, to: MigrationSide, id: string, size: number, what: string) {
+  const source = await from.blobs.status(id)
+  if (!source?.committed || source.size !== size) {
+    throw new MigrationError('BLOB_MISSING', `the source has no complete blob for ${what}`)
+  }
+  const hash = createHash('sha256')
+  await to.blobs.create(id, size)
+  if (size > 0) await to.blobs.append(id, 0, hashing(await from.blobs.read(id), hash))
+  await to.blobs.commit(id)
+  const expected = hash.digest('hex')
+  if ((await sha256(await to.blobs.read(id))) !== expected) {
+    throw new MigrationError('HASH_MISMATCH', `the copy of ${what} differs from the source`)
+  }
 }

@@ -232,6 +232,53 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
           .execute()
       },
     },
+    '0003_shares': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('shares')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('item_ids', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('upload_expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('max_downloads', 'bigint')
+          .addColumn('downloads', 'bigint', (c) => c.notNull())
+          .addColumn('manifest', opts.binaryType)
+          .addColumn('blobs_deleted', 'integer', (c) => c.notNull())
+          .execute()
+        await db.schema
+          .createIndex('shares_account')
+          .on('shares')
+          .columns(['account_id', 'created_at'])
+          .execute()
+        await db.schema.createIndex('shares_live').on('shares').columns(['blobs_deleted', 'state']).execute()
+
+        await db.schema
+          .createTable('share_blobs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('share_id', 'text', (c) => c.notNull())
+          .addColumn('idx', 'integer', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .execute()
+        await db.schema
+          .createIndex('share_blobs_share')
+          .on('share_blobs')
+          .columns(['share_id', 'idx'])
+          .unique()
+          .execute()
+
+        await db.schema
+          .createTable('share_sessions')
+          .addColumn('token_hash', 'text', (c) => c.primaryKey())
+          .addColumn('share_id', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute()
+        await db.schema.createIndex('share_sessions_share').on('share_sessions').column('share_id').execute()
+      },
+    },
   }
 }
 

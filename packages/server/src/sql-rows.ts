@@ -14,7 +14,13 @@ import type {
 export type Db = Kysely<Database>
 
 /** Tables whose rows `lockRow` can lock (each has an `id` key). */
-export type LockedTable = 'accounts' | 'items' | 'link_mailboxes' | 'conversations' | 'access_log_head'
+export type LockedTable =
+  | 'accounts'
+  | 'items'
+  | 'link_mailboxes'
+  | 'conversations'
+  | 'access_log_head'
+  | 'shares'
 
 export function codeRow(c: NewCode) {
   return { id: c.id, code_hash: c.codeHash, created_at: c.createdAt, expires_at: c.expiresAt }
@@ -49,7 +55,15 @@ export async function usage(db: Db, accountId: string): Promise<number> {
     .where('sender_account_id', '=', accountId)
     .where('state', 'in', ['reserved', 'committed'])
     .executeTakeFirst()
-  return Number(r?.n ?? 0)
+  // Share links' blobs count too until they are deleted (sql-shares.ts).
+  const shares = await db
+    .selectFrom('share_blobs')
+    .innerJoin('shares', 'shares.id', 'share_blobs.share_id')
+    .select(sql<number>`coalesce(sum(share_blobs.size), 0)`.as('n'))
+    .where('shares.account_id', '=', accountId)
+    .where('shares.blobs_deleted', '=', 0)
+    .executeTakeFirst()
+  return Number(r?.n ?? 0) + Number(shares?.n ?? 0)
 }
 
 export async function nextSeq(db: Db, conversationId: string): Promise<number> {

@@ -7,17 +7,17 @@ import type {
   MetadataStore,
   NewMailbox,
 } from './metadata-store.js'
-import { SqlPolicyStore } from './sql-policy.js'
 import { count, type Db, mailboxRecord } from './sql-rows.js'
+import { SqlShareStore } from './sql-shares.js'
 
 /**
  * A `MetadataStore` over any Kysely database with the schema of `migrations.ts`, written in the SQL
  * subset SQLite and PostgreSQL share; each adapter opens the connection and migrates. Accounts
  * and device logs are in `sql-accounts.ts`, conversations and items in `sql-items.ts`, the access log in
- * `sql-access-log.ts`, policy and administration in `sql-policy.ts`; linking
+ * `sql-access-log.ts`, policy in `sql-policy.ts`, share links in `sql-shares.ts`; linking
  * mailboxes and expiry here.
  */
-export class SqlMetadataStore extends SqlPolicyStore implements MetadataStore {
+export class SqlMetadataStore extends SqlShareStore implements MetadataStore {
   constructor(
     db: Db,
     private readonly onClose: () => Promise<void> = async () => {},

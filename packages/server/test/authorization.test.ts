@@ -54,6 +54,7 @@ describe('authorisation matrix (real server process)', () => {
   let secrets: string[]
   let item: { itemId: string; seq: number }
   let reserved: { itemId: string; uploadUrl: string }
+  let share: { shareId: string; uploads: { blobId: string; uploadUrl: string }[] }
 
   beforeAll(async () => {
     dir = await tempDir()
@@ -81,6 +82,13 @@ describe('authorisation matrix (real server process)', () => {
     })
     reserved = r.json
     await tusPatch(server.url, aliceToken, reserved.uploadUrl, 0, randomBytes(100))
+    const sh = await request(server.url, 'POST', '/shares', {
+      token: aliceToken,
+      json: { itemIds: [item.itemId], ciphertextSizes: [1000] },
+    })
+    expect(sh.status).toBe(201)
+    share = sh.json
+    await tusPatch(server.url, aliceToken, share.uploads[0]!.uploadUrl, 0, randomBytes(100))
 
     // A valid entry Alice's device signed: only authorisation can stop Bob from posting it.
     const log = await fetchLog(server.url, aliceToken, alice.accountId)
@@ -164,6 +172,28 @@ describe('authorisation matrix (real server process)', () => {
         path: '/api/v1/uploads',
         headers: { ...TUS, 'upload-length': '1000', 'upload-metadata': Metadata.stringify({ itemId: Y }) },
       },
+      {
+        name: 'create share link',
+        method: 'POST',
+        path: '/shares',
+        json: { itemIds: [X], ciphertextSizes: [10] },
+      },
+      {
+        name: 'commit share manifest',
+        method: 'PUT',
+        path: `/shares/${share.shareId}/manifest`,
+        body: randomBytes(10),
+        headers: { 'content-type': 'application/octet-stream' },
+      },
+      { name: 'revoke share link', method: 'DELETE', path: `/shares/${share.shareId}` },
+      { name: 'share tus head', method: 'HEAD', path: share.uploads[0]!.uploadUrl, headers: TUS },
+      {
+        name: 'share tus patch',
+        method: 'PATCH',
+        path: share.uploads[0]!.uploadUrl,
+        body: randomBytes(50),
+        headers: tusPatchHeaders,
+      },
       { name: 'list invites', method: 'GET', path: '/invites' },
       { name: 'create invite', method: 'POST', path: '/invites', json: {} },
       {
@@ -215,6 +245,7 @@ describe('authorisation matrix (real server process)', () => {
       ...routes,
       { name: 'me', method: 'GET', path: '/accounts/me' },
       { name: 'conversations', method: 'GET', path: '/conversations' },
+      { name: 'list share links', method: 'GET', path: '/shares' },
       { name: 'logout', method: 'DELETE', path: '/auth/session' },
       { name: 'link join', method: 'POST', path: '/link/join', json: { nameplate: '1234' } },
       { name: 'read policy', method: 'GET', path: '/policy' },
@@ -222,6 +253,20 @@ describe('authorisation matrix (real server process)', () => {
       const r = await request(server.url, route.method, route.path, { token: removedToken, ...route })
       expect(r.status, route.name).toBe(401)
       expect(leaks(r), route.name).toBe(false)
+    }
+  })
+
+  it('the public share routes give nothing without the link and a download session', async () => {
+    // Alice's link is still uploading: not found for anyone, account or not.
+    for (const t of [undefined, bobToken, aliceToken]) {
+      const info = await request(server.url, 'GET', `/public/shares/${share.shareId}`, { token: t })
+      expect(info.status).toBe(404)
+      const open = await request(server.url, 'POST', `/public/shares/${share.shareId}/open`, { token: t })
+      expect(open.status).toBe(404)
+      // An account's bearer token is not a download session.
+      const blob = await request(server.url, 'GET', `/public/shares/${share.shareId}/blobs/0`, { token: t })
+      expect([401, 410]).toContain(blob.status)
+      expect(blob.bytes.length).toBeLessThan(200)
     }
   })
 
@@ -233,7 +278,15 @@ describe('authorisation matrix (real server process)', () => {
   })
 
   it('another device of the same account cannot touch an upload it did not reserve', async () => {
-    for (const name of ['commit manifest', 'tus head', 'tus patch', 'tus create']) {
+    for (const name of [
+      'commit manifest',
+      'tus head',
+      'tus patch',
+      'tus create',
+      'commit share manifest',
+      'share tus head',
+      'share tus patch',
+    ]) {
       const route = routes.find((r) => r.name === name)!
       const r = await request(server.url, route.method, route.path, { token: otherDeviceToken, ...route })
       expect(r.status, name).toBe(404)
@@ -258,6 +311,9 @@ describe('authorisation matrix (real server process)', () => {
     expect(convs.status).toBe(200)
     expect(JSON.stringify(convs.json)).not.toContain(alice.selfConversationId)
     expect(JSON.stringify(convs.json)).not.toContain(alice.accountId)
+    const shares = await request(server.url, 'GET', '/shares', { token: bobToken })
+    expect(shares.status).toBe(200)
+    expect(shares.json.shares).toEqual([])
   })
 
   it("leaves Alice's data exactly as it was", async () => {
@@ -293,6 +349,11 @@ describe('authorisation matrix (real server process)', () => {
       token: aliceToken,
     })
     expect(conv.json.retentionMs).toBeUndefined()
+    const shares = await request(server.url, 'GET', '/shares', { token: aliceToken })
+    expect(shares.json.shares).toMatchObject([{ shareId: share.shareId, state: 'uploading', downloads: 0 }])
+    expect(
+      (await tusHead(server.url, aliceToken, share.uploads[0]!.uploadUrl)).headers.get('upload-offset'),
+    ).toBe('100')
   })
 
   it("linking mailboxes: another account cannot read, write, close or take over Alice's", async () => {

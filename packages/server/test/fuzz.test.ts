@@ -73,6 +73,7 @@ const jsonRoutes = (): [string, string, string[], boolean][] => [
   ['POST', '/link/send', ['mailboxId', 'secret', 'body'], false],
   ['POST', '/link/receive', ['mailboxId', 'secret', 'after', 'waitMs'], false],
   ['POST', '/link/close', ['mailboxId', 'secret', 'outcome'], false],
+  ['POST', '/shares', ['itemIds', 'ciphertextSizes', 'expiresInSeconds', 'maxDownloads'], true],
 ]
 
 async function reserve(): Promise<{ itemId: string; uploadUrl: string }> {

@@ -86,4 +86,39 @@ describe('garbage collection', () => {
     expect(old.orphans).toBe(1)
     expect(await blobs.status(orphan)).toBeNull()
   })
+
+  it("deletes the blobs of expired share links, keeps live links' blobs (never as orphans)", async () => {
+    const now = Date.now()
+    const mk = async (expiresAt: number) => {
+      const id = randomBytes(16).toString('base64url')
+      const blob = randomBytes(16).toString('base64url')
+      await store.createShare(
+        {
+          id,
+          accountId: account.id,
+          deviceId: account.device,
+          itemIds: [randomBytes(16).toString('base64url')],
+          blobs: [{ id: blob, size: 3 }],
+          createdAt: 0,
+          expiresAt,
+          uploadExpiresAt: expiresAt,
+          maxDownloads: null,
+        },
+        null,
+      )
+      await blobs.create(blob, 3)
+      await blobs.append(blob, 0, Readable.from([Buffer.alloc(3)]))
+      await blobs.commit(blob)
+      await store.commitShare(id, new Uint8Array([1]))
+      return { id, blob }
+    }
+    const expired = await mk(now - 1)
+    const live = await mk(now + 100 * HOUR)
+    const r = await collectGarbage({ store, blobs, now: () => now + 2 * HOUR })
+    expect(r.shares).toBe(1)
+    expect(r.orphans).toBe(0)
+    expect(await blobs.status(expired.blob)).toBeNull()
+    expect(await store.getShare(expired.id)).toMatchObject({ state: 'expired', blobsDeleted: true })
+    expect(await blobs.status(live.blob)).toMatchObject({ committed: true })
+  })
 })

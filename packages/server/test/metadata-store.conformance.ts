@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { MetadataStore } from '../src/metadata-store.js'
+import type { MetadataStore, NewShare } from '../src/metadata-store.js'
 import { account, entry, expectCode, id, item, setup, T0 } from './metadata-fixtures.js'
 import { shouldKeepTheAccessLog } from './metadata-store.access-log.js'
 import { shouldKeepPolicyAndRetention } from './metadata-store.policy.js'
@@ -25,6 +25,7 @@ export function metadataStoreConformance(name: string, factory: () => Promise<Me
     shouldManageItems(() => store)
     shouldRelayLinkMessages(() => store)
     shouldExpireRows(() => store)
+    shouldManageShares(() => store)
     shouldSurviveRaces(() => store)
     shouldKeepTheAccessLog(() => store)
     shouldKeepPolicyAndRetention(() => store)
@@ -400,6 +401,122 @@ function shouldExpireRows(s: () => MetadataStore): void {
       expect(await store.getMailbox('mbox-old-0123456789ab')).toBeNull()
       expect(await store.listInvites(a.accountId)).toEqual([])
       expect(await store.getAccount(a.accountId)).not.toBeNull()
+    })
+  })
+}
+
+function shouldManageShares(s: () => MetadataStore): void {
+  describe('share links', () => {
+    const share = (a: { accountId: string; deviceId: string }, over: Partial<NewShare> = {}): NewShare => ({
+      id: id(),
+      accountId: a.accountId,
+      deviceId: a.deviceId,
+      itemIds: [id(), id()],
+      blobs: [
+        { id: id(), size: 300 },
+        { id: id(), size: 200 },
+      ],
+      createdAt: T0,
+      expiresAt: T0 + 10_000,
+      uploadExpiresAt: T0 + 1000,
+      maxDownloads: null,
+      ...over,
+    })
+    const session = (expiresAt = T0 + 5000) => ({ tokenHash: id(), expiresAt })
+
+    it('creates, finds by blob, lists newest first, and counts blobs against the quota', async () => {
+      const store = s()
+      const a = await setup(store)
+      const first = share(a)
+      await store.createShare(first, 600)
+      const second = share(a, { createdAt: T0 + 1 })
+      await expectCode(store.createShare(second, 600), 'QUOTA_EXCEEDED')
+      await store.createShare(second, null)
+      expect(await store.accountUsage(a.accountId)).toBe(1000)
+      expect(await store.getShare(first.id)).toMatchObject({
+        ...first,
+        state: 'uploading',
+        downloads: 0,
+        manifest: null,
+        blobsDeleted: false,
+      })
+      expect((await store.getShareByBlob(first.blobs[1]!.id))?.id).toBe(first.id)
+      expect(await store.getShareByBlob(id())).toBeNull()
+      expect((await store.listShares(a.accountId, 10)).map((x) => x.id)).toEqual([second.id, first.id])
+      expect(await store.listShares(id(), 10)).toEqual([])
+      expect(await store.hasLiveShareBlob(first.blobs[0]!.id)).toBe(true)
+    })
+
+    it('commits once, counts downloads, and retires a used-up link when its last session ends', async () => {
+      const store = s()
+      const a = await setup(store)
+      const sh = share(a, { maxDownloads: 2 })
+      await store.createShare(sh, null)
+      await expectCode(store.openShare(sh.id, session(), T0), 'NOT_FOUND')
+      const committed = await store.commitShare(sh.id, new Uint8Array([1, 2, 3]))
+      expect(committed.state).toBe('active')
+      await expectCode(store.commitShare(sh.id, new Uint8Array([1])), 'ALREADY_COMMITTED')
+      expect((await store.getShare(sh.id))?.manifest).toEqual(new Uint8Array([1, 2, 3]))
+      const s1 = session()
+      expect(await store.openShare(sh.id, s1, T0)).toMatchObject({ downloads: 1, state: 'active' })
+      const s2 = session()
+      expect(await store.openShare(sh.id, s2, T0)).toMatchObject({ downloads: 2, state: 'exhausted' })
+      await expectCode(store.openShare(sh.id, session(), T0), 'GONE')
+      // Downloads in flight finish; a session is bound to its share and expires.
+      expect(await store.touchShareSession(s2.tokenHash, sh.id, T0 + 1, T0 + 6000)).toBe(true)
+      expect(await store.touchShareSession(s2.tokenHash, id(), T0 + 1, T0 + 6000)).toBe(false)
+      expect(await store.touchShareSession(id(), sh.id, T0 + 1, T0 + 6000)).toBe(false)
+      expect(await store.touchShareSession(s1.tokenHash, sh.id, T0 + 5000, T0 + 9000)).toBe(false)
+      expect(await store.sharesToRetire(T0 + 1, 10)).toEqual([])
+      await store.endShareSession(s1.tokenHash)
+      await store.endShareSession(s2.tokenHash)
+      expect((await store.sharesToRetire(T0 + 1, 10)).map((x) => x.id)).toEqual([sh.id])
+      await store.markShareBlobsDeleted(sh.id)
+      expect(await store.sharesToRetire(T0 + 1, 10)).toEqual([])
+      expect(await store.hasLiveShareBlob(sh.blobs[0]!.id)).toBe(false)
+      expect(await store.accountUsage(a.accountId)).toBe(0)
+      expect(await store.getShare(sh.id)).toMatchObject({
+        state: 'exhausted',
+        blobsDeleted: true,
+        manifest: null,
+      })
+    })
+
+    it('revocation ends sessions at once; revoking again changes nothing', async () => {
+      const store = s()
+      const a = await setup(store)
+      const sh = share(a)
+      await store.createShare(sh, null)
+      await store.commitShare(sh.id, new Uint8Array([1]))
+      const s1 = session()
+      await store.openShare(sh.id, s1, T0)
+      expect((await store.revokeShare(sh.id)).state).toBe('revoked')
+      expect(await store.touchShareSession(s1.tokenHash, sh.id, T0 + 1, T0 + 2)).toBe(false)
+      await expectCode(store.openShare(sh.id, session(), T0), 'GONE')
+      expect((await store.revokeShare(sh.id)).state).toBe('revoked')
+      await expectCode(store.revokeShare(id()), 'NOT_FOUND')
+      expect((await store.sharesToRetire(T0, 10)).map((x) => x.id)).toEqual([sh.id])
+      await expectCode(store.commitShare(sh.id, new Uint8Array([1])), 'GONE')
+    })
+
+    it('expires links past their deadline and uploads past theirs', async () => {
+      const store = s()
+      const a = await setup(store)
+      const live = share(a)
+      const abandoned = share(a)
+      await store.createShare(live, null)
+      await store.createShare(abandoned, null)
+      await store.commitShare(live.id, new Uint8Array([1]))
+      const s1 = session(T0 + 20_000)
+      await store.openShare(live.id, s1, T0)
+      await expectCode(store.openShare(live.id, session(), T0 + 10_000), 'GONE')
+      expect(await store.touchShareSession(s1.tokenHash, live.id, T0 + 10_000, T0 + 20_000)).toBe(false)
+      expect((await store.sharesToRetire(T0 + 999, 10)).map((x) => x.id)).toEqual([])
+      expect((await store.sharesToRetire(T0 + 1000, 10)).map((x) => x.id)).toEqual([abandoned.id])
+      const due = await store.sharesToRetire(T0 + 10_000, 10)
+      expect(due.map((x) => x.id).sort()).toEqual([live.id, abandoned.id].sort())
+      expect(due.every((x) => x.state === 'expired')).toBe(true)
+      await expectCode(store.commitShare(abandoned.id, new Uint8Array([1])), 'GONE')
     })
   })
 }

@@ -5,11 +5,13 @@ import { resumeAll } from './transfers.ts'
 import { Admin } from './views/admin.tsx'
 import { Devices } from './views/devices.tsx'
 import { Settings } from './views/settings.tsx'
+import { SHARE_PATH, SharePage } from './views/share-page.tsx'
+import { Shares } from './views/shares.tsx'
 import { Timeline } from './views/timeline.tsx'
 import { Welcome } from './views/welcome.tsx'
 import type { AccountInfo } from './worker/account.ts'
 
-type View = 'timeline' | 'devices' | 'settings' | 'admin'
+type View = 'timeline' | 'links' | 'devices' | 'settings' | 'admin'
 
 /** `#bench-<MiB>`: the crypto worker's encrypt and decrypt speed, for `npm run bench`. */
 function Bench({ sizeMiB }: { sizeMiB: number }) {
@@ -25,6 +27,7 @@ function Bench({ sizeMiB }: { sizeMiB: number }) {
 
 const NAV: Record<View, string> = {
   timeline: 'Timeline',
+  links: 'Links',
   devices: 'Devices',
   settings: 'Settings',
   admin: 'Admin',
@@ -33,6 +36,8 @@ const NAV: Record<View, string> = {
 export function App() {
   const bench = /^#bench-(\d+)$/.exec(location.hash)
   if (bench) return <Bench sizeMiB={Number(bench[1])} />
+  // A share link's page needs no account: it never loads this browser's keys.
+  if (SHARE_PATH.test(location.pathname)) return <SharePage />
   return <Main />
 }
 
@@ -78,7 +83,8 @@ function Main() {
   useEffect(() => {
     const go = () => {
       const v = location.hash.slice(1)
-      if (v === 'devices' || v === 'settings' || v === 'timeline' || v === 'admin') setView(v)
+      if (v === 'devices' || v === 'settings' || v === 'timeline' || v === 'links' || v === 'admin')
+        setView(v)
     }
     go()
     addEventListener('hashchange', go)
@@ -134,13 +140,13 @@ function Main() {
       <header class="top">
         <h1>Airlock</h1>
         <nav aria-label="Main">
-          {(['timeline', 'devices', 'settings', ...(isAdmin ? (['admin'] as const) : [])] as const).map(
-            (v) => (
-              <a key={v} href={`#${v}`} aria-current={view === v ? 'page' : undefined}>
-                {NAV[v]}
-              </a>
-            ),
-          )}
+          {(
+            ['timeline', 'links', 'devices', 'settings', ...(isAdmin ? (['admin'] as const) : [])] as const
+          ).map((v) => (
+            <a key={v} href={`#${v}`} aria-current={view === v ? 'page' : undefined}>
+              {NAV[v]}
+            </a>
+          ))}
         </nav>
         <span class="who" title={info.origin}>
           {info.username}
@@ -148,6 +154,7 @@ function Main() {
       </header>
       {banner}
       {view === 'timeline' && <Timeline info={info} onError={setError} />}
+      {view === 'links' && <Shares onError={setError} />}
       {view === 'devices' && <Devices onError={setError} />}
       {view === 'settings' && <Settings onError={setError} onForgotten={() => setState('welcome')} />}
       {view === 'admin' && isAdmin && <Admin onError={setError} />}

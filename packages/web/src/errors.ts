@@ -67,9 +67,19 @@ const SECURITY_MESSAGES: Record<string, string> = {
   LINK_EXPIRED: 'The linking code has expired. Start again on the new device.',
   ACCESS_LOG_TAMPERED:
     "Security warning: the server's record of who downloaded this item does not verify: an entry was edited, deleted or reordered.",
+  SHARE_LINK: 'This link is incomplete or wrong: copy the whole link, including the part after #.',
+  WRONG_PASSPHRASE: 'Wrong passphrase. Check it with the person who sent you the link.',
 }
 
-const NOT_SECURITY = new Set(['INVALID_INPUT', 'KEY_FORMAT', 'LIMIT', 'LINK_DECLINED', 'LINK_EXPIRED'])
+const NOT_SECURITY = new Set([
+  'INVALID_INPUT',
+  'KEY_FORMAT',
+  'LIMIT',
+  'LINK_DECLINED',
+  'LINK_EXPIRED',
+  'SHARE_LINK',
+  'WRONG_PASSPHRASE',
+])
 
 /** One message for people and whether it is a security failure, for any error. */
 export function describeError(e: unknown): ErrorInfo {

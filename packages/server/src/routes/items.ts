@@ -223,7 +223,7 @@ async function itemParam(ctx: AppContext, params: unknown): Promise<ItemRecord> 
 }
 
 /** A committed item of a conversation the caller belongs to; else `NOT_FOUND`. */
-async function visibleItem(ctx: AppContext, auth: Auth, params: unknown): Promise<ItemRecord> {
+export async function visibleItem(ctx: AppContext, auth: Auth, params: unknown): Promise<ItemRecord> {
   const item = await itemParam(ctx, params)
   if (item.state !== 'committed' || retentionPassed(item, ctx.now())) throw new NotFoundError()
   const conversation = await ctx.store.getConversation(item.conversationId)

@@ -14,9 +14,10 @@ import {
 } from '../errors.js'
 import { BlobTusStore } from '../tus-store.js'
 import { ownReservation } from './items.js'
+import { ownShareUpload } from './shares.js'
 
 /**
- * The tus endpoint (`/api/v1/uploads`) for item blobs. Every request except `OPTIONS` carries the
+ * The tus endpoint (`/api/v1/uploads`) for item blobs and share-link blobs. Every request except `OPTIONS` carries the
  * bearer token, and only the device that reserved an item may create, query or extend its
  * upload; `Upload-Length` must equal the declared ciphertext size. Authorisation happens here,
  * first. `@tus/server` (over `BlobTusStore`) answers creation and `OPTIONS`; `HEAD` and `PATCH`
@@ -145,6 +146,7 @@ async function authorize(ctx: AppContext, req: FastifyRequest): Promise<void> {
     return
   }
   if (params.id === undefined) throw new NotFoundError()
+  if (await ownShareUpload(ctx, auth, params.id)) return
   try {
     await ownReservation(ctx, auth, params)
   } catch (e) {

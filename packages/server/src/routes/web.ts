@@ -55,6 +55,8 @@ export async function webRoutes(app: FastifyInstance, ctx: AppContext): Promise<
         )
       },
     })
+    // Share-link download pages (`/s/<id>#<key>`) are the same app; the key after # never arrives.
+    app.get('/s/:id', async (_req, reply) => reply.sendFile('index.html'))
     return
   }
   app.get('/', async (_req, reply) =>

@@ -10,6 +10,7 @@ import type { AccountInfo } from '../worker/account.ts'
 import type { RefusedItem, TimelineItem } from '../worker/items.ts'
 import { AccessesDialog } from './accesses.tsx'
 import { Confirm } from './dialog.tsx'
+import { ShareDialog } from './shares.tsx'
 import { Transfers } from './transfers.tsx'
 
 type Row = TimelineItem | RefusedItem
@@ -68,6 +69,7 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
   const [dragging, setDragging] = useState(false)
   const [note, setNote] = useState('')
   const [ask, setAsk] = useState<{ risk: Risk; file: File; name: string } | null>(null)
+  const [sharing, setSharing] = useState<{ itemId: string; name: string } | null>(null)
   const [preview, setPreviewState] = useState<{ itemId: string; url?: string; text?: string } | null>(null)
   // One preview at a time; the previous one's blob URL is released.
   const setPreview = (p: { itemId: string; url?: string; text?: string } | null) =>
@@ -226,6 +228,9 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
                     <button type="button" onClick={() => void download(r, 'save')}>
                       Save
                     </button>
+                    <button type="button" onClick={() => setSharing({ itemId: r.itemId, name: r.name })}>
+                      Share link
+                    </button>
                     {r.size <= 32 * 1024 * 1024 && /^(image\/(png|jpeg|gif|webp)|text\/)/.test(r.type) && (
                       <button type="button" onClick={() => void download(r, 'preview')}>
                         Preview
@@ -327,6 +332,9 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
       </form>
       {accesses && (
         <AccessesDialog itemId={accesses.itemId} name={accesses.name} onClose={() => setAccesses(null)} />
+      )}
+      {sharing && (
+        <ShareDialog itemId={sharing.itemId} name={sharing.name} onClose={() => setSharing(null)} />
       )}
       {ask && (
         <Confirm

@@ -12,6 +12,8 @@ const MAX_JSON_BYTES = 64 * 1024 * 1024
 export interface RequestOptions {
   body?: unknown
   bytes?: Uint8Array
+  /** A disk-backed body (an OPFS file), sent with the caller's content type. */
+  blob?: Blob
   query?: Record<string, string | number | undefined>
   anonymous?: boolean
   signal?: AbortSignal
@@ -76,6 +78,8 @@ export class Api {
     } else if (opts.bytes !== undefined) {
       headers['content-type'] = 'application/octet-stream'
       body = new Uint8Array(opts.bytes)
+    } else if (opts.blob !== undefined) {
+      body = opts.blob
     }
     let url = `${this.origin}${API_PREFIX}${path}`
     if (opts.query) {

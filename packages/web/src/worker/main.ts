@@ -18,6 +18,14 @@ import { exportAll } from './export.ts'
 import { Items, OPFS_LOCK, type SendInput } from './items.ts'
 import { linkServer } from './linking.ts'
 import { Push } from './push.ts'
+import {
+  createShare,
+  downloadShare,
+  listShares,
+  openShare,
+  revokeShare,
+  type ShareOptions,
+} from './shares.ts'
 
 /**
  * The crypto worker: holds this device's keys in memory, does every encryption, decryption and
@@ -239,6 +247,33 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   },
   adminUpdate(accountId: string, change: { disabled?: boolean; quotaBytes?: number | null }) {
     return admin.update(ready().account.api, accountId, change)
+  },
+  createShare(itemIds: string[], opts: ShareOptions, opId: string) {
+    const r = ready()
+    return createShare(
+      r.account,
+      r.items,
+      itemIds,
+      opts,
+      (done, total) => emit('progress', { opId, phase: 'share', done, total }),
+      signal(opId),
+    )
+  },
+  shares() {
+    return listShares(ready().account)
+  },
+  revokeShare(shareId: string) {
+    return revokeShare(ready().account, shareId)
+  },
+  // The download page: no account, no keys in IndexedDB.
+  shareOpen(href: string, passphrase?: string) {
+    return openShare(href, passphrase)
+  },
+  shareDownload(opId: string) {
+    return downloadShare(
+      (done, total) => emit('progress', { opId, phase: 'download', done, total }),
+      signal(opId),
+    )
   },
   bench(sizeMiB: number) {
     return cryptoBench(sizeMiB)
