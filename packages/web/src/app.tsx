@@ -2,9 +2,9 @@ import { useEffect, useState } from 'preact/hooks'
 import { call, errorInfo, on } from './client.ts'
 import type { ErrorInfo } from './errors.ts'
 import { resumeAll } from './transfers.ts'
+import { Conversations } from './views/conversations.tsx'
 import { Devices } from './views/devices.tsx'
 import { Settings } from './views/settings.tsx'
-import { Timeline } from './views/timeline.tsx'
 import { Welcome } from './views/welcome.tsx'
 import type { AccountInfo } from './worker/account.ts'
 
@@ -130,7 +130,7 @@ function Main() {
         </span>
       </header>
       {banner}
-      {view === 'timeline' && <Timeline info={info} onError={setError} />}
+      {view === 'timeline' && <Conversations info={info} onError={setError} />}
       {view === 'devices' && <Devices onError={setError} />}
       {view === 'settings' && <Settings onError={setError} onForgotten={() => setState('welcome')} />}
     </div>

@@ -75,8 +75,13 @@ on<{ opId: string; done: number; total: number }>('progress', (p) =>
 let opCounter = 0
 export const newOpId = () => `op${Date.now().toString(36)}${(opCounter++).toString(36)}`
 
-/** Sends one file or note: encrypt (worker) → upload (tus) → commit (worker). */
-export async function send(data: Blob, name: string, kind: 'file' | 'note'): Promise<void> {
+/** Sends one file or note into a conversation: encrypt (worker) → upload (tus) → commit (worker). */
+export async function send(
+  conversationId: string,
+  data: Blob,
+  name: string,
+  kind: 'file' | 'note',
+): Promise<void> {
   const opId = newOpId()
   let cancelled = false
   let itemId: string | null = null
@@ -101,7 +106,7 @@ export async function send(data: Blob, name: string, kind: 'file' | 'note'): Pro
     const type =
       kind === 'note' ? 'text/plain; charset=utf-8' : data.type.replace(/[^\x20-\x7e]/g, '').slice(0, 255)
     const mtime = data instanceof File ? data.lastModified : Date.now()
-    const p = await call<PendingUpload>('prepare', { data, name, type, mtime, kind }, opId)
+    const p = await call<PendingUpload>('prepare', conversationId, { data, name, type, mtime, kind }, opId)
     itemId = p.itemId
     if (cancelled) return
     await navigator.locks.request(`airlock-upload-${p.itemId}`, () =>

@@ -1,0 +1,446 @@
+import { printable } from '@airlock/core'
+import { useEffect, useRef, useState } from 'preact/hooks'
+import QRCode from 'qrcode'
+import { call, errorInfo, on } from '../client.ts'
+import type { ErrorInfo } from '../errors.ts'
+import { Store, useStore } from '../state.ts'
+import type { AccountInfo } from '../worker/account.ts'
+import type { ColleagueInfo, ConversationRow, GroupInfo } from '../worker/conversations.ts'
+import { Confirm } from './dialog.tsx'
+import { seen, Timeline } from './timeline.tsx'
+
+/** The conversation shown; kept while the person visits Devices or Settings. */
+const selected = new Store<string>('')
+
+/**
+ * Conversations: "My devices" first, then colleagues and groups. The selected one shows its
+ * timeline, with the colleague's safety fingerprint or the group's members above it.
+ */
+export function Conversations({ info, onError }: { info: AccountInfo; onError: (e: ErrorInfo) => void }) {
+  const cid = useStore(selected) || info.selfConversationId
+  const marks = useStore(seen)
+  const [rows, setRows] = useState<ConversationRow[]>([])
+  const [creating, setCreating] = useState<'direct' | 'group' | null>(null)
+  const [blocked, setBlocked] = useState<ErrorInfo | null>(null)
+
+  const load = () =>
+    call<ConversationRow[]>('conversations')
+      .then(setRows)
+      .catch((e) => onError(errorInfo(e)))
+  useEffect(() => {
+    void load()
+    return on<{ type: string }>('push', (e) => {
+      if (e.type === 'item' || e.type === 'members' || e.type === 'resync') void load()
+    })
+  }, [])
+  useEffect(() => setBlocked(null), [cid])
+
+  const open = (id: string) => {
+    setCreating(null)
+    selected.set(id)
+    void load()
+  }
+  const row = rows.find((r) => r.conversationId === cid)
+  const problem = blocked ?? row?.problem ?? null
+
+  let header = null
+  if (row?.kind === 'direct' && row.peer)
+    header = <ColleaguePanel key={cid} peer={row.peer} onBlocked={setBlocked} onChanged={load} />
+  else if (row?.kind === 'group')
+    header = <GroupPanel key={cid} cid={cid} onBlocked={setBlocked} onError={onError} />
+
+  return (
+    <div class="chats">
+      <aside class="chat-list">
+        <nav aria-label="Conversations">
+          <ul>
+            {rows.map((r) => (
+              <li key={r.conversationId}>
+                <button
+                  type="button"
+                  class="chat"
+                  aria-current={r.conversationId === cid ? 'true' : undefined}
+                  data-conversation={r.conversationId}
+                  onClick={() => open(r.conversationId)}
+                >
+                  <span class="title">
+                    {r.kind === 'group' ? '👥 ' : ''}
+                    {printable(r.title)}
+                  </span>
+                  {r.peer?.verified && (
+                    <span class="verified" title="Safety fingerprint compared">
+                      ✓
+                    </span>
+                  )}
+                  {r.problem && (
+                    <span class="danger-mark" title={r.problem.message}>
+                      ⚠
+                    </span>
+                  )}
+                  {r.conversationId !== cid && r.lastSeq > (marks[r.conversationId] ?? 0) && (
+                    <span class="new">new</span>
+                  )}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div class="row">
+          <button type="button" onClick={() => setCreating('direct')}>
+            New conversation
+          </button>
+          <button type="button" onClick={() => setCreating('group')}>
+            New group
+          </button>
+        </div>
+      </aside>
+      {creating === 'direct' && (
+        <NewDirect onOpened={open} onCancel={() => setCreating(null)} onError={onError} />
+      )}
+      {creating === 'group' && (
+        <NewGroup onOpened={open} onCancel={() => setCreating(null)} onError={onError} />
+      )}
+      {!creating && (
+        <Timeline
+          key={cid}
+          info={info}
+          conversationId={cid}
+          blocked={problem}
+          header={header}
+          onError={onError}
+        />
+      )}
+    </div>
+  )
+}
+
+function NewDirect({
+  onOpened,
+  onCancel,
+  onError,
+}: {
+  onOpened: (cid: string) => void
+  onCancel: () => void
+  onError: (e: ErrorInfo) => void
+}) {
+  const [username, setUsername] = useState('')
+  const [busy, setBusy] = useState(false)
+  return (
+    <form
+      class="page"
+      onSubmit={async (e) => {
+        e.preventDefault()
+        setBusy(true)
+        try {
+          const r = await call<{ conversationId: string }>('openDirect', username)
+          onOpened(r.conversationId)
+        } catch (err) {
+          onError(errorInfo(err))
+        } finally {
+          setBusy(false)
+        }
+      }}
+    >
+      <h2>New conversation</h2>
+      <label>
+        Colleague’s username
+        <input value={username} onInput={(e) => setUsername(e.currentTarget.value)} required />
+      </label>
+      <div class="row">
+        <button type="submit" class="primary" disabled={busy}>
+          Start conversation
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  )
+}
+
+function NewGroup({
+  onOpened,
+  onCancel,
+  onError,
+}: {
+  onOpened: (cid: string) => void
+  onCancel: () => void
+  onError: (e: ErrorInfo) => void
+}) {
+  const [name, setName] = useState('')
+  const [members, setMembers] = useState('')
+  const [busy, setBusy] = useState(false)
+  return (
+    <form
+      class="page"
+      onSubmit={async (e) => {
+        e.preventDefault()
+        setBusy(true)
+        try {
+          const usernames = members
+            .split(/[\s,]+/)
+            .map((u) => u.trim())
+            .filter(Boolean)
+          onOpened(await call<string>('createGroup', name.trim(), usernames))
+        } catch (err) {
+          onError(errorInfo(err))
+        } finally {
+          setBusy(false)
+        }
+      }}
+    >
+      <h2>New group</h2>
+      <label>
+        Group name
+        <input value={name} maxLength={128} onInput={(e) => setName(e.currentTarget.value)} required />
+      </label>
+      <label>
+        Members (usernames, separated by commas)
+        <input value={members} onInput={(e) => setMembers(e.currentTarget.value)} />
+      </label>
+      <div class="row">
+        <button type="submit" class="primary" disabled={busy}>
+          Create group
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  )
+}
+
+/** A safety number and its QR code, for comparing in person or by scanning. */
+function Fingerprint({ value, testId }: { value: string; testId: string }) {
+  const canvas = useRef<HTMLCanvasElement>(null)
+  useEffect(() => {
+    if (canvas.current)
+      void QRCode.toCanvas(canvas.current, value, { errorCorrectionLevel: 'M', margin: 2, width: 160 })
+  }, [value])
+  return (
+    <div class="safety">
+      <p class="fingerprint" data-testid={testId}>
+        {value}
+      </p>
+      <canvas ref={canvas} aria-label="QR code of the safety fingerprint" />
+    </div>
+  )
+}
+
+/**
+ * The colleague of a direct conversation: their device list's safety fingerprint (the number their
+ * own Devices page shows), "I compared it", and a red warning when their keys no longer verify.
+ */
+function ColleaguePanel({
+  peer,
+  onBlocked,
+  onChanged,
+}: {
+  peer: NonNullable<ConversationRow['peer']>
+  onBlocked: (e: ErrorInfo | null) => void
+  onChanged: () => void
+}) {
+  const [c, setC] = useState<ColleagueInfo | null>(null)
+  const [problem, setProblem] = useState<ErrorInfo | null>(null)
+  const [open, setOpen] = useState(!peer.verified)
+  const load = (f: 'colleague' | 'markVerified') =>
+    call<ColleagueInfo>(f, peer.accountId).then(
+      (v) => {
+        setC(v)
+        setProblem(null)
+        onBlocked(null)
+        if (f === 'markVerified') onChanged()
+      },
+      (e) => {
+        const err = errorInfo(e)
+        setProblem(err)
+        onBlocked(err)
+      },
+    )
+  useEffect(() => {
+    void load('colleague')
+    return on<{ type: string }>('push', (e) => {
+      if (e.type === 'resync') void load('colleague')
+    })
+  }, [])
+  const name = printable(peer.username)
+  if (problem)
+    return (
+      <section class="panel keys-changed" role="alert">
+        <strong>Do not send anything to {name}.</strong> {problem.message}
+      </section>
+    )
+  return (
+    <section class="panel" aria-label={`Safety fingerprint of ${name}`}>
+      <div class="row">
+        <strong>{name}</strong>
+        {c?.verified ? (
+          <span class="ok" data-testid="colleague-verified">
+            ✓ Verified
+          </span>
+        ) : (
+          <span class="muted">not verified yet</span>
+        )}
+        <button type="button" class="link" onClick={() => setOpen(!open)}>
+          {open ? 'Hide safety fingerprint' : 'Show safety fingerprint'}
+        </button>
+      </div>
+      {open && c && (
+        <>
+          <Fingerprint value={c.fingerprint} testId="colleague-fingerprint" />
+          <p class="muted">
+            {name}’s Devices page shows this number for their device list. Compare it with them in person or
+            on a call (or scan the QR code on their screen).
+          </p>
+          {!c.verified && (
+            <button type="button" class="primary" onClick={() => void load('markVerified')}>
+              I compared it with {name}
+            </button>
+          )}
+        </>
+      )}
+    </section>
+  )
+}
+
+/** A group's members and roles from its verified log; add, remove, leave. */
+function GroupPanel({
+  cid,
+  onBlocked,
+  onError,
+}: {
+  cid: string
+  onBlocked: (e: ErrorInfo | null) => void
+  onError: (e: ErrorInfo) => void
+}) {
+  const [g, setG] = useState<GroupInfo | null>(null)
+  const [open, setOpen] = useState(false)
+  const [adding, setAdding] = useState('')
+  const [removing, setRemoving] = useState<GroupInfo['members'][number] | null>(null)
+  const [leaving, setLeaving] = useState(false)
+  const [problem, setProblem] = useState<ErrorInfo | null>(null)
+  const show = (v: GroupInfo) => {
+    setG(v)
+    setProblem(null)
+    onBlocked(
+      v.myRole
+        ? null
+        : { code: 'NOT_MEMBER', message: 'you are not a member of this group', security: false },
+    )
+  }
+  const load = () =>
+    call<GroupInfo>('group', cid).then(show, (e) => {
+      const err = errorInfo(e)
+      // A member who was removed can no longer read the group.
+      const gone = err.code === 'API_NOT_FOUND' || err.code === 'API_FORBIDDEN'
+      const shown = gone
+        ? { code: 'NOT_MEMBER', message: 'you are no longer a member of this group', security: false }
+        : err
+      setProblem(shown)
+      onBlocked(shown)
+    })
+  const change = (c: object) =>
+    call<GroupInfo>('changeGroup', cid, c).then(show, (e) => {
+      onError(errorInfo(e))
+      return null
+    })
+  useEffect(() => {
+    void load()
+    return on<{ type: string; conversationId?: string }>('push', (e) => {
+      if (e.type === 'resync' || (e.type === 'members' && e.conversationId === cid)) void load()
+    })
+  }, [])
+  if (problem)
+    return (
+      <section class={problem.security ? 'panel keys-changed' : 'panel'} role="alert">
+        {problem.message}
+      </section>
+    )
+  if (!g) return <section class="panel" aria-busy="true" />
+  const manager = g.myRole === 'owner' || g.myRole === 'admin'
+  return (
+    <section class="panel" aria-label={`Group ${printable(g.name)}`}>
+      <div class="row">
+        <strong>{printable(g.name)}</strong>
+        <span class="muted">
+          {g.members.length} members · you are {g.myRole ?? 'not a member'}
+        </span>
+        <button type="button" class="link" onClick={() => setOpen(!open)}>
+          {open ? 'Hide members' : 'Members'}
+        </button>
+      </div>
+      {open && (
+        <>
+          <ul class="members">
+            {g.members.map((m) => (
+              <li key={m.accountId} class="member" data-account={m.accountId} data-username={m.username}>
+                <span>{printable(m.username)}</span>
+                <span class="muted">{m.role}</span>
+                {m.me && <span class="muted">(you)</span>}
+                {manager && !m.me && m.role !== 'owner' && (g.myRole === 'owner' || m.role === 'member') && (
+                  <button type="button" class="danger" onClick={() => setRemoving(m)}>
+                    Remove
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+          <Fingerprint value={g.fingerprint} testId="group-fingerprint" />
+          <p class="muted">Every member sees this number for the same member list (entry {g.seq}).</p>
+          {manager && (
+            <form
+              class="row"
+              onSubmit={(e) => {
+                e.preventDefault()
+                const u = adding.trim()
+                if (!u) return
+                setAdding('')
+                void change({ op: 'add', username: u })
+              }}
+            >
+              <label>
+                Add a member (username)
+                <input value={adding} onInput={(e) => setAdding(e.currentTarget.value)} />
+              </label>
+              <button type="submit">Add member</button>
+            </form>
+          )}
+          {g.myRole && g.myRole !== 'owner' && (
+            <button type="button" class="danger" onClick={() => setLeaving(true)}>
+              Leave group
+            </button>
+          )}
+        </>
+      )}
+      {removing && (
+        <Confirm
+          title={`Remove ${printable(removing.username)}?`}
+          confirmLabel="Remove member"
+          onCancel={() => setRemoving(null)}
+          onConfirm={() => {
+            const m = removing
+            setRemoving(null)
+            void change({ op: 'remove', accountId: m.accountId })
+          }}
+        >
+          <p>
+            They will get nothing sent to this group from now on. What they already received stays with them.
+          </p>
+        </Confirm>
+      )}
+      {leaving && (
+        <Confirm
+          title={`Leave ${printable(g.name)}?`}
+          confirmLabel="Leave group"
+          onCancel={() => setLeaving(false)}
+          onConfirm={() => {
+            setLeaving(false)
+            void change({ op: 'leave' })
+          }}
+        >
+          <p>You will get nothing sent to this group from now on.</p>
+        </Confirm>
+      )}
+    </section>
+  )
+}
