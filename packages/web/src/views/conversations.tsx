@@ -19,7 +19,7 @@ const selected = new Store<string>('')
 export function Conversations({ info, onError }: { info: AccountInfo; onError: (e: ErrorInfo) => void }) {
   const cid = useStore(selected) || info.selfConversationId
   const marks = useStore(seen)
-  const [rows, setRows] = useState<ConversationRow[]>([])
+  const [rows, setRows] = useState<ConversationRow[] | null>(null)
   const [creating, setCreating] = useState<'direct' | 'group' | null>(null)
   const [blocked, setBlocked] = useState<ErrorInfo | null>(null)
 
@@ -35,16 +35,28 @@ export function Conversations({ info, onError }: { info: AccountInfo; onError: (
   }, [])
   useEffect(() => setBlocked(null), [cid])
 
-  const open = (id: string) => {
+  // The list is reloaded first, so a conversation just made is there when it is shown.
+  const open = async (id: string) => {
+    await load()
     setCreating(null)
     selected.set(id)
-    void load()
   }
-  const row = rows.find((r) => r.conversationId === cid)
-  const problem = blocked ?? row?.problem ?? null
+  const row = rows?.find((r) => r.conversationId === cid)
+  // The server lists only conversations I am in: one that left the list was left, or I was removed.
+  const gone: ErrorInfo | null =
+    rows && !row && cid !== info.selfConversationId
+      ? { code: 'NOT_MEMBER', message: 'you are no longer a member of this conversation', security: false }
+      : null
+  const problem = gone ?? blocked ?? row?.problem ?? null
 
   let header = null
-  if (row?.kind === 'direct' && row.peer)
+  if (gone)
+    header = (
+      <section class="panel" role="alert">
+        {gone.message}
+      </section>
+    )
+  else if (row?.kind === 'direct' && row.peer)
     header = <ColleaguePanel key={cid} peer={row.peer} onBlocked={setBlocked} onChanged={load} />
   else if (row?.kind === 'group')
     header = <GroupPanel key={cid} cid={cid} onBlocked={setBlocked} onError={onError} />
@@ -54,14 +66,14 @@ export function Conversations({ info, onError }: { info: AccountInfo; onError: (
       <aside class="chat-list">
         <nav aria-label="Conversations">
           <ul>
-            {rows.map((r) => (
+            {(rows ?? []).map((r) => (
               <li key={r.conversationId}>
                 <button
                   type="button"
                   class="chat"
                   aria-current={r.conversationId === cid ? 'true' : undefined}
                   data-conversation={r.conversationId}
-                  onClick={() => open(r.conversationId)}
+                  onClick={() => void open(r.conversationId)}
                 >
                   <span class="title">
                     {r.kind === 'group' ? '👥 ' : ''}

@@ -168,8 +168,7 @@ export class Conversations {
     for (const u of usernames) {
       const found = await this.lookup(u)
       if (found.accountId === this.account.info.accountId) continue
-      // Pin each member's log now, so the first item goes to the keys seen here.
-      await this.directory.colleague(found.accountId)
+      // Their device logs become readable once we share the group: the first send pins them.
       members.push({ account: found.accountId, role: 'member' as const })
     }
     const log = await this.account.sync()
@@ -198,7 +197,6 @@ export class Conversations {
     let entry: GroupChange
     if (change.op === 'add') {
       const found = await this.lookup(change.username)
-      await directory.colleague(found.accountId)
       entry = { op: 'add', account: found.accountId, role: 'member' }
     } else
       entry = {
