@@ -46,6 +46,10 @@ function chat(page: Page, title: string) {
 
 async function openChat(page: Page, title: string): Promise<void> {
   await chat(page, title).click({ timeout: 30_000 })
+  await page
+    .getByRole('navigation', { name: 'Conversations' })
+    .locator('button[aria-current="true"]', { hasText: title })
+    .waitFor()
   await page.getByLabel('Note', { exact: true }).waitFor()
 }
 
@@ -184,6 +188,40 @@ describe('colleagues and groups in the web app', () => {
     expect(await note(bob.page, 'numbers for members only').count()).toBe(0)
     expect(await note(bob.page, 'carol agrees').count()).toBe(1)
     await expect(bob.page.getByRole('button', { name: 'Send' }).isDisabled()).resolves.toBe(true)
+  })
+
+  it('a member removed while a file uploads gets nothing: the upload is not committed', async () => {
+    await a1.page.getByLabel('Add a member (username)').fill('bob')
+    await a1.page.getByRole('button', { name: 'Add member' }).click()
+    await expect.poll(() => a1.page.locator('li.member').count(), { timeout: 15_000 }).toBe(3)
+    await bob.page.locator('.panel', { hasText: 'you are member' }).waitFor({ timeout: 30_000 })
+    // Hold the upload's data until bob is removed again.
+    let release!: () => void
+    const held = new Promise<void>((r) => {
+      release = r
+    })
+    await a1.page.route('**/api/v1/uploads/**', async (route) => {
+      if (route.request().method() === 'PATCH') await held
+      await route.continue()
+    })
+    await sendFiles(a1.page, [
+      { name: 'draft.bin', mimeType: 'application/octet-stream', buffer: randomBytes(50_000) },
+    ])
+    await a1.page
+      .locator('li.transfer[data-name="draft.bin"][data-phase="uploading"]')
+      .waitFor({ timeout: 30_000 })
+    await a1.page.locator('li.member[data-username="bob"]').getByRole('button', { name: 'Remove' }).click()
+    await a1.page.getByRole('dialog').getByRole('button', { name: 'Remove member' }).click()
+    await expect.poll(() => a1.page.locator('li.member').count(), { timeout: 15_000 }).toBe(2)
+    release()
+    const failed = a1.page.locator('li.transfer[data-name="draft.bin"][data-phase="failed"]')
+    await failed.waitFor({ timeout: 30_000 })
+    expect(await failed.textContent()).toContain('recipients changed')
+    await a1.page.unroute('**/api/v1/uploads/**')
+    await sendNote(a1.page, 'after the draft')
+    await note(carol.page, 'after the draft').waitFor({ timeout: 30_000 })
+    expect(await item(carol.page, 'draft.bin').count()).toBe(0)
+    expect(await item(a1.page, 'draft.bin').count()).toBe(0)
   })
 
   it('left no page errors and no Content-Security-Policy violations', () => {
