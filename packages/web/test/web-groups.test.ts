@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { createGenesis, encodeLogEntry, entryHash, generateDevice } from '@airlock/core'
+import Database from 'better-sqlite3'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -226,5 +228,33 @@ describe('colleagues and groups in the web app', () => {
 
   it('left no page errors and no Content-Security-Policy violations', () => {
     for (const d of [a1, a2, bob, carol]) expect(d.problems).toEqual([])
+  })
+  it('a colleague whose keys the server swaps is shown in red and sending to them is blocked (SECURITY-TESTS 18)', async () => {
+    // The server replaces bob's device list with one holding a key of its own.
+    const db = new Database(join(dir, 'data', 'airlock.db'))
+    const { id } = db.prepare('SELECT id FROM accounts WHERE username = ?').get('bob') as { id: string }
+    const genesis = createGenesis(id, await generateDevice({ name: 'bob browser', kind: 'web' }))
+    db.prepare('DELETE FROM device_log WHERE account_id = ? AND seq > 0').run(id)
+    db.prepare('UPDATE device_log SET hash = ?, entry = ? WHERE account_id = ? AND seq = 0').run(
+      entryHash(genesis),
+      encodeLogEntry(genesis),
+      id,
+    )
+    db.close()
+    await openChat(a1.page, 'My devices')
+    await chat(a1.page, 'bob').click()
+    const warning = a1.page.locator('.panel.keys-changed')
+    await warning.waitFor({ timeout: 30_000 })
+    expect(await warning.textContent()).toContain('Do not send anything to bob')
+    expect(await warning.textContent()).toContain('keys of bob changed')
+    expect(await a1.page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true)
+    await screenshot(a1.page, 'colleague-keys-changed-desktop')
+    // A file dropped or picked is refused too, with the reason, before anything is encrypted.
+    await sendFiles(a1.page, [
+      { name: 'to-bob.bin', mimeType: 'application/octet-stream', buffer: randomBytes(10) },
+    ])
+    await a1.page.locator('.banner.security', { hasText: 'keys of bob changed' }).waitFor({ timeout: 15_000 })
+    expect(await a1.page.locator('li.transfer[data-name="to-bob.bin"]').count()).toBe(0)
+    expect(await item(bob.page, 'to-bob.bin').count()).toBe(0)
   })
 })
