@@ -75,10 +75,8 @@ export function Conversations({ info, onError }: { info: AccountInfo; onError: (
                   data-conversation={r.conversationId}
                   onClick={() => void open(r.conversationId)}
                 >
-                  <span class="title">
-                    {r.kind === 'group' ? '👥 ' : ''}
-                    {printable(r.title)}
-                  </span>
+                  <span class="title">{printable(r.title)}</span>
+                  {r.kind === 'group' && <span class="muted">group</span>}
                   {r.peer?.verified && (
                     <span class="verified" title="Safety fingerprint compared">
                       ✓

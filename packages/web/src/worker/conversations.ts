@@ -117,6 +117,9 @@ export class Conversations {
       try {
         if (c.kind === 'direct') {
           const peer = await this.directory.directPeer(c)
+          // The name as pinned, shown even when their keys no longer verify.
+          const known = await directoryStore.getColleague(peer)
+          if (known) row.title = known.username
           const { pinned } = await this.directory.colleague(peer)
           row.title = pinned.username
           row.peer = { accountId: peer, username: pinned.username, verified: pinned.verified }
