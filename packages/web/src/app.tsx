@@ -3,11 +3,11 @@ import { call, errorInfo, on } from './client.ts'
 import type { ErrorInfo } from './errors.ts'
 import { resumeAll } from './transfers.ts'
 import { Admin } from './views/admin.tsx'
+import { Conversations } from './views/conversations.tsx'
 import { Devices } from './views/devices.tsx'
 import { Settings } from './views/settings.tsx'
 import { SHARE_PATH, SharePage } from './views/share-page.tsx'
 import { Shares } from './views/shares.tsx'
-import { Timeline } from './views/timeline.tsx'
 import { Welcome } from './views/welcome.tsx'
 import type { AccountInfo } from './worker/account.ts'
 
@@ -153,7 +153,7 @@ function Main() {
         </span>
       </header>
       {banner}
-      {view === 'timeline' && <Timeline info={info} onError={setError} />}
+      {view === 'timeline' && <Conversations info={info} onError={setError} />}
       {view === 'links' && <Shares onError={setError} />}
       {view === 'devices' && <Devices onError={setError} />}
       {view === 'settings' && <Settings onError={setError} onForgotten={() => setState('welcome')} />}

@@ -1,4 +1,4 @@
-import { isAirlockError, PolicyError, printable } from '@airlock/core'
+import { ColleagueKeysChangedError, isAirlockError, PolicyError, printable } from '@airlock/core'
 
 /**
  * What crosses from the worker to the page when something fails: a stable code and a message for
@@ -55,6 +55,7 @@ const SECURITY_MESSAGES: Record<string, string> = {
   ROLLBACK: 'Security warning: the server showed an older device list than this browser already verified.',
   FORK: 'Security warning: the server showed a device list that contradicts the one this browser verified.',
   DEVICE_LOG: 'The device list from the server does not verify.',
+  GROUP_LOG: 'The member list of this group from the server does not verify.',
   DOWNGRADE: 'The item is not encrypted with post-quantum keys only. It was refused.',
   HEADER: 'The encrypted data is malformed. It was refused.',
   HEADER_MAC: 'The encrypted header was altered. It was refused.',
@@ -103,6 +104,12 @@ export function describeError(e: unknown): ErrorInfo {
           message: `Your organisation’s policy does not allow this: ${e.message}`,
           security: false,
         }
+  if (e instanceof ColleagueKeysChangedError)
+    return {
+      code: 'COLLEAGUE_KEYS_CHANGED',
+      message: `Security warning: ${printable(e.message)}`,
+      security: true,
+    }
   if (isAirlockError(e))
     return {
       code: e.code,

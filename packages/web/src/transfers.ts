@@ -75,8 +75,9 @@ on<{ opId: string; done: number; total: number }>('progress', (p) =>
 let opCounter = 0
 export const newOpId = () => `op${Date.now().toString(36)}${(opCounter++).toString(36)}`
 
-/** Sends one file or note: encrypt (worker) → upload (tus) → commit (worker). */
+/** Sends one file or note into a conversation: encrypt (worker) → upload (tus) → commit (worker). */
 export async function send(
+  conversationId: string,
   data: Blob,
   name: string,
   kind: 'file' | 'note',
@@ -107,7 +108,7 @@ export async function send(
       kind === 'note' ? 'text/plain; charset=utf-8' : data.type.replace(/[^\x20-\x7e]/g, '').slice(0, 255)
     const mtime = data instanceof File ? data.lastModified : Date.now()
     const input = { data, name, type, mtime, kind, ...(opts.label ? { label: opts.label } : {}) }
-    const p = await call<PendingUpload>('prepare', input, opId)
+    const p = await call<PendingUpload>('prepare', conversationId, input, opId)
     itemId = p.itemId
     if (cancelled) return
     await navigator.locks.request(`airlock-upload-${p.itemId}`, () =>

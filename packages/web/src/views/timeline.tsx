@@ -1,4 +1,5 @@
 import { type LabelRule, type Policy, printable, safeFilename } from '@airlock/core'
+import type { ComponentChildren } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
@@ -15,20 +16,39 @@ import { Transfers } from './transfers.tsx'
 
 type Row = TimelineItem | RefusedItem
 
-const rows = new Store<Row[]>([])
+interface TimelineState {
+  rows: Store<Row[]>
+  lastSeq: number
+  syncing: Promise<void> | null
+}
+
 const MAX_ROWS = 100_000
-let lastSeq = 0
+/** Each conversation's rows, kept while the page lives so switching back is instant. */
+const timelines = new Map<string, TimelineState>()
 let rowsAccount = ''
-let syncing: Promise<void> | null = null
+/** The highest item seq the person has seen, per conversation (for "new" marks). */
+export const seen = new Store<Record<string, number>>({})
+
+function timeline(cid: string): TimelineState {
+  let t = timelines.get(cid)
+  if (!t) {
+    t = { rows: new Store<Row[]>([]), lastSeq: 0, syncing: null }
+    timelines.set(cid, t)
+  }
+  return t
+}
 
 /** Catches up from the last seen seq; one sync at a time, another one queued behind it. */
-function sync(onError: (e: ErrorInfo) => void): Promise<void> {
+function sync(cid: string, onError: (e: ErrorInfo) => void): Promise<void> {
+  const t = timeline(cid)
+  const rows = t.rows
   const run = async () => {
     try {
       let res: { items: Row[]; deleted: string[]; last: number; more: boolean }
       do {
-        res = await call<typeof res>('list', lastSeq)
-        lastSeq = res.last
+        res = await call<typeof res>('list', cid, t.lastSeq)
+        t.lastSeq = res.last
+        seen.update((m) => ({ ...m, [cid]: Math.max(m[cid] ?? 0, res.last) }))
         const gone = new Set(res.deleted)
         const added = res.items
         rows.update((list) => [...list.filter((r) => !gone.has(r.itemId)), ...added])
@@ -47,8 +67,8 @@ function sync(onError: (e: ErrorInfo) => void): Promise<void> {
       onError(errorInfo(e))
     }
   }
-  syncing = (syncing ?? Promise.resolve()).then(run)
-  return syncing
+  t.syncing = (t.syncing ?? Promise.resolve()).then(run)
+  return t.syncing
 }
 
 /** Saves a verified file through the browser's download, from its on-disk (OPFS) copy. */
@@ -64,8 +84,31 @@ function save(file: File, name: string) {
   setTimeout(() => URL.revokeObjectURL(url), 60_000)
 }
 
-export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: ErrorInfo) => void }) {
-  const list = useStore(rows)
+/**
+ * One conversation's items, newest at the bottom, and the composer. `blocked` (keys of a colleague
+ * that no longer verify, a group log that does not) disables sending with the reason shown.
+ */
+export function Timeline({
+  info,
+  conversationId,
+  blocked,
+  header,
+  onError,
+}: {
+  info: AccountInfo
+  conversationId: string
+  blocked?: ErrorInfo | null
+  header?: ComponentChildren
+  onError: (e: ErrorInfo) => void
+}) {
+  const cid = conversationId
+  // Another account in this tab (after "Forget this browser"): start from empty timelines.
+  if (rowsAccount !== info.accountId) {
+    rowsAccount = info.accountId
+    timelines.clear()
+    seen.set({})
+  }
+  const list = useStore(timeline(cid).rows)
   const [dragging, setDragging] = useState(false)
   const [note, setNote] = useState('')
   const [ask, setAsk] = useState<{ risk: Risk; file: File; name: string } | null>(null)
@@ -92,28 +135,25 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
   const sendOpts = () => ({ ...(label ? { label } : {}), onRefused: onError })
 
   useEffect(() => {
-    // Another account in this tab (after "Forget this browser"): start from an empty timeline.
-    if (rowsAccount !== info.accountId) {
-      rowsAccount = info.accountId
-      rows.set([])
-      lastSeq = 0
-    }
-    void sync(onError)
-    const off = on<{ type: string }>('push', (e) => {
-      if (e.type === 'item' || e.type === 'delete' || e.type === 'resync') void sync(onError)
+    void sync(cid, onError)
+    const off = on<{ type: string; conversationId?: string }>('push', (e) => {
+      if (e.type === 'resync' || ((e.type === 'item' || e.type === 'delete') && e.conversationId === cid))
+        void sync(cid, onError)
     })
     return off
-  }, [])
+  }, [cid])
   useEffect(() => bottom.current?.scrollIntoView({ block: 'end' }), [list.length])
 
   const sendFiles = (files: Iterable<File>) => {
-    for (const f of files) void send(f, f.name || 'unnamed', 'file', sendOpts())
+    if (blocked) return onError(blocked)
+    for (const f of files) void send(cid, f, f.name || 'unnamed', 'file', sendOpts())
   }
   const sendNote = () => {
     const text = note.trim()
     if (!text) return
+    if (blocked) return onError(blocked)
     setNote('')
-    void send(new Blob([text]), '', 'note', sendOpts())
+    void send(cid, new Blob([text]), '', 'note', sendOpts())
   }
   const onPaste = (e: ClipboardEvent) => {
     const files = [...(e.clipboardData?.files ?? [])]
@@ -173,7 +213,7 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
   const remove = async (itemId: string) => {
     try {
       await call('remove', itemId)
-      rows.update((l) => l.filter((r) => r.itemId !== itemId))
+      timeline(cid).rows.update((l) => l.filter((r) => r.itemId !== itemId))
     } catch (e) {
       onError(errorInfo(e))
     }
@@ -194,6 +234,7 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
       }}
       onPaste={onPaste}
     >
+      {header}
       <ol class="items" aria-label="Items" aria-live="polite">
         {list.length === 0 && (
           <li class="empty">Nothing here yet. Drop files, paste, or type a note below.</li>
@@ -246,7 +287,12 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
                 </div>
               )}
               <footer>
-                <span>{printable(r.senderName)}</span> · <time>{formatTime(r.created)}</time>
+                <span class="sender">
+                  {r.senderUser !== undefined && <strong>{printable(r.senderUser)}</strong>}
+                  {r.senderUser !== undefined && ' · '}
+                  {printable(r.senderName)}
+                </span>{' '}
+                · <time>{formatTime(r.created)}</time>
                 <button
                   type="button"
                   class="link"
@@ -274,6 +320,11 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
         <div ref={bottom} />
       </ol>
       <Transfers />
+      {blocked && (
+        <p class="blocked" role="alert">
+          Sending is blocked: {blocked.message}
+        </p>
+      )}
       <form
         class="composer"
         onSubmit={(e) => {
@@ -326,7 +377,7 @@ export function Timeline({ info, onError }: { info: AccountInfo; onError: (e: Er
             }
           }}
         />
-        <button type="submit" class="primary">
+        <button type="submit" class="primary" disabled={!!blocked}>
           Send
         </button>
       </form>

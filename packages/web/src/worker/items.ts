@@ -2,7 +2,6 @@ import {
   checkLabelMatches,
   commitItemResponseSchema,
   deleteItemResponseSchema,
-  findActiveDevice,
   fromBase64Url,
   IdMismatchError,
   itemCiphertextSize,
@@ -14,18 +13,20 @@ import {
   readAll,
   reserveItemResponseSchema,
   resolveRecipients,
+  SignatureError,
   sealItem,
-  type VerifiedLog,
 } from '@airlock/core'
 import { describeError, type ErrorInfo, WebError } from '../errors.ts'
 import { type Risk, riskByName, riskOf } from '../risk.ts'
 import type { Account } from './account.ts'
 import { badResponse } from './api.ts'
+import type { Conversations } from './conversations.ts'
 import * as opfs from './opfs.ts'
 import * as store from './store.ts'
 
 /**
- * The timeline with myself: listing and verifying items, sending (encrypt to every active device
+ * The timeline of a conversation: listing and verifying items (senders' logs from core's
+ * `Directory`), sending (encrypt to every active device of every member, from verified logs only,
  * into OPFS, then the page uploads the file with tus and the worker commits the manifest), and
  * receiving (ciphertext to OPFS, checked against the signed hash, then decrypted to OPFS).
  */
@@ -46,6 +47,8 @@ export interface TimelineItem {
   label: string | null
   /** When retention deletes the item, or null. */
   expiresAt: number | null
+  /** The colleague's username; absent for my own devices. */
+  senderUser?: string
   /** A note's text (notes up to 64 KiB are opened at once). */
   text?: string
   risk: Risk | null
@@ -72,6 +75,8 @@ export interface RefusedItem {
 
 export interface PendingUpload {
   itemId: string
+  /** Absent in uploads a previous version started: those went to myself. */
+  conversationId?: string
   uploadUrl: string
   ciphertextSize: number
   sealed: Uint8Array
@@ -96,38 +101,50 @@ export class Items {
   /** Items seen or deleted this session: a server replaying one under a new seq is ignored. */
   private seen = new Set<string>()
 
-  constructor(private readonly account: Account) {}
+  constructor(
+    private readonly account: Account,
+    private readonly conversations: Conversations,
+  ) {}
 
-  private get cid() {
-    return this.account.info.selfConversationId
+  private get resolveLog() {
+    return this.conversations.directory.resolveLog
   }
 
-  /** My own log is the only sender log in a conversation with myself. */
-  private resolveLog = async (accountId: string, atLeast: { seq: number }): Promise<VerifiedLog> => {
-    if (accountId !== this.account.info.accountId) throw badResponse('item (from another account)')
-    if (this.account.log.seq < atLeast.seq) await this.account.sync()
-    return this.account.log
+  /**
+   * The accounts whose items this conversation may hold, from verified sources: myself; the
+   * pinned peer; everyone the verified group log ever made a member (earlier items stay readable).
+   */
+  private async senders(cid: string): Promise<Set<string>> {
+    const me = this.account.info.accountId
+    if (cid === this.account.info.selfConversationId) return new Set([me])
+    const directory = this.conversations.directory
+    const c = await this.conversations.conversation(cid)
+    if (c.kind === 'self') throw badResponse('conversation (another self)')
+    if (c.kind === 'direct') return new Set([me, await directory.directPeer(c)])
+    const out = new Set<string>()
+    for (const e of (await directory.group(cid)).entries) {
+      for (const m of e.members ?? []) out.add(m.account)
+      if (e.op === 'add' && e.account) out.add(e.account)
+    }
+    return out
   }
 
-  /** Items after `since`, each verified; tombstones as `{itemId, seq, deleted: true}`. */
+  /** Items of `cid` after `since`, each verified; tombstones as `{itemId, seq, deleted: true}`. */
   async list(
+    cid: string,
     since: number,
   ): Promise<{ items: (TimelineItem | RefusedItem)[]; deleted: string[]; last: number; more: boolean }> {
     const out: (TimelineItem | RefusedItem)[] = []
     const deleted: string[] = []
     let last = since
     let more = false
+    const senders = await this.senders(cid)
     // At most ten pages per call (the page calls again on the next push), so a server answering
     // "more" forever cannot grow this list without end.
     for (let page = 0; page < 10; page++) {
-      const res = await this.account.api.json(
-        'GET',
-        `/conversations/${this.cid}/items`,
-        listItemsResponseSchema,
-        {
-          query: { since: last, limit: 500 },
-        },
-      )
+      const res = await this.account.api.json('GET', `/conversations/${cid}/items`, listItemsResponseSchema, {
+        query: { since: last, limit: 500 },
+      })
       for (const it of res.items) {
         if (it.seq <= last) throw badResponse('item list (out of order)')
         last = it.seq
@@ -142,10 +159,18 @@ export class Items {
         this.seen.add(it.itemId)
         try {
           out.push(
-            await this.verify(it.itemId, it.seq, it.ciphertextSize, fromBase64Url(it.manifest), {
-              label: it.sensitivity ?? null,
-              expiresAt: it.expiresAt ?? null,
-            }),
+            await this.verify(
+              cid,
+              senders,
+              it.itemId,
+              it.seq,
+              it.ciphertextSize,
+              fromBase64Url(it.manifest),
+              {
+                label: it.sensitivity ?? null,
+                expiresAt: it.expiresAt ?? null,
+              },
+            ),
           )
         } catch (e) {
           out.push({ itemId: it.itemId, seq: it.seq, ok: false, error: describeError(e) })
@@ -158,6 +183,8 @@ export class Items {
   }
 
   private async verify(
+    cid: string,
+    senders: Set<string>,
     itemId: string,
     seq: number,
     ciphertextSize: number,
@@ -167,17 +194,26 @@ export class Items {
     const manifest = await openManifest({
       sealed,
       device: this.account.device,
-      expect: { itemId, conversationId: this.cid },
+      expect: { itemId, conversationId: cid },
       resolveLog: this.resolveLog,
       accountId: this.account.info.accountId,
     })
+    if (!senders.has(manifest.sender.accountId))
+      throw new SignatureError('the item is signed by someone who is not in this conversation')
     if (manifest.ciphertextSize !== ciphertextSize) throw badResponse('item size')
     // The server sees the label to enforce policy; it must not strip, add or change it.
     checkLabelMatches(manifest.label, listed.label)
     this.manifests.set(itemId, manifest)
     this.sealed.set(itemId, sealed)
     this.ciphertextSizes.set(itemId, ciphertextSize)
-    const sender = this.account.log.entries.find((e) => e.device.id === manifest.sender.deviceId)
+    let senderLog = this.account.log
+    let senderUser: string | undefined
+    if (manifest.sender.accountId !== this.account.info.accountId) {
+      const c = await this.conversations.directory.colleague(manifest.sender.accountId)
+      senderLog = c.log
+      senderUser = c.pinned.username
+    }
+    const sender = senderLog.entries.find((e) => e.device.id === manifest.sender.deviceId)
     const item: TimelineItem = {
       itemId,
       seq,
@@ -191,22 +227,23 @@ export class Items {
       senderName: sender?.device.name ?? manifest.sender.deviceId,
       label: manifest.label ?? null,
       expiresAt: listed.expiresAt,
+      ...(senderUser === undefined ? {} : { senderUser }),
       risk: manifest.kind === 'file' ? riskByName(manifest.filename) : null,
     }
     if (manifest.kind === 'note' && manifest.plaintextSize <= NOTE_PREVIEW_MAX) {
-      const bytes = await this.fetchBlob(itemId, sealed)
+      const bytes = await this.fetchBlob(cid, itemId, sealed)
       item.text = new TextDecoder().decode(bytes)
     }
     return item
   }
 
   /** A small item's plaintext, fully verified, in memory. */
-  private async fetchBlob(itemId: string, sealed: Uint8Array): Promise<Uint8Array> {
+  private async fetchBlob(cid: string, itemId: string, sealed: Uint8Array): Promise<Uint8Array> {
     const res = await this.account.api.request('GET', `/items/${itemId}/blob`)
     const ciphertext = await readAll(res.body!, NOTE_PREVIEW_MAX * 2 + 64 * 1024)
     const { plaintext } = await openItem({
       sealed,
-      expect: { itemId, conversationId: this.cid },
+      expect: { itemId, conversationId: cid },
       device: this.account.device,
       resolveLog: this.resolveLog,
       accountId: this.account.info.accountId,
@@ -253,7 +290,7 @@ export class Items {
       // The manifest verified for the timeline, not a second one the server might swap in.
       const { manifest: opened, plaintext } = await openItem({
         sealed,
-        expect: { itemId, conversationId: this.cid },
+        expect: { itemId, conversationId: manifest.conversationId },
         device: this.account.device,
         resolveLog: this.resolveLog,
         accountId: this.account.info.accountId,
@@ -279,33 +316,36 @@ export class Items {
   }
 
   /**
-   * Encrypts a file or note to every active device of my verified log into OPFS and reserves its
-   * upload; the page uploads the spooled file with tus, then calls {@link commit}.
+   * Encrypts a file or note to every active device of every member of `cid` (from verified logs)
+   * into OPFS and reserves its upload; the page uploads the spooled file with tus, then calls
+   * {@link commit}.
    */
   async prepare(
+    cid: string,
     input: SendInput,
     progress: (done: number, total: number) => void,
     signal: AbortSignal,
   ): Promise<PendingUpload> {
     return navigator.locks.request(OPFS_LOCK, { mode: 'shared' }, () =>
-      this.prepareLocked(input, progress, signal),
+      this.prepareLocked(cid, input, progress, signal),
     )
   }
 
   private async prepareLocked(
+    cid: string,
     input: SendInput,
     progress: (done: number, total: number) => void,
     signal: AbortSignal,
   ): Promise<PendingUpload> {
-    await this.account.sync()
+    const sets = await this.recipientSets(cid)
     const log = this.account.log
-    const resolved = resolveRecipients([{ log }])
+    const resolved = resolveRecipients(sets)
     const recipients = resolved.map((r) => r.device.recipient)
     const size = input.data.size
     const ciphertextSize = await itemCiphertextSize(recipients, size)
     const res = await this.account.api.json(
       'POST',
-      `/conversations/${this.cid}/items`,
+      `/conversations/${cid}/items`,
       reserveItemResponseSchema,
       {
         body: input.label ? { ciphertextSize, sensitivity: input.label } : { ciphertextSize },
@@ -319,7 +359,7 @@ export class Items {
         size,
         meta: {
           itemId: res.itemId,
-          conversationId: this.cid,
+          conversationId: cid,
           filename: input.name,
           type: input.type,
           mtime: input.mtime,
@@ -328,12 +368,13 @@ export class Items {
           ...(input.label ? { label: input.label } : {}),
         },
         sender: { device: this.account.device, log },
-        recipients: [{ log }],
+        recipients: sets,
       })
       await opfs.writeFile(spoolName(res.itemId), item.ciphertext, (n) => progress(n, ciphertextSize), signal)
       const { sealed } = await item.finish()
       const pending: PendingUpload = {
         itemId: res.itemId,
+        conversationId: cid,
         uploadUrl: res.uploadUrl,
         ciphertextSize,
         sealed,
@@ -349,6 +390,22 @@ export class Items {
       await this.cancel(res.itemId)
       throw e
     }
+  }
+
+  /** Recipients of a new item of `cid`, every log synced now (a fresh directory, no cache). */
+  private async recipientSets(cid: string) {
+    await this.account.sync()
+    const c =
+      cid === this.account.info.selfConversationId
+        ? {
+            conversationId: cid,
+            kind: 'self' as const,
+            members: [this.account.info.accountId],
+            lastSeq: 0,
+            createdAt: 0,
+          }
+        : await this.conversations.conversation(cid)
+    return this.conversations.fresh().recipients(c)
   }
 
   /** Every item of the timeline that verified, oldest first (for export). */
@@ -375,13 +432,15 @@ export class Items {
   async commit(itemId: string): Promise<number> {
     const p = await store.get<PendingUpload>(`upload:${itemId}`)
     if (!p) throw new WebError('NOT_FOUND', 'no such upload in progress')
-    // A device removed since encrypting must not get the item: cancel rather than commit.
-    await this.account.sync()
-    if (!p.recipients || p.recipients.some((id) => !findActiveDevice(this.account.log, id))) {
+    // A device removed, or a member who left or was removed, since encrypting must not get the
+    // item: cancel rather than commit.
+    const cid = p.conversationId ?? this.account.info.selfConversationId
+    const now = new Set(resolveRecipients(await this.recipientSets(cid)).map((r) => r.device.id))
+    if (!p.recipients || p.recipients.some((id) => !now.has(id))) {
       await this.cancel(itemId)
       throw new WebError(
         'RECIPIENTS_CHANGED',
-        'your devices changed while this was uploading; it was not sent, send it again',
+        'the recipients changed while this was uploading; it was not sent, send it again',
       )
     }
     const res = await this.account.api.json('PUT', `/items/${itemId}/manifest`, commitItemResponseSchema, {

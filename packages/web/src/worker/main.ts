@@ -14,6 +14,7 @@ import { Account, forget, newDevice } from './account.ts'
 import * as admin from './admin.ts'
 import { Api } from './api.ts'
 import { cryptoBench } from './bench.ts'
+import { Conversations } from './conversations.ts'
 import { exportAll } from './export.ts'
 import { Items, OPFS_LOCK, type SendInput } from './items.ts'
 import { linkServer } from './linking.ts'
@@ -37,6 +38,7 @@ declare const self: DedicatedWorkerGlobalScope
 const origin = self.location.origin
 let account: Account | null = null
 let items: Items | null = null
+let conversations: Conversations | null = null
 let push: Push | null = null
 const aborts = new Map<string, AbortController>()
 const answers = new Map<number, (yes: boolean) => void>()
@@ -55,14 +57,15 @@ function ask(event: string, data: object): Promise<boolean> {
   })
 }
 
-function ready(): { account: Account; items: Items } {
-  if (!account || !items) throw new WebError('NOT_SET_UP', 'this browser is not set up yet')
-  return { account, items }
+function ready(): { account: Account; items: Items; conversations: Conversations } {
+  if (!account || !items || !conversations) throw new WebError('NOT_SET_UP', 'this browser is not set up yet')
+  return { account, items, conversations }
 }
 
 function started(a: Account) {
   account = a
-  items = new Items(a)
+  conversations = new Conversations(a)
+  items = new Items(a, conversations)
   push?.stop()
   const failed = (err: unknown) => {
     const info = describeError(err)
@@ -70,6 +73,7 @@ function started(a: Account) {
       push?.stop()
       account = null
       items = null
+      conversations = null
     }
     emit('error', info)
   }
@@ -175,11 +179,33 @@ const methods: Record<string, (...args: never[]) => unknown> = {
       throw new WebError('USAGE', 'remove this browser from another device')
     await a.append('remove', record)
   },
-  list(since: number) {
-    return ready().items.list(since)
+  list(conversationId: string, since: number) {
+    return ready().items.list(conversationId, since)
   },
-  prepare(input: SendInput, opId: string) {
+  conversations() {
+    return ready().conversations.list()
+  },
+  openDirect(username: string) {
+    return ready().conversations.openDirect(username)
+  },
+  colleague(accountId: string) {
+    return ready().conversations.colleague(accountId)
+  },
+  markVerified(accountId: string) {
+    return ready().conversations.markVerified(accountId)
+  },
+  createGroup(name: string, usernames: string[]) {
+    return ready().conversations.createGroup(name, usernames)
+  },
+  group(conversationId: string) {
+    return ready().conversations.group(conversationId)
+  },
+  changeGroup(conversationId: string, change: Parameters<Conversations['changeGroup']>[1]) {
+    return ready().conversations.changeGroup(conversationId, change)
+  },
+  prepare(conversationId: string, input: SendInput, opId: string) {
     return ready().items.prepare(
+      conversationId,
       input,
       (done, total) => emit('progress', { opId, phase: 'encrypt', done, total }),
       signal(opId),
@@ -283,6 +309,7 @@ const methods: Record<string, (...args: never[]) => unknown> = {
     push = null
     account = null
     items = null
+    conversations = null
     await forget()
   },
 }

@@ -52,7 +52,8 @@ export class Push {
       if (msg.type === 'ready') {
         this.delay = 500
         this.onEvent({ type: 'resync' })
-      } else if (msg.type === 'item' || msg.type === 'delete' || msg.type === 'log') this.onEvent(msg)
+      } else if (msg.type === 'item' || msg.type === 'delete' || msg.type === 'log' || msg.type === 'members')
+        this.onEvent(msg)
     }
     ws.onclose = (e) => {
       if (this.ws !== ws) return
