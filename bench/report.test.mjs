@@ -115,8 +115,9 @@ describe('parsing', () => {
     expect(full.sizesMiB).toEqual([256, 1024, 4096])
     expect(full.devices).toBe(1000)
     expect(full.files).toBe(10000)
+    expect(parseArgs(['--quick']).files).toBe(100)
     const quick = parseArgs(['--quick', '--skip', 'peers,web'])
-    expect(quick.sizesMiB).toEqual([64, 256])
+    expect(quick.sizesMiB).toEqual([32, 128])
     expect([...quick.skip]).toEqual(['peers', 'web'])
     expect(parseArgs(['--sizes', '16,32']).sizesMiB).toEqual([16, 32])
     expect(() => parseArgs(['--sizes', '0'])).toThrow(/positive/)
@@ -171,12 +172,21 @@ describe('the Markdown table and the chart', () => {
     smallFiles: { count: 100, seconds: 4 },
     push: {
       devices: 1000,
-      senders: 16,
+      senders: 1,
       p50: 12.34,
       p99: 45.6,
       delivered: 10,
       expected: 10,
-      itemsPerSecond: 50,
+      itemsPerSecond: 5,
+      saturated: {
+        devices: 1000,
+        senders: 16,
+        p50: 300,
+        p99: 900,
+        delivered: 20,
+        expected: 20,
+        itemsPerSecond: 60,
+      },
     },
     startup: { seconds: 0.75 },
   }
@@ -188,7 +198,12 @@ describe('the Markdown table and the chart', () => {
     expect(md).toContain('not measured: wormhole <failed> & gone')
     expect(md).toContain('| web app in Chromium | not measured: no Chromium |')
     expect(md).toContain('25 files/s (4.0 s)')
-    expect(md).toContain('p50 12.3 ms, p99 45.6 ms (10/10 delivered, 50 items/s)')
+    expect(md).toContain(
+      '1000 devices connected, 1 sender (5 items/s) | p50 12.3 ms, p99 45.6 ms (10/10 delivered)',
+    )
+    expect(md).toContain(
+      '16 senders (60 items/s) | 60 items/s; push p50 300.0 ms, p99 900.0 ms (20/20 delivered)',
+    )
     expect(md).toContain('0.75 s')
     expect(md).toContain('| 120 MiB |')
     expect(md).toContain('Load average 1.00 2.00 3.00 at the start, 1.50 2.00 3.00 at the end')
