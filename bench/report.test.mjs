@@ -15,6 +15,7 @@ import {
   parseOnionshareUrl,
   parseTwistedPort,
   percentile,
+  replaceReadmeSection,
   svgChart,
 } from './lib/report.mjs'
 
@@ -35,6 +36,7 @@ const machine = {
 /** One size's raw figures with round numbers, so every derived value is known exactly. */
 const raw = (over = {}) => ({
   sizeMiB: 1,
+  load: 0.5,
   limits: {
     diskWriteSeconds: 0.25,
     diskReadSeconds: 0.125,
@@ -188,7 +190,7 @@ describe('the Markdown table and the chart', () => {
         itemsPerSecond: 60,
       },
     },
-    startup: { seconds: 0.75 },
+    startup: { seconds: 0.75, runs: [0.5, 0.75, 2] },
   }
 
   it('lists the ratios, every figure, and why a peer was not measured', () => {
@@ -204,8 +206,11 @@ describe('the Markdown table and the chart', () => {
     expect(md).toContain(
       '16 senders (60 items/s) | 60 items/s; push p50 300.0 ms, p99 900.0 ms (20/20 delivered)',
     )
-    expect(md).toContain('0.75 s')
+    expect(md).toContain('first request served, median of 3 | 0.75 s |')
     expect(md).toContain('| 120 MiB |')
+    expect(md).toContain(
+      '| 1 MiB | 0.5 | 4 / 8 | 2 / 2 / 1 | 1 / 1 / **1** | 120 / 140 / 130 | 0 | 1.5 / 2 / 1 | 4 / 1 / 1 |',
+    )
     expect(md).toContain('Load average 1.00 2.00 3.00 at the start, 1.50 2.00 3.00 at the end')
   })
 
@@ -229,5 +234,15 @@ describe('the Markdown table and the chart', () => {
     // Airlock runs at half the age CLI's throughput in these figures (the 1 GiB group sets the scale).
     expect(heights[1] / ages[1]).toBeCloseTo(0.5, 2)
     expect(svg).not.toMatch(/<failed>/)
+  })
+})
+
+describe('the README section', () => {
+  it('replaces only what lies between the markers', () => {
+    const readme = '# A\n\n## Performance\n<!-- bench:start -->\nold\n<!-- bench:end -->\n\n## Next\n'
+    expect(replaceReadmeSection(readme, '| new |\n')).toBe(
+      '# A\n\n## Performance\n<!-- bench:start -->\n| new |\n<!-- bench:end -->\n\n## Next\n',
+    )
+    expect(() => replaceReadmeSection('# A\n', 'x')).toThrow(/markers/)
   })
 })

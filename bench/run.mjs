@@ -27,7 +27,7 @@ import { CHROMIUM_PATH } from '../chromium.mjs'
 import { browserCrypto } from './browser.mjs'
 import { daemon, freePort, timed } from './lib/proc.mjs'
 import { connectDevices } from './lib/push.mjs'
-import { markdown, parseArgs, parseOnionshareUrl, svgChart } from './lib/report.mjs'
+import { markdown, parseArgs, parseOnionshareUrl, replaceReadmeSection, svgChart } from './lib/report.mjs'
 import { seed } from './lib/seed.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
@@ -91,6 +91,15 @@ writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n
 writeFileSync(join(dir, `${stamp}.md`), `${table}\n![throughput by file size](${stamp}.svg)\n`)
 writeFileSync(join(dir, `${stamp}.svg`), svgChart(results))
 console.log(table)
+if (!opts.quick) {
+  // The README shows the latest full run; a quick run is for day-to-day checks only.
+  const readme = join(ROOT, 'README.md')
+  const link = `Full report: [bench/results/${stamp}.md](bench/results/${stamp}.md), chart: [bench/results/${stamp}.svg](bench/results/${stamp}.svg).`
+  writeFileSync(
+    readme,
+    replaceReadmeSection(readFileSync(readme, 'utf8'), `${table.replace(/^## .*\n/, '')}\n${link}`),
+  )
+}
 log(`wrote bench/results/${stamp}.{json,md,svg}`)
 
 function machine() {
@@ -138,6 +147,7 @@ function ensureTools() {
 async function measureSize(sizeMiB, server, A, B, peers) {
   const bytes = sizeMiB * MiB
   log(`— ${sizeMiB} MiB —`)
+  const load = loadavg()[0]
   const plain = join(work, `plain-${sizeMiB}.bin`)
   const hash = writeRandom(plain, sizeMiB)
   const scratch = join(work, 'scratch.bin')
@@ -172,6 +182,7 @@ async function measureSize(sizeMiB, server, A, B, peers) {
 
   const result = {
     sizeMiB,
+    load,
     limits: {
       diskWriteSeconds: write.seconds,
       diskReadSeconds: read.seconds,
@@ -397,24 +408,33 @@ async function push() {
   }
 }
 
-/** From spawning the server on a fresh data directory to its first answered request. */
+/**
+ * From spawning the server on a fresh data directory to its first answered request; the median
+ * of five starts, since one start on a shared machine says little.
+ */
 async function startup() {
-  const t = performance.now()
-  const s = await startServer(join(work, 'startup'))
-  try {
-    for (;;) {
-      const ok = await fetch(`${s.url}/healthz`)
-        .then((r) => r.ok)
-        .catch(() => false)
-      if (ok) break
-      await new Promise((r) => setTimeout(r, 5))
+  const runs = []
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now()
+    const s = await startServer(join(work, `startup-${i}`))
+    try {
+      for (;;) {
+        const ok = await fetch(`${s.url}/healthz`)
+          .then((r) => r.ok)
+          .catch(() => false)
+        if (ok) break
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      runs.push((performance.now() - t) / 1000)
+    } finally {
+      await s.stop()
     }
-    return {
-      seconds: (performance.now() - t) / 1000,
-      what: 'node packages/server/dist/bin.js (npm start after its build)',
-    }
-  } finally {
-    await s.stop()
+  }
+  runs.sort((a, b) => a - b)
+  return {
+    seconds: runs[2],
+    runs,
+    what: 'node packages/server/dist/bin.js (what npm start runs after its build)',
   }
 }
 

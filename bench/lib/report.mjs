@@ -148,14 +148,15 @@ export function markdown(r) {
     '',
     '### Throughput, MB/s (disk to disk on loopback)',
     '',
-    '| file | disk write / read | age encrypt / decrypt / both | Airlock send / receive / end to end | peak RSS MiB server / send / receive | magic-wormhole | onionshare start-up s / download / both | curl up / down / both |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| file | load avg | disk write / read | age encrypt / decrypt / both | Airlock send / receive / end to end | peak RSS MiB server / send / receive | magic-wormhole | onionshare start-up s / download / both | curl up / down / both |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...d.map((x, i) => {
       const p = x.peers
       const raw = r.sizes[i].peers ?? {}
       const rss = x.airlock.peakRssMiB
       return [
         `| ${size(x.sizeMiB)}`,
+        f1(r.sizes[i].load),
         `${f0(x.diskWriteMBps)} / ${f0(x.diskReadMBps)}`,
         `${f0(x.age.encryptMBps)} / ${f0(x.age.decryptMBps)} / ${f0(x.age.endToEndMBps)}`,
         `${f0(x.airlock.sendMBps)} / ${f0(x.airlock.receiveMBps)} / **${f0(x.airlock.endToEndMBps)}**`,
@@ -190,7 +191,7 @@ export function markdown(r) {
         ]
       : []),
     r.startup?.notMeasured === undefined && r.startup
-      ? `| server start (fresh data directory) → first request served | ${f2(r.startup.seconds)} s | |`
+      ? `| server start (fresh data directory) → first request served, median of ${r.startup.runs?.length ?? 1} | ${f2(r.startup.seconds)} s | |`
       : `| server start | ${why(r.startup)} | |`,
     `| peak server RSS, whole run | ${f0(Math.max(...d.map((x) => x.airlock.peakRssMiB.server)))} MiB | < 150 MB (143 MiB) |`,
   ]
@@ -200,6 +201,19 @@ export function markdown(r) {
 
 const pushLoad = (p) =>
   `${p.devices} devices connected, ${p.senders} sender${p.senders === 1 ? '' : 's'} (${f0(p.itemsPerSecond)} items/s)`
+
+/**
+ * `readme` with the text between `<!-- bench:start -->` and `<!-- bench:end -->` replaced by
+ * `table`; throws when the markers are missing, so a moved section is noticed.
+ */
+export function replaceReadmeSection(readme, table) {
+  const start = '<!-- bench:start -->'
+  const end = '<!-- bench:end -->'
+  const a = readme.indexOf(start)
+  const b = readme.indexOf(end)
+  if (a < 0 || b < a) throw new Error('README.md has no bench:start / bench:end markers')
+  return `${readme.slice(0, a + start.length)}\n${table.trim()}\n${readme.slice(b)}`
+}
 
 const escapeXml = (s) => String(s).replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`)
 
@@ -257,6 +271,7 @@ export function svgChart(r) {
       const x = x0 + i * bar
       out.push(
         `<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(bar - 2).toFixed(1)}" height="${(top + plotH - y(v)).toFixed(1)}" fill="${colors[i % colors.length]}"><title>${escapeXml(s.name)}, ${size(mib)}: ${v.toFixed(0)} MB/s</title></rect>`,
+        `<text x="${(x + (bar - 2) / 2).toFixed(1)}" y="${(y(v) - 4).toFixed(1)}" text-anchor="middle" font-size="10">${v.toFixed(0)}</text>`,
       )
     })
   })
