@@ -161,6 +161,7 @@ describe('the Markdown table and the chart', () => {
   const results = {
     date: '2026-01-01T00:00:00.000Z',
     quick: true,
+    command: 'node bench/run.mjs --quick',
     machine,
     sizes: [
       raw(),
@@ -211,7 +212,9 @@ describe('the Markdown table and the chart', () => {
     expect(md).toContain(
       '| 1 MiB | 0.5 | 4 / 8 | 2 / 2 / 1 | 1 / 1 / **1** | 120 / 140 / 130 | 0 | 1.5 / 2 / 1 | 4 / 1 / 1 |',
     )
-    expect(md).toContain('Load average 1.00 2.00 3.00 at the start, 1.50 2.00 3.00 at the end')
+    expect(md).toContain(
+      'Load average 1.00 2.00 3.00 at the start, 1.50 2.00 3.00 at the end; command `node bench/run.mjs --quick`.',
+    )
   })
 
   it('draws one bar per measured figure, scaled to the largest, with escaped names', () => {

@@ -135,7 +135,8 @@ export function markdown(r) {
     `## Airlock benchmark, ${r.date}${r.quick ? ' (--quick)' : ''}`,
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM, ${m.os}; Node ${m.node}. ` +
-      `Load average ${m.loadBefore.map(f2).join(' ')} at the start, ${m.loadAfter.map(f2).join(' ')} at the end.`,
+      `Load average ${m.loadBefore.map(f2).join(' ')} at the start, ${m.loadAfter.map(f2).join(' ')} at the end` +
+      (r.command ? `; command \`${r.command}\`.` : '.'),
     '',
     '### Ratios (Airlock ÷ other, throughput of the same file; above 1 means Airlock is faster)',
     '',
