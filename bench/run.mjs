@@ -99,6 +99,8 @@ if (!opts.quick) {
     readme,
     replaceReadmeSection(readFileSync(readme, 'utf8'), `${table.replace(/^## .*\n/, '')}\n${link}`),
   )
+  // The README is formatted by Biome like every other file (`npm run lint` checks it).
+  spawnSync(join(ROOT, 'node_modules/.bin/biome'), ['format', '--write', 'README.md'], { cwd: ROOT })
 }
 log(`wrote bench/results/${stamp}.{json,md,svg}`)
 
