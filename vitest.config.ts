@@ -44,6 +44,7 @@ export default defineConfig({
             'packages/server/**/*.test.ts',
             'packages/cli/**/*.test.ts',
             'packages/web/test/**/*.test.ts',
+            'bench/**/*.test.mjs',
           ],
           exclude: ['**/node_modules/**', '**/dist/**'],
           testTimeout: 300_000,

@@ -1,242 +1,498 @@
-// End-to-end benchmark: one file from device A to device B through the real server on loopback,
-// next to the age CLI encrypting and decrypting the same file in the same run.
-// usage: npm run bench [-- --quick] [-- --size-mib N]
-import { spawn, spawnSync } from 'node:child_process'
-import { createHash, randomFillSync } from 'node:crypto'
+// `npm run bench`: Airlock against the machine's limits and against the tools people use instead,
+// every figure measured in the same run on loopback. Writes bench/results/<date>.{json,md,svg}.
+// usage: npm run bench [-- --quick] [-- --sizes 256,1024] [-- --skip peers,web,files,push,startup]
+import { spawnSync } from 'node:child_process'
+import { createCipheriv, createDecipheriv, createHash, randomBytes, randomFillSync } from 'node:crypto'
 import {
   closeSync,
   createReadStream,
+  createWriteStream,
+  existsSync,
+  fsyncSync,
   mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { createServer } from 'node:http'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { browserCrypto, nodeAead, nodeCrypto } from './browser.mjs'
+import { pipeline } from 'node:stream/promises'
+import { CHROMIUM_PATH } from '../chromium.mjs'
+import { browserCrypto } from './browser.mjs'
+import { daemon, freePort, timed } from './lib/proc.mjs'
+import { connectDevices } from './lib/push.mjs'
+import { markdown, parseArgs, parseOnionshareUrl, replaceReadmeSection, svgChart } from './lib/report.mjs'
+import { seed } from './lib/seed.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
 const CLI = join(ROOT, 'packages/cli/dist/bin.js')
+// The same V8 options as `npm start` (see package.json).
 const SERVER_NODE_OPTIONS = ['--max-semi-space-size=2']
-const args = process.argv.slice(2)
-const quick = args.includes('--quick')
-const sizeArg = args.indexOf('--size-mib')
-const sizeMiB = sizeArg >= 0 ? Number(args[sizeArg + 1]) : quick ? 256 : 1024
-const bytes = sizeMiB * 1024 * 1024
+const MiB = 1024 * 1024
+const opts = parseArgs(process.argv.slice(2))
 const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'))
-const log = (s) => process.stderr.write(`${s}\n`)
+const log = (s) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`)
+const cleanup = []
 
-let server
+const results = {
+  date: new Date().toISOString(),
+  quick: opts.quick,
+  command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: machine(),
+  sizes: [],
+  notes: [],
+}
+
 try {
-  log(`writing a ${sizeMiB} MiB random file…`)
-  const plain = join(work, 'plain.bin')
-  const plainHash = writeRandom(plain, sizeMiB)
-
-  // The age CLI, file to file, as the reference.
-  const keygen = spawnSync('age-keygen', { encoding: 'utf8' })
-  const ageKey = join(work, 'age-key.txt')
-  writeFileSync(ageKey, keygen.stdout, { mode: 0o600 })
-  const ageRecipient = /public key: (age1\S+)/.exec(keygen.stdout + keygen.stderr)[1]
-  log('age CLI encrypt and decrypt…')
-  const ageEnc = timed('age', ['-e', '-r', ageRecipient, '-o', join(work, 'age.age'), plain])
-  const ageDec = timed('age', ['-d', '-i', ageKey, '-o', join(work, 'age.out'), join(work, 'age.age')])
-  rmSync(join(work, 'age.age'))
-  rmSync(join(work, 'age.out'))
-
-  server = await startServer(join(work, 'server'))
+  const tools = ensureTools()
+  const server = await startServer(join(work, 'server'))
+  cleanup.push(server.stop)
   const A = join(work, 'device-a')
   const B = join(work, 'device-b')
   log('setting up device A and linking device B…')
-  run(
-    A,
-    ['setup', server.url, '--username', 'bench', '--name', 'a', '--recovery-out', join(work, 'recovery.txt')],
-    {
-      AIRLOCK_CODE: server.setupCode,
-    },
+  await setupDevices(server, A, B)
+  const peers = opts.skip.has('peers') ? null : await startPeers(tools)
+
+  results.aead = aeadLimit(256)
+  log(`node:crypto ChaCha20-Poly1305: ${results.aead.sealMBps.toFixed(0)} MB/s seal`)
+
+  for (const sizeMiB of opts.sizesMiB) results.sizes.push(await measureSize(sizeMiB, server, A, B, peers))
+  await peers?.stop()
+
+  results.web = opts.skip.has('web') ? { notMeasured: 'skipped (--skip web)' } : await web(server)
+  results.smallFiles = opts.skip.has('files')
+    ? { notMeasured: 'skipped (--skip files)' }
+    : await smallFiles(A)
+  await server.stop()
+  results.push = opts.skip.has('push') ? { notMeasured: 'skipped (--skip push)' } : await push()
+  results.startup = opts.skip.has('startup') ? { notMeasured: 'skipped (--skip startup)' } : await startup()
+  results.notes.push(
+    'Disk to disk: Airlock is `airlock send` on device A then `airlock get` on device B (sequential, each from and to a file, fsynced, verified); magic-wormhole is send and receive started together, to the received file; onionshare is its start-up (until it prints its address) plus `curl` downloading to a file; curl is `curl -T` to a static Node server writing a file, then `curl -o` back.',
+    'Disk write: `dd … conv=fsync` of the file size; disk read: `dd … iflag=direct` (bypassing the page cache). Every other tool reads its input from the page cache.',
   )
-  await link(A, B, server.url)
+} finally {
+  results.machine.loadAfter = loadavg()
+  for (const stop of cleanup.reverse()) await stop().catch(() => {})
+  rmSync(work, { recursive: true, force: true })
+}
+
+const stamp = results.date.replace(/[:]/g, '-').slice(0, 19)
+const dir = join(ROOT, 'bench/results')
+mkdirSync(dir, { recursive: true })
+const table = markdown(results)
+writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`)
+writeFileSync(join(dir, `${stamp}.md`), `${table}\n![throughput by file size](${stamp}.svg)\n`)
+writeFileSync(join(dir, `${stamp}.svg`), svgChart(results))
+console.log(table)
+if (!opts.quick) {
+  // The README shows the latest full run; a quick run is for day-to-day checks only.
+  const readme = join(ROOT, 'README.md')
+  const link = `Full report: [bench/results/${stamp}.md](bench/results/${stamp}.md), chart: [bench/results/${stamp}.svg](bench/results/${stamp}.svg).`
+  writeFileSync(
+    readme,
+    replaceReadmeSection(readFileSync(readme, 'utf8'), `${table.replace(/^## .*\n/, '')}\n${link}`),
+  )
+  // The README is formatted by Biome like every other file (`npm run lint` checks it).
+  spawnSync(join(ROOT, 'node_modules/.bin/biome'), ['format', '--write', 'README.md'], { cwd: ROOT })
+}
+log(`wrote bench/results/${stamp}.{json,md,svg}`)
+
+function machine() {
+  const os = /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux'
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpus().length,
+    memGiB: Math.round(totalmem() / 1024 ** 3),
+    os,
+    node: process.version,
+    loadBefore: loadavg(),
+  }
+}
+
+/** Installs the Debian packages of age and the peers where absent; returns why a tool is missing. */
+function ensureTools() {
+  const want = { age: 'age', wormhole: 'magic-wormhole', 'onionshare-cli': 'onionshare-cli' }
+  const extra = ['python3-magic-wormhole-mailbox-server', 'magic-wormhole-transit-relay']
+  const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0
+  const pyHas = (mod) => spawnSync('/usr/bin/python3', ['-c', `import ${mod}`]).status === 0
+  const missing = Object.keys(want).filter((b) => !has(b))
+  if (!pyHas('wormhole_mailbox_server')) missing.push(extra[0])
+  if (!pyHas('wormhole_transit_relay')) missing.push(extra[1])
+  const skipPeers = opts.skip.has('peers')
+  const needed = missing.map((b) => want[b] ?? b).filter((p) => p === 'age' || !skipPeers)
+  if (!opts.skip.has('web') && !existsSync(CHROMIUM_PATH)) needed.push('chromium')
+  if (needed.length) {
+    log(`installing ${needed.join(' ')} from Debian…`)
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' })
+    spawnSync('apt-get', ['install', '-y', '-qq', ...needed], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    })
+  }
+  if (!has('age')) throw new Error('the age CLI is needed (apt-get install age)')
+  return {
+    wormhole:
+      has('wormhole') && pyHas('wormhole_mailbox_server') && pyHas('wormhole_transit_relay')
+        ? null
+        : 'magic-wormhole or its servers could not be installed',
+    onionshare: has('onionshare-cli') ? null : 'onionshare-cli could not be installed',
+  }
+}
+
+async function measureSize(sizeMiB, server, A, B, peers) {
+  const bytes = sizeMiB * MiB
+  log(`— ${sizeMiB} MiB —`)
+  const load = loadavg()[0]
+  const plain = join(work, `plain-${sizeMiB}.bin`)
+  const hash = writeRandom(plain, sizeMiB)
+  const scratch = join(work, 'scratch.bin')
+  const ddCount = `count=${sizeMiB / 4}`
+  const write = await timed('dd', ['if=/dev/zero', `of=${scratch}`, 'bs=4M', ddCount, 'conv=fsync'])
+  rmSync(scratch)
+  const read = await timed('dd', [`if=${plain}`, 'of=/dev/null', 'bs=4M', 'iflag=direct'])
+
+  log('age CLI encrypt and decrypt…')
+  const keygen = spawnSync('age-keygen', { encoding: 'utf8' })
+  const ageKey = join(work, 'age-key.txt')
+  writeFileSync(ageKey, keygen.stdout, { mode: 0o600 })
+  const recipient = /public key: (age1\S+)/.exec(keygen.stdout + keygen.stderr)[1]
+  const enc = await timed('age', ['-e', '-r', recipient, '-o', join(work, 'age.age'), plain])
+  const dec = await timed('age', ['-d', '-i', ageKey, '-o', join(work, 'age.out'), join(work, 'age.age')])
+  rmSync(join(work, 'age.age'))
+  rmSync(join(work, 'age.out'))
 
   log('airlock send…')
-  const send = timed(process.execPath, [CLI, '--home', A, '--json', 'send', plain])
-  const sent = JSON.parse(send.stdout.trim().split('\n').pop())
-  const itemId = sent.sent?.[0]?.itemId
+  server.resetPeak()
+  const send = await timed(process.execPath, [CLI, '--home', A, '--json', 'send', plain])
+  const itemId = JSON.parse(send.stdout.trim().split('\n').pop()).sent?.[0]?.itemId
   if (!itemId) throw new Error(`no item id in ${send.stdout}`)
   log('airlock get…')
   const out = join(work, 'received')
   mkdirSync(out)
-  const get = timed(process.execPath, [CLI, '--home', B, '--json', 'get', itemId, '--out', out])
-  const files = readdirSync(out)
-  if (files.length !== 1 || (await sha256(join(out, files[0]))) !== plainHash)
-    throw new Error('received file differs')
+  const get = await timed(process.execPath, [CLI, '--home', B, '--json', 'get', itemId, '--out', out])
   const serverPeak = server.peakRssMiB()
+  await expectSame(join(out, readdirSync(out)[0]), hash, 'airlock')
+  rmSync(out, { recursive: true })
+  spawnSync(process.execPath, [CLI, '--home', A, 'rm', itemId], { stdio: 'ignore' })
 
-  // The web app's crypto worker in Chromium, and core in Node on the same size, same run.
-  const cryptoMiB = Math.min(256, sizeMiB)
-  log(`browser and Node crypto, ${cryptoMiB} MiB…`)
-  const web = await browserCrypto(server.url, cryptoMiB)
-  const nodeJs = await nodeCrypto(cryptoMiB)
-  const nodeFast = await nodeCrypto(cryptoMiB, nodeAead)
-
-  const ageTotal = ageEnc.seconds + ageDec.seconds
-  const airTotal = send.seconds + get.seconds
-  const results = {
-    date: new Date().toISOString(),
+  const result = {
     sizeMiB,
-    node: process.version,
-    age: { encryptSeconds: ageEnc.seconds, decryptSeconds: ageDec.seconds },
+    load,
+    limits: {
+      diskWriteSeconds: write.seconds,
+      diskReadSeconds: read.seconds,
+      age: { encryptSeconds: enc.seconds, decryptSeconds: dec.seconds },
+    },
     airlock: {
       sendSeconds: send.seconds,
       receiveSeconds: get.seconds,
-      sendMBps: bytes / send.seconds / 1e6,
-      receiveMBps: bytes / get.seconds / 1e6,
-      endToEndMBps: bytes / airTotal / 1e6,
       peakRssMiB: { server: serverPeak, sendCli: send.maxRssMiB, receiveCli: get.maxRssMiB },
     },
-    ratioAgeOverAirlock: ageTotal / airTotal,
-    crypto: { sizeMiB: cryptoMiB, browser: web, nodeSameAead: nodeJs, nodeFastPath: nodeFast },
+    peers: {},
   }
-  const mbps = (r) => `${r.encryptMBps.toFixed(0)} | ${r.decryptMBps.toFixed(0)}`
-  const table = [
-    `Airlock end to end, ${sizeMiB} MiB file, loopback (${results.date}, Node ${process.version})`,
-    '',
-    '| what | seconds | MB/s | peak RSS MiB |',
-    '|---|---:|---:|---:|',
-    `| age CLI encrypt (file to file) | ${ageEnc.seconds.toFixed(2)} | ${(bytes / ageEnc.seconds / 1e6).toFixed(0)} | ${ageEnc.maxRssMiB.toFixed(0)} |`,
-    `| age CLI decrypt (file to file) | ${ageDec.seconds.toFixed(2)} | ${(bytes / ageDec.seconds / 1e6).toFixed(0)} | ${ageDec.maxRssMiB.toFixed(0)} |`,
-    `| airlock send (A → server) | ${send.seconds.toFixed(2)} | ${results.airlock.sendMBps.toFixed(0)} | ${send.maxRssMiB.toFixed(0)} |`,
-    `| airlock get (server → B, verified) | ${get.seconds.toFixed(2)} | ${results.airlock.receiveMBps.toFixed(0)} | ${get.maxRssMiB.toFixed(0)} |`,
-    `| server (whole run) | | | ${serverPeak.toFixed(0)} |`,
-    '',
-    `| age encrypt / decrypt in memory, ${cryptoMiB} MiB | encrypt MB/s | decrypt MB/s |`,
-    '|---|---:|---:|',
-    `| web app worker in Chromium (JavaScript ChaCha20-Poly1305) | ${mbps(web)} |`,
-    `| core in Node, same JavaScript AEAD | ${mbps(nodeJs)} |`,
-    `| core in Node, node:crypto AEAD (CLI path) | ${mbps(nodeFast)} |`,
-    `| ratio browser ÷ Node (same AEAD) | ${(web.encryptMBps / nodeJs.encryptMBps).toFixed(2)} | ${(web.decryptMBps / nodeJs.decryptMBps).toFixed(2)} |`,
-    '',
-    `ratio (age encrypt + decrypt time) ÷ (Airlock send + receive time): ${results.ratioAgeOverAirlock.toFixed(2)} (target ≥ 0.5)`,
-    `targets: server RSS < 150 MB (${serverPeak < 143 ? 'met' : 'NOT met'}), CLI RSS < 200 MB (${Math.max(send.maxRssMiB, get.maxRssMiB) < 190 ? 'met' : 'NOT met'})`,
-  ].join('\n')
-  console.log(table)
-  const stamp = results.date.replace(/[:]/g, '-').slice(0, 19)
-  writeFileSync(join(ROOT, 'bench/results', `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`)
-  writeFileSync(join(ROOT, 'bench/results', `${stamp}.md`), `${table}\n`)
-} finally {
-  await server?.stop()
-  rmSync(work, { recursive: true, force: true })
+  const why = opts.skip.has('peers') ? 'skipped (--skip peers)' : null
+  result.peers.wormhole = why ? { notMeasured: why } : await attempt(() => wormhole(peers, plain, hash))
+  result.peers.onionshare = why ? { notMeasured: why } : await attempt(() => onionshare(peers, plain, hash))
+  result.peers.plain = why ? { notMeasured: why } : await attempt(() => plainCopy(peers, plain, hash))
+  rmSync(plain)
+  const e2e = bytes / (send.seconds + get.seconds) / 1e6
+  log(
+    `airlock ${e2e.toFixed(0)} MB/s end to end; age ${(bytes / (enc.seconds + dec.seconds) / 1e6).toFixed(0)}`,
+  )
+  return result
+}
+
+async function attempt(fn) {
+  try {
+    return await fn()
+  } catch (e) {
+    log(`not measured: ${e.message}`)
+    return { notMeasured: e.message.split('\n')[0] }
+  }
+}
+
+/** The local mailbox and transit relay for magic-wormhole, and the static server for curl. */
+async function startPeers(tools) {
+  const stops = []
+  const p = { tools }
+  if (!tools.wormhole) {
+    const mailbox = await freePort()
+    const transit = await freePort()
+    const cwd = join(work, 'wormhole')
+    mkdirSync(cwd)
+    const py = '/usr/bin/python3'
+    const mb = await daemon(
+      py,
+      ['-m', 'twisted', 'wormhole-mailbox', '--port', `tcp:${mailbox}:interface=127.0.0.1`],
+      /Site starting on/,
+      { cwd },
+    )
+    stops.push(mb.stop)
+    const tr = await daemon(
+      py,
+      ['-m', 'twisted', 'transitrelay', '--port', `tcp:${transit}:interface=127.0.0.1`],
+      /Transit starting on/,
+      { cwd },
+    )
+    stops.push(tr.stop)
+    p.wormholeArgs = [
+      '--relay-url',
+      `ws://127.0.0.1:${mailbox}/v1`,
+      '--transit-helper',
+      `tcp:127.0.0.1:${transit}`,
+    ]
+  }
+  // The no-encryption reference: PUT writes the body to a file, GET streams it back.
+  const store = join(work, 'static')
+  mkdirSync(store)
+  const http = createServer(async (req, res) => {
+    const file = join(store, 'upload.bin')
+    try {
+      if (req.method === 'PUT') {
+        await pipeline(req, createWriteStream(file))
+        res.end('ok')
+      } else {
+        res.setHeader('content-length', String(statSync(file).size))
+        await pipeline(createReadStream(file), res)
+      }
+    } catch (e) {
+      res.statusCode = 500
+      res.end(String(e))
+    }
+  })
+  await new Promise((r) => http.listen(0, '127.0.0.1', r))
+  p.plainUrl = `http://127.0.0.1:${http.address().port}/upload.bin`
+  p.plainStore = store
+  stops.push(() => new Promise((r) => http.close(r)))
+  cleanup.push(async () => {
+    for (const s of stops.reverse()) await s()
+  })
+  p.stop = async () => {
+    for (const s of stops.splice(0).reverse()) await s()
+  }
+  return p
+}
+
+async function wormhole(peers, plain, hash) {
+  if (peers.tools.wormhole) throw new Error(peers.tools.wormhole)
+  log('magic-wormhole…')
+  const code = `7-${randomBytes(6).toString('hex')}`
+  const out = join(work, 'wormhole.out')
+  const flags = ['--no-listen', '--hide-progress']
+  const t = performance.now()
+  const [, recv] = await Promise.all([
+    timed('wormhole', [...peers.wormholeArgs, 'send', ...flags, '--code', code, plain]),
+    timed('wormhole', [...peers.wormholeArgs, 'receive', ...flags, '--accept-file', '-o', out, code]),
+  ])
+  const seconds = (performance.now() - t) / 1000
+  await expectSame(out, hash, 'magic-wormhole')
+  rmSync(out)
+  return { seconds, receiveSeconds: recv.seconds }
+}
+
+async function onionshare(peers, plain, hash) {
+  if (peers.tools.onionshare) throw new Error(peers.tools.onionshare)
+  log('onionshare…')
+  const t = performance.now()
+  const os = await daemon(
+    'onionshare-cli',
+    ['--local-only', '--no-autostop-sharing', '--data-dir', join(work, 'onionshare-data'), plain],
+    /Give this address[^\n]*\nhttp:\/\/127\.0\.0\.1:\d+/,
+    { cwd: work, timeoutMs: 600_000 },
+  )
+  const startupSeconds = (performance.now() - t) / 1000
+  try {
+    const url = parseOnionshareUrl(os.output())
+    const out = join(work, 'onionshare.out')
+    const name = plain.split('/').pop()
+    const dl = await timed('curl', ['-sSf', '-o', out, `${url}/${name}`])
+    await expectSame(out, hash, 'onionshare')
+    rmSync(out)
+    return { startupSeconds, downloadSeconds: dl.seconds }
+  } finally {
+    await os.stop()
+  }
+}
+
+async function plainCopy(peers, plain, hash) {
+  log('curl, no encryption…')
+  const up = await timed('curl', ['-sSf', '-T', plain, peers.plainUrl])
+  const out = join(work, 'curl.out')
+  const down = await timed('curl', ['-sSf', '-o', out, peers.plainUrl])
+  await expectSame(out, hash, 'curl')
+  rmSync(out)
+  rmSync(join(peers.plainStore, 'upload.bin'))
+  return { uploadSeconds: up.seconds, downloadSeconds: down.seconds }
+}
+
+/** node:crypto ChaCha20-Poly1305 over 64 KiB chunks, one thread: the AEAD's ceiling here. */
+function aeadLimit(sizeMiB) {
+  const key = randomBytes(32)
+  const chunk = randomBytes(64 * 1024)
+  const n = (sizeMiB * MiB) / chunk.length
+  const nonce = Buffer.alloc(12)
+  const sealed = []
+  let t = performance.now()
+  for (let i = 0; i < n; i++) {
+    nonce.writeUInt32BE(i, 7)
+    const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 })
+    const body = c.update(chunk)
+    c.final()
+    if (i < 64) sealed.push([Buffer.from(nonce), body, c.getAuthTag()])
+  }
+  const seal = (performance.now() - t) / 1000
+  t = performance.now()
+  for (let i = 0; i < n; i++) {
+    const [iv, body, tag] = sealed[i % sealed.length]
+    const d = createDecipheriv('chacha20-poly1305', key, iv, { authTagLength: 16 })
+    d.setAuthTag(tag)
+    d.update(body)
+    d.final()
+  }
+  const open = (performance.now() - t) / 1000
+  return {
+    sizeMiB,
+    chunkKiB: 64,
+    sealMBps: (sizeMiB * MiB) / seal / 1e6,
+    openMBps: (sizeMiB * MiB) / open / 1e6,
+  }
+}
+
+async function web(server) {
+  log(`web app crypto worker in Chromium, ${opts.webMiB} MiB…`)
+  try {
+    return { ...(await browserCrypto(server.url, opts.webMiB)), sizeMiB: opts.webMiB }
+  } catch (e) {
+    return { notMeasured: e.message.split('\n')[0] }
+  }
+}
+
+async function smallFiles(A) {
+  log(`airlock send of ${opts.files} small files…`)
+  const dir = join(work, 'small')
+  mkdirSync(dir)
+  const body = randomBytes(1024)
+  for (let i = 0; i < opts.files; i++) writeFileSync(join(dir, `f${i}.txt`), body)
+  const r = await timed(process.execPath, [CLI, '--home', A, '--json', 'send', dir])
+  const sent = JSON.parse(r.stdout.trim().split('\n').pop()).sent?.length
+  if (sent !== opts.files) throw new Error(`sent ${sent} of ${opts.files} files`)
+  rmSync(dir, { recursive: true })
+  return { count: opts.files, bytesEach: 1024, seconds: r.seconds, peakRssMiB: r.maxRssMiB }
+}
+
+async function push() {
+  const { openSqliteStore } = await import('../packages/server/dist/sqlite-store.js')
+  const dir = join(work, 'push')
+  mkdirSync(dir)
+  log(`seeding ${opts.devices} devices…`)
+  const store = await openSqliteStore(join(dir, 'airlock.db'))
+  const accounts = await seed(store, { accounts: opts.devices / 10, perAccount: 10 })
+  await store.close()
+  const s = await startServer(dir)
+  const devices = await connectDevices([s], accounts, log)
+  try {
+    // Latency first, one item at a time; then what the server sustains with 16 senders at once,
+    // where latency is mostly time queued behind the other senders' requests.
+    const seconds = opts.quick ? 5 : 15
+    const light = await devices.run({ seconds, senders: 1, log })
+    const saturated = await devices.run({ seconds, senders: 16, log })
+    return { ...light, saturated }
+  } finally {
+    devices.close()
+    await s.stop()
+  }
+}
+
+/**
+ * From spawning the server on a fresh data directory to its first answered request; the median
+ * of five starts, since one start on a shared machine says little.
+ */
+async function startup() {
+  const runs = []
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now()
+    const s = await startServer(join(work, `startup-${i}`))
+    try {
+      for (;;) {
+        const ok = await fetch(`${s.url}/healthz`)
+          .then((r) => r.ok)
+          .catch(() => false)
+        if (ok) break
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      runs.push((performance.now() - t) / 1000)
+    } finally {
+      await s.stop()
+    }
+  }
+  runs.sort((a, b) => a - b)
+  return {
+    seconds: runs[2],
+    runs,
+    what: 'node packages/server/dist/bin.js (what npm start runs after its build)',
+  }
 }
 
 function writeRandom(path, mib) {
   const hash = createHash('sha256')
   const fd = openSync(path, 'w')
-  const buf = Buffer.allocUnsafe(1 << 20)
+  const buf = Buffer.allocUnsafe(MiB)
   for (let i = 0; i < mib; i++) {
     randomFillSync(buf)
     hash.update(buf)
     writeSync(fd, buf)
   }
+  fsyncSync(fd)
   closeSync(fd)
   return hash.digest('hex')
 }
 
-function sha256(path) {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256')
-    createReadStream(path)
-      .on('data', (d) => h.update(d))
-      .on('end', () => resolve(h.digest('hex')))
-      .on('error', reject)
-  })
+async function expectSame(path, want, who) {
+  const h = createHash('sha256')
+  await pipeline(createReadStream(path), h)
+  if (h.digest('hex') !== want) throw new Error(`${who}: the received file differs`)
 }
 
-/** Runs a command under GNU time for its wall time and peak RSS. */
-function timed(cmd, argv) {
-  const rss = join(work, 'rss.txt')
-  const start = performance.now()
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, cmd, ...argv], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  })
-  const seconds = (performance.now() - start) / 1000
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`)
-  return {
-    seconds,
-    maxRssMiB: Number(readFileSync(rss, 'utf8').trim().split('\n').pop()) / 1024,
-    stdout: r.stdout,
-  }
-}
-
-function run(home, argv, env = {}, input = '') {
-  const r = spawnSync(process.execPath, [CLI, '--home', home, ...argv], {
-    encoding: 'utf8',
-    input,
-    env: { ...process.env, ...env },
-  })
-  if (r.status !== 0) throw new Error(`airlock ${argv.join(' ')} failed:\n${r.stderr}`)
-  return r.stdout
-}
-
-async function link(existing, fresh, url) {
-  const proc = spawn(process.execPath, [CLI, '--home', fresh, '--json', 'link', url, '--name', 'b'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
-  let out = ''
-  proc.stdout.on('data', (d) => {
-    out += d
-  })
-  const done = new Promise((r) => proc.once('close', r))
-  const code = await new Promise((resolve, reject) => {
-    const t = setInterval(() => {
-      const m = /"code":"(\d{4}-\d{4}-\d{4})"/.exec(out)
-      if (m) {
-        clearInterval(t)
-        resolve(m[1])
-      }
-    }, 50)
-    proc.once('close', () => reject(new Error(`link exited: ${out}`)))
-  })
-  run(existing, ['devices', 'approve'], {}, `${code}\ny\n`)
-  if ((await done) !== 0) throw new Error(`link failed: ${out}`)
+async function setupDevices(server, A, B) {
+  const run = (home, argv, env = {}, input) =>
+    timed(process.execPath, [CLI, '--home', home, ...argv], { env, input })
+  await run(
+    A,
+    ['setup', server.url, '--username', 'bench', '--name', 'a', '--recovery-out', join(work, 'rec.txt')],
+    {
+      AIRLOCK_CODE: server.setupCode,
+    },
+  )
+  const link = await daemon(
+    process.execPath,
+    [CLI, '--home', B, '--json', 'link', server.url, '--name', 'b'],
+    /"code":"(\d{4}-\d{4}-\d{4})"/,
+  )
+  const done = new Promise((r) => link.child.once('exit', r))
+  await run(A, ['devices', 'approve'], {}, `${link.match[1]}\ny\n`)
+  if ((await done) !== 0) throw new Error(`link failed: ${link.output()}`)
 }
 
 async function startServer(dataDir) {
-  const proc = spawn(
+  const s = await daemon(
     process.execPath,
-    // The same V8 options as `npm start` (see package.json).
     [...SERVER_NODE_OPTIONS, SERVER, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    /listening on (http:\/\/\S+)/,
   )
-  let out = ''
-  proc.stdout.on('data', (d) => {
-    out += d
-  })
-  const url = await new Promise((resolve, reject) => {
-    const t = setInterval(() => {
-      const m = /listening on (http:\/\/\S+)/.exec(out)
-      if (m) {
-        clearInterval(t)
-        resolve(m[1])
-      }
-    }, 50)
-    proc.once('exit', () => reject(new Error(`server exited: ${out}`)))
-  })
-  const exited = new Promise((r) => proc.once('exit', r))
+  const status = `/proc/${s.child.pid}/status`
   return {
-    url,
-    setupCode: /setup-code: (\S+)/.exec(out)[1],
-    // VmHWM is the kernel's record of the process's peak resident set.
-    peakRssMiB: () =>
-      Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1]) / 1024,
-    async stop() {
-      proc.kill('SIGTERM')
-      await exited
-    },
+    url: s.match[1],
+    setupCode: /setup-code: (\S+)/.exec(s.output())?.[1],
+    // VmHWM is the kernel's record of the peak resident set; writing 5 to clear_refs resets it.
+    peakRssMiB: () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(status, 'utf8'))[1]) / 1024,
+    resetPeak: () => writeFileSync(`/proc/${s.child.pid}/clear_refs`, '5'),
+    stop: s.stop,
   }
 }

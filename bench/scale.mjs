@@ -10,10 +10,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import WebSocket from 'ws'
 import { openPostgresStore } from '../packages/server/dist/pg-store.js'
 import { openSqliteStore } from '../packages/server/dist/sqlite-store.js'
-import { call, seed as seedStore } from './lib/seed.mjs'
+import { measurePush } from './lib/push.mjs'
+import { seed as seedStore } from './lib/seed.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
@@ -25,7 +25,6 @@ const DEVICES = opt('--devices', quick ? 200 : 1000)
 const PER_ACCOUNT = 10
 const SECONDS = opt('--seconds', quick ? 5 : 15)
 const SENDERS = opt('--senders', 16)
-const ITEM = 1024
 const PG_BASE = process.env.AIRLOCK_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test'
 const work = mkdtempSync(join(tmpdir(), 'airlock-scale-'))
 const log = (s) => process.stderr.write(`${s}\n`)
@@ -127,99 +126,11 @@ async function seed(store) {
 }
 
 async function measure(servers, accounts) {
-  log(`connecting ${DEVICES} devices to ${servers.length} instance(s)…`)
-  const arrivals = []
-  const sockets = []
-  let n = 0
-  for (const acct of accounts) {
-    for (const d of acct.devices) {
-      const base = servers[n++ % servers.length].url.replace(/^http/, 'ws')
-      sockets.push(await connect(`${base}/api/v1/push`, d.token, arrivals))
-    }
+  try {
+    return await measurePush(servers, accounts, { seconds: SECONDS, senders: SENDERS, log })
+  } finally {
+    for (const s of servers) s.child.kill('SIGTERM')
   }
-  log(`sending 1 KiB items for ${SECONDS} s with ${SENDERS} senders…`)
-  const started = new Map()
-  const body = randomBytes(ITEM)
-  const manifest = randomBytes(300)
-  const end = performance.now() + SECONDS * 1000
-  let items = 0
-  const phases = { reserve: 0, upload: 0, commit: 0 }
-  const sender = async (k) => {
-    while (performance.now() < end) {
-      const acct = accounts[(k + items) % accounts.length]
-      const device = acct.devices[items % PER_ACCOUNT]
-      const base = servers[items % servers.length].url
-      const auth = { authorization: `Bearer ${device.token}` }
-      const t1 = performance.now()
-      const r = await call(base, 'POST', `/api/v1/conversations/${acct.conversationId}/items`, auth, {
-        json: { ciphertextSize: ITEM },
-      })
-      const t2 = performance.now()
-      await call(
-        base,
-        'PATCH',
-        r.uploadUrl,
-        {
-          ...auth,
-          'tus-resumable': '1.0.0',
-          'upload-offset': '0',
-          'content-type': 'application/offset+octet-stream',
-        },
-        { body },
-      )
-      const t0 = performance.now()
-      phases.reserve += t2 - t1
-      phases.upload += t0 - t2
-      const c = await call(
-        base,
-        'PUT',
-        `/api/v1/items/${r.itemId}/manifest`,
-        { ...auth, 'content-type': 'application/octet-stream' },
-        { body: manifest },
-      )
-      phases.commit += performance.now() - t0
-      started.set(`${acct.conversationId}:${c.seq}`, t0)
-      items++
-    }
-  }
-  const t = performance.now()
-  await Promise.all(Array.from({ length: SENDERS }, (_, k) => sender(k)))
-  const elapsed = (performance.now() - t) / 1000
-  await new Promise((r) => setTimeout(r, 2000))
-  const latencies = arrivals
-    .map(([key, at]) => at - (started.get(key) ?? Number.NaN))
-    .filter((x) => Number.isFinite(x))
-    .sort((a, b) => a - b)
-  for (const s of sockets) s.terminate()
-  for (const s of servers) s.child.kill('SIGTERM')
-  const pct = (p) =>
-    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN
-  return {
-    instances: servers.length,
-    items,
-    itemsPerSecond: items / elapsed,
-    p50: pct(50),
-    p99: pct(99),
-    expected: items * PER_ACCOUNT,
-    delivered: latencies.length,
-    /** Mean milliseconds per request of each step, as the senders saw them. */
-    meanMs: Object.fromEntries(
-      Object.entries(phases).map(([k, v]) => [k, Math.round(v / Math.max(1, items))]),
-    ),
-  }
-}
-
-function connect(url, token, arrivals) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url)
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token })))
-    ws.on('error', reject)
-    ws.on('message', (data) => {
-      const m = JSON.parse(String(data))
-      if (m.type === 'ready') resolve(ws)
-      else if (m.type === 'item') arrivals.push([`${m.conversationId}:${m.seq}`, performance.now()])
-    })
-  })
 }
 
 async function startServer(name, extra, env) {

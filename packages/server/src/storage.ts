@@ -3,12 +3,8 @@ import type { BlobStore } from './blob-store.js'
 import type { ServerConfig } from './config.js'
 import { LocalBlobStore } from './local-blob-store.js'
 import type { MetadataStore } from './metadata-store.js'
-import { PgPushHub } from './pg-push-hub.js'
-import { openPostgresStore } from './pg-store.js'
 import { InProcessPushHub, type PushHub } from './push.js'
-import { S3BlobStore } from './s3-blob-store.js'
 import { openSqliteStore } from './sqlite-store.js'
-import { PgUploadLock, withUploadLock } from './upload-lock.js'
 
 /** The three stores a server runs on, chosen by its settings. */
 export interface Storage {
@@ -25,6 +21,8 @@ export interface Storage {
  * `<dataDir>/airlock.db`, blobs under `<dataDir>/blobs` and an in-process push hub. A database
  * URL selects PostgreSQL for metadata, push (LISTEN/NOTIFY) and upload locks (advisory locks), so
  * any number of instances can share it; S3 settings select an S3-compatible bucket for blobs.
+ * The PostgreSQL and S3 adapters are imported only when chosen: loading `pg` and the AWS SDK
+ * took about half of the embedded default's start-up time.
  */
 export async function openStorage(config: ServerConfig): Promise<Storage> {
   const closers: (() => Promise<void>)[] = []
@@ -33,10 +31,13 @@ export async function openStorage(config: ServerConfig): Promise<Storage> {
   }
   try {
     const pg = config.databaseUrl ? { url: config.databaseUrl } : null
-    const store = pg ? await openPostgresStore(pg) : await openSqliteStore(join(config.dataDir, 'airlock.db'))
+    const store = pg
+      ? await (await import('./pg-store.js')).openPostgresStore(pg)
+      : await openSqliteStore(join(config.dataDir, 'airlock.db'))
     closers.push(() => store.close())
     let blobs: BlobStore
     if (config.s3) {
+      const { S3BlobStore } = await import('./s3-blob-store.js')
       const s3 = await S3BlobStore.open(config.s3)
       closers.push(() => s3.close())
       blobs = s3
@@ -45,6 +46,10 @@ export async function openStorage(config: ServerConfig): Promise<Storage> {
     }
     let hub: PushHub
     if (pg) {
+      const [{ PgPushHub }, { PgUploadLock, withUploadLock }] = await Promise.all([
+        import('./pg-push-hub.js'),
+        import('./upload-lock.js'),
+      ])
       const pgHub = await PgPushHub.open(pg)
       closers.push(() => pgHub.close())
       hub = pgHub
