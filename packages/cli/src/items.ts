@@ -7,6 +7,7 @@ import {
   listItemsResponseSchema,
   type Manifest,
   openManifest,
+  SignatureError,
 } from '@airlock/core'
 import { nodeAead } from '@airlock/core/node'
 import { listConversations } from './conversations.js'
@@ -91,11 +92,19 @@ export function sealedManifest(item: CommittedItem): Uint8Array {
  * that the server lists the sensitivity label the sender signed (`PolicyError` otherwise).
  */
 export async function openItemManifest(s: Session, item: CommittedItem): Promise<Manifest> {
+  // Only a member of the conversation (as verified here, not as the server lists it) may have
+  // sent it: anyone else is refused before their log is even fetched or pinned.
+  const senders = await s.directory.senders(await s.conversation(item.conversationId))
   const m = await openManifest({
     sealed: sealedManifest(item),
     device: s.device,
     expect: { itemId: item.itemId, conversationId: item.conversationId },
-    resolveLog: s.resolveLog,
+    resolveLog: (accountId, atLeast) => {
+      if (!senders.has(accountId)) {
+        throw new SignatureError('the item is signed by an account that is not in this conversation')
+      }
+      return s.resolveLog(accountId, atLeast)
+    },
     accountId: s.config.accountId,
     aead: nodeAead,
   })

@@ -1,6 +1,7 @@
 import {
   AUTH_SIGN_CONTEXT,
   authSignedValue,
+  type Conversation,
   challengeResponseSchema,
   type DeviceSecrets,
   Directory,
@@ -16,6 +17,7 @@ import {
 } from '@airlock/core'
 import { ApiClient } from './client.js'
 import { type AccountConfig, type HomePaths, loadConfig, loadDevice } from './config.js'
+import { getConversation, selfConversation } from './conversations.js'
 import { CliError, isApiError } from './errors.js'
 import type { Output } from './output.js'
 import { PeersFile } from './peers.js'
@@ -102,6 +104,20 @@ export class Session {
       },
       { accountId: config.accountId, log: (atLeast) => this.ownLog(atLeast) },
     )
+  }
+
+  readonly #conversations = new Map<string, Promise<Conversation>>()
+
+  /** A conversation as the server describes it (my own one without asking), once per session. */
+  conversation(cid: string): Promise<Conversation> {
+    if (cid === this.config.selfConversationId) return Promise.resolve(selfConversation(this))
+    let c = this.#conversations.get(cid)
+    if (!c) {
+      c = getConversation(this, cid)
+      c.catch(() => this.#conversations.delete(cid))
+      this.#conversations.set(cid, c)
+    }
+    return c
   }
 
   /** My own verified log, synced when it is behind `atLeast`. */

@@ -211,6 +211,8 @@ describe('sensitivity labels', () => {
     })
     const inbox = await cli(A, ['inbox'])
     undo()
-    expect(inbox.stdout).toContain(`${itemId}  REFUSED: the server changed its sensitivity label`)
+    expect(inbox.stdout).toMatch(
+      new RegExp(`${itemId}\\s+me\\s+REFUSED: the server changed its sensitivity label`),
+    )
   })
 })

@@ -12,7 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   deviceSecrets,
   errorCode,
+  expectNothingWritten,
   expectRefused,
+  forgeManifest,
   invite,
   linkDevice,
   pinnedLog,
@@ -265,5 +267,57 @@ describe('groups', () => {
     const r = await cli(B2(), ['--json', 'note', '--to', groupId, 'to the team'])
     expect(r.code, r.stderr).toBe(6)
     expect(itemCount()).toBe(before)
+  })
+})
+
+describe('a server that re-routes or injects', () => {
+  it('a server that names another account "bob" is refused once bob is pinned', async () => {
+    evil.tamper(route('GET', /\/accounts\/lookup$/), (req, res) =>
+      req.path.includes('username=bob')
+        ? withJson(res, { accountId: ids.carol, username: 'bob' })
+        : undefined,
+    )
+    const before = itemCount()
+    expectRefused(await cli(A1(), ['--json', 'note', '--to', 'bob', 'for bob only']), 'KEYS_CHANGED')
+    expect(itemCount()).toBe(before)
+  })
+
+  it('a server that presents a pinned group as a direct conversation is refused', async () => {
+    const groupId = evil.sql<{ id: string }>("SELECT id FROM conversations WHERE kind = 'group'")[0]!.id
+    evil.tamper(route('GET', new RegExp(`/conversations/${groupId}$`)), (_req, res) =>
+      withJson(res, { ...jsonOf(res), kind: 'direct', members: [ids.bob, ids.carol] }),
+    )
+    const before = itemCount()
+    expectRefused(await cli(B1(), ['--json', 'note', '--to', groupId, 'to the team']), 'GROUP_LOG')
+    expect(itemCount()).toBe(before)
+  })
+
+  it("an item signed by someone outside the conversation (even a pinned colleague) is refused in 'me'", async () => {
+    // Carol signs a manifest for Alice's own conversation and the server lists it there.
+    const own = await cliJson<{ sent: { itemId: string }[] }>(A1(), ['note', 'only mine'])
+    const id = own.sent[0]!.itemId
+    const sealed = evil.sql<{ manifest: Uint8Array }>('SELECT manifest FROM items WHERE id = ?', id)[0]!
+      .manifest
+    const { manifest } = await readManifest(sealed, await deviceSecrets(A1()))
+    const carol = await deviceSecrets(C1())
+    const carolLog = await pinnedLog(C1())
+    const forged = await forgeManifest(
+      {
+        ...manifest,
+        sender: {
+          accountId: ids.carol!,
+          deviceId: carol.record.id,
+          logSeq: carolLog.seq,
+          logHead: carolLog.head,
+        },
+      },
+      [await deviceSecrets(A1()), await deviceSecrets(A2())],
+      carol,
+    )
+    evil.sql('UPDATE items SET manifest = ? WHERE id = ?', Buffer.from(forged), id)
+    const out = join(dir, 'injected')
+    const r = await cli(A2(), ['--json', 'get', '--out', out, '--', id])
+    expectRefused(r, 'SIGNATURE')
+    await expectNothingWritten(A2(), out)
   })
 })

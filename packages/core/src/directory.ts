@@ -1,6 +1,6 @@
 import type { Conversation, GroupLogResponse, LogResponse } from './api.js'
 import { isVerifiedLog, type Pin, type VerifiedLog, verifyLog } from './device-log.js'
-import { AirlockError, DeviceLogError, ForkError, GroupLogError, RollbackError } from './errors.js'
+import { AirlockError, DeviceLogError, GroupLogError, RollbackError } from './errors.js'
 import { extendGroupLog, groupSignerFromLogs, type VerifiedGroup, verifyGroupLog } from './group-log.js'
 import { fetchVerifiedLog, syncVerifiedLog } from './log-sync.js'
 import type { RecipientSet } from './manifest.js'
@@ -84,11 +84,13 @@ export class Directory {
   async colleague(
     accountId: string,
     atLeast?: Pin,
+    /** Sync even if this directory synced it before (before sending: a removed device must not receive). */
+    fresh = false,
   ): Promise<{ log: VerifiedLog; pinned: PinnedColleague; firstSeen: boolean }> {
     if (accountId === this.me.accountId) throw new DeviceLogError('that is your own account')
     const pinned = await this.store.getColleague(accountId)
     const cached = this.logs.get(accountId)
-    if (pinned && cached && (!atLeast || cached.seq >= atLeast.seq))
+    if (!fresh && pinned && cached && (!atLeast || cached.seq >= atLeast.seq))
       return { log: cached, pinned, firstSeen: false }
     const pages = (since: number | undefined) => this.server.logPage(accountId, since)
     let log: VerifiedLog
@@ -99,9 +101,9 @@ export class Directory {
         const base = cached ?? verifyLog(accountId, pinned.entries, pinned.pin)
         log = await syncVerifiedLog(pages, base)
       } catch (e) {
-        if (e instanceof ForkError || e instanceof RollbackError || e instanceof DeviceLogError) {
-          throw new ColleagueKeysChangedError(accountId, pinned.username, e)
-        }
+        // Anything that does not verify against the pin (a fork, a rollback, a bad signature, an
+        // incomplete or oversized log) blocks them; only network failures pass through as they are.
+        if (e instanceof AirlockError) throw new ColleagueKeysChangedError(accountId, pinned.username, e)
         throw e
       }
       entry = { ...pinned, pin: { seq: log.seq, head: log.head }, entries: [...log.entries] }
@@ -129,6 +131,22 @@ export class Directory {
     return (await this.colleague(accountId, atLeast)).log
   }
 
+  /**
+   * Refuses a username the server now maps to another account than the colleague pinned under
+   * that name (a server swapping who "bob" is). Call it with every lookup answer.
+   */
+  async checkUsername(username: string, accountId: string): Promise<void> {
+    for (const c of await this.store.listColleagues()) {
+      if (c.username === username && c.accountId !== accountId) {
+        throw new ColleagueKeysChangedError(
+          c.accountId,
+          username,
+          new DeviceLogError('the server now names another account with this username'),
+        )
+      }
+    }
+  }
+
   /** Everyone pinned so far (as stored; `colleague()` syncs and verifies one). */
   listColleagues(): Promise<PinnedColleague[]> {
     return this.store.listColleagues()
@@ -143,6 +161,9 @@ export class Directory {
 
   /** The group's membership log, verified against its pin and every signer's verified log. */
   async group(conversationId: string): Promise<VerifiedGroup> {
+    if (await this.store.getDirectPeer(conversationId)) {
+      throw new GroupLogError('the server presents a direct conversation as a group')
+    }
     const pinned = await this.store.getGroup(conversationId)
     const check = groupSignerFromLogs(this.resolveLog)
     let v = this.groups.get(conversationId)
@@ -183,6 +204,9 @@ export class Directory {
    * later names someone else is refused.
    */
   async directPeer(c: Conversation): Promise<string> {
+    if (await this.store.getGroup(c.conversationId)) {
+      throw new GroupLogError('the server presents a group as a direct conversation')
+    }
     const others = c.members.filter((m) => m !== this.me.accountId)
     const pinned = await this.store.getDirectPeer(c.conversationId)
     if (pinned) {
@@ -210,11 +234,31 @@ export class Directory {
     return [...g.members.keys()]
   }
 
-  /** Recipient sets for an item to `c`: every active device of every member, from verified logs. */
+  /**
+   * The accounts whose items this conversation may hold: myself; me and the pinned peer; everyone
+   * the verified group log ever made a member (their earlier items stay readable after they leave).
+   * An item signed by anyone else is refused, whatever the server lists.
+   */
+  async senders(c: Conversation): Promise<Set<string>> {
+    if (c.kind === 'self') return new Set([this.me.accountId])
+    if (c.kind === 'direct') return new Set([this.me.accountId, await this.directPeer(c)])
+    const g = await this.group(c.conversationId)
+    const ever = new Set<string>()
+    for (const e of g.entries) {
+      for (const m of e.members ?? []) ever.add(m.account)
+      if (e.op === 'add' && e.account) ever.add(e.account)
+    }
+    return ever
+  }
+
+  /** Recipient sets for an item to `c`: every active device of every member, from verified logs synced now. */
   async recipients(c: Conversation): Promise<RecipientSet[]> {
     const out: RecipientSet[] = []
     for (const account of await this.members(c)) {
-      const log = account === this.me.accountId ? await this.me.log() : (await this.colleague(account)).log
+      const log =
+        account === this.me.accountId
+          ? await this.me.log()
+          : (await this.colleague(account, undefined, true)).log
       if (!isVerifiedLog(log)) throw new DeviceLogError('log was not verified')
       out.push({ log })
     }

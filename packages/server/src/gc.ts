@@ -1,5 +1,5 @@
 import type { AppContext } from './context.js'
-import { retireShare } from './routes/shares.js'
+import { retireShare, revokeSharesOf } from './routes/shares.js'
 
 /** Blobs without an item are deleted only after this long, so a reservation in flight is never hit. */
 const ORPHAN_GRACE_MS = 60 * 60_000
@@ -40,6 +40,7 @@ export async function collectGarbage(
     const items = await ctx.store.expireRetainedItems(now, 500)
     for (const item of items) {
       await ctx.blobs.delete(item.id)
+      await revokeSharesOf(ctx, item.id)
       const conversation = await ctx.store.getConversation(item.conversationId)
       await ctx.hub?.publish(conversation?.members ?? [], {
         type: 'delete',

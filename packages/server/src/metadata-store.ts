@@ -114,6 +114,8 @@ export interface MetadataStore {
    * append (on any instance), and returns the stored row. Rows are never changed or deleted.
    */
   appendAccess(access: NewAccess): Promise<AccessRecord>
+  /** True if this device (or share link) has an access of the item recorded already. */
+  hasAccessBy(itemId: string, by: { deviceId: string } | { shareId: string }): Promise<boolean>
   /** Accesses of one item with `itemSeq > since`, ascending, at most `limit`. */
   listAccesses(itemId: string, since: number, limit: number): Promise<AccessRecord[]>
   /** Every access with server-wide `seq > since`, ascending, at most `limit` (for verification). */
@@ -150,6 +152,8 @@ export interface MetadataStore {
    */
   createShare(share: NewShare, quotaBytes: number | null): Promise<void>
   getShare(id: string): Promise<ShareRecord | null>
+  /** Uploading or active shares made from this item (revoked with it when it is deleted or expires). */
+  liveSharesOfItem(itemId: string): Promise<string[]>
   /** The share owning this blob id, if any. */
   getShareByBlob(blobId: string): Promise<ShareRecord | null>
   /** The account's shares, newest first, at most `limit`. */

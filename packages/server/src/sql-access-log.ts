@@ -63,6 +63,12 @@ export class SqlAccessLogStore extends SqlItemStore {
     })
   }
 
+  async hasAccessBy(itemId: string, by: { deviceId: string } | { shareId: string }): Promise<boolean> {
+    let q = this.db.selectFrom('access_log').select('seq').where('item_id', '=', itemId)
+    q = 'deviceId' in by ? q.where('device_id', '=', by.deviceId) : q.where('share_id', '=', by.shareId)
+    return (await q.limit(1).executeTakeFirst()) !== undefined
+  }
+
   async listAccesses(itemId: string, since: number, limit: number): Promise<AccessRecord[]> {
     const rows = await this.db
       .selectFrom('access_log')

@@ -78,6 +78,17 @@ export class SqlShareStore extends SqlPolicyStore {
     })
   }
 
+  async liveSharesOfItem(itemId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('shares')
+      .select(['id', 'item_ids'])
+      .where('state', 'in', ['uploading', 'active'])
+      .where('item_ids', 'like', `%${itemId}%`)
+      .execute()
+    // LIKE treats _ as a wildcard: keep only exact members of the JSON list.
+    return rows.filter((r) => (JSON.parse(r.item_ids) as string[]).includes(itemId)).map((r) => r.id)
+  }
+
   async revokeShare(id: string): Promise<ShareRecord> {
     return this.db.transaction().execute(async (trx) => {
       await this.lockRow(trx, 'shares', id)

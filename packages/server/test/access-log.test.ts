@@ -107,6 +107,16 @@ describe('access log and recall (real server process)', () => {
     expect(page.json.more).toBe(true)
   })
 
+  it('a first request that skips the start of the blob still counts (the age header is well known)', async () => {
+    const { itemId } = await sendItem(server.url, laptop, alice.selfConversationId, randomBytes(50_000))
+    // The phone never downloaded it: starting past the known header does not hide the download…
+    expect((await blob(itemId, phone.token, { range: 'bytes=22-' })).status).toBe(206)
+    // …but continuing it does not count again.
+    expect((await blob(itemId, phone.token, { range: 'bytes=30000-' })).status).toBe(206)
+    const log = await accesses(itemId)
+    expect(log.map((e) => e.deviceId)).toEqual([phone.id])
+  })
+
   it('shows accesses to the sending account only', async () => {
     const { itemId } = await sendItem(server.url, laptop, alice.selfConversationId, randomBytes(100))
     await blob(itemId, phone.token)

@@ -222,6 +222,23 @@ describe('share links (real server process)', () => {
     ).toBe(410)
   })
 
+  it('recalling the item revokes its links and deletes their blobs; downloads are in its access log', async () => {
+    const own = (await sendItem(server.url, token, alice.selfConversationId, randomBytes(3000))).itemId
+    const saved = itemId
+    itemId = own
+    try {
+      const s = await makeShare()
+      expect(await download(s)).toEqual(s.plaintext)
+      const log = await request(server.url, 'GET', `/items/${own}/accesses`, { token })
+      expect(log.json.accesses).toMatchObject([{ shareId: s.shareId, accountId: null, deviceId: null }])
+      expect((await request(server.url, 'DELETE', `/items/${own}`, { token })).status).toBe(200)
+      expect((await request(server.url, 'GET', `/public/shares/${s.shareId}`)).status).toBe(410)
+      expect(await blobsPresent(s)).toEqual([])
+    } finally {
+      itemId = saved
+    }
+  })
+
   it('expiry: 410 after the deadline and the blobs are deleted; lifetimes are bounded', async () => {
     const s = await makeShare({ expiresInSeconds: 1 })
     expect(await download(s)).toEqual(s.plaintext)

@@ -23,6 +23,7 @@ import { randomId } from '../tokens.js'
 import { parseInput } from '../validation.js'
 import { memberConversation } from './conversations.js'
 import { parseRange } from './range.js'
+import { revokeSharesOf } from './shares.js'
 
 /**
  * Items: reserve (size and quota checked from the declared size), upload the blob with tus
@@ -163,9 +164,15 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
       })
     }
     const stream = await ctx.blobs.read(item.id, range ?? undefined)
-    // A download starts at byte 0; later ranges continue one (see access-log.ts). Recorded before
-    // the first byte leaves: a download the log cannot hold is not served.
-    if (req.method === 'GET' && (range === null || range.start === 0)) {
+    // A download starts at byte 0; later ranges continue one (see access-log.ts) — unless this
+    // device never downloaded it: a first request that skips the (well-known) start still counts.
+    // Recorded before the first byte leaves: a download the log cannot hold is not served.
+    if (
+      req.method === 'GET' &&
+      (range === null ||
+        range.start === 0 ||
+        !(await ctx.store.hasAccessBy(item.id, { deviceId: auth.deviceId })))
+    ) {
       try {
         await recordAccess(ctx, {
           itemId: item.id,
@@ -198,6 +205,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
       throw new ForbiddenError('only the sender can delete an item')
     const seq = await ctx.store.deleteItem(item.id, ctx.now())
     await ctx.blobs.delete(item.id)
+    await revokeSharesOf(ctx, item.id)
     if (seq !== null) {
       await ctx.hub.publish(conversation?.members ?? [], {
         type: 'delete',

@@ -200,7 +200,12 @@ export async function checkShareRequest(
     }
   }
   const labels: (string | null)[] = []
-  for (const id of body.itemIds) labels.push((await visibleItem(ctx, auth, { id })).sensitivity ?? null)
+  let retainUntil = Number.POSITIVE_INFINITY
+  for (const id of body.itemIds) {
+    const item = await visibleItem(ctx, auth, { id })
+    labels.push(item.sensitivity ?? null)
+    if (item.retainUntil !== null) retainUntil = Math.min(retainUntil, item.retainUntil)
+  }
   const policy = await currentPolicy(ctx)
   const longest = Math.min(
     ctx.config.maxShareDays * 86400,
@@ -214,7 +219,8 @@ export async function checkShareRequest(
   // (the label the server holds for each source item, not one the client claims).
   const now = ctx.now()
   enforce(() => checkSharePolicy(policy, { labels, expiresAt: now + seconds * 1000, now }))
-  return { lifetimeMs: seconds * 1000 }
+  // A link never outlives the retention of what it shares.
+  return { lifetimeMs: Math.max(1000, Math.min(seconds * 1000, retainUntil - now)) }
 }
 
 /**
@@ -233,13 +239,30 @@ export async function shareBlobServed(
     range: { start: number; end: number } | null
   },
 ): Promise<void> {
-  if (event.itemId !== undefined && (event.range === null || event.range.start === 0)) {
+  if (
+    event.itemId !== undefined &&
+    (event.range === null ||
+      event.range.start === 0 ||
+      !(await ctx.store.hasAccessBy(event.itemId, { shareId: event.shareId })))
+  ) {
     await recordAccess(ctx, { itemId: event.itemId, who: { shareId: event.shareId }, address: event.ip })
   }
   ctx.log.debug(
     { share: event.shareId, file: event.index, ip: event.ip, range: event.range },
     'share blob served',
   )
+}
+
+/**
+ * A recalled or expired item takes its share links with it: they are revoked and their blobs
+ * deleted, so a link never outlives the item's recall or retention.
+ */
+export async function revokeSharesOf(
+  ctx: Pick<AppContext, 'store' | 'blobs'>,
+  itemId: string,
+): Promise<void> {
+  for (const id of await ctx.store.liveSharesOfItem(itemId))
+    await retireShare(ctx, await ctx.store.revokeShare(id))
 }
 
 /**

@@ -244,6 +244,8 @@ export class Conversations {
         query: { username: wanted },
       })
       if (found.username !== wanted) throw badResponse('lookup answer')
+      // A server that now says this name is another account than the one pinned under it is refused.
+      await this.directory.checkUsername(found.username, found.accountId)
       await rememberUsername(found.accountId, found.username)
       return found
     } catch (e) {
