@@ -37,6 +37,8 @@ export async function lookupColleague(s: Session, username: string): Promise<str
     const r = await s.client.json('GET', '/accounts/lookup', lookupResponseSchema, { query: { username } })
     if (r.username !== username)
       throw new CliError('BAD_RESPONSE', 'the server answered for another username')
+    // A server that now says this name is another account than the one pinned under it is refused.
+    await s.directory.checkUsername(username, r.accountId)
     return r.accountId
   } catch (e) {
     if (isApiError(e, 'NOT_FOUND') || isApiError(e, 'BAD_REQUEST')) {

@@ -278,7 +278,8 @@ describe('a server that re-routes or injects', () => {
         : undefined,
     )
     const before = itemCount()
-    expectRefused(await cli(A1(), ['--json', 'note', '--to', 'bob', 'for bob only']), 'KEYS_CHANGED')
+    const r = await cli(A1(), ['--json', 'note', '--to', 'bob', 'for bob only'])
+    expectRefused(r, 'KEYS_CHANGED')
     expect(itemCount()).toBe(before)
   })
 

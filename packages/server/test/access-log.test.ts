@@ -177,7 +177,7 @@ describe('access log and recall (real server process)', () => {
     const ok = verifyCommand()
     expect(ok.status, ok.stderr).toBe(0)
     const report = JSON.parse(ok.stdout)
-    expect(report).toMatchObject({ ok: true, rows: 12, items: 4 })
+    expect(report).toMatchObject({ ok: true, rows: 13, items: 5 })
 
     const db = new SQLite(join(dir, 'airlock.db'))
     try {
