@@ -23,7 +23,7 @@ import { EvilServer, type Exchange, jsonOf, route, withJson } from './evil-serve
 import { assertBuilt, cli, cliJson, removeDir, tempDir } from './harness.js'
 
 /**
- * SECURITY-TESTS 13–16: a malicious server inserts, hides, rolls back and forks device-log
+ * SECURITY-TESTS 13–16 (18, a colleague's substituted keys, is in colleagues.test.ts): a malicious server inserts, hides, rolls back and forks device-log
  * entries, for real `airlock` processes behind the evil proxy. Each is refused with its typed
  * error (exit 6), the pinned log stays as it was, and nothing is sent to a device the server
  * slipped in or kept.
@@ -161,8 +161,4 @@ describe('a malicious server serving device logs (evil-server harness, real CLI)
     )
     expect((await cli(B, ['--json', 'get', '--out', out, '--', id])).code).toBe(0)
   })
-
-  it.todo(
-    'SECURITY-18: a substituted colleague key set blocks sending (needs colleagues, not in this version)',
-  )
 })
