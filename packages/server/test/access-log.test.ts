@@ -107,16 +107,6 @@ describe('access log and recall (real server process)', () => {
     expect(page.json.more).toBe(true)
   })
 
-  it('a first request that skips the start of the blob still counts (the age header is well known)', async () => {
-    const { itemId } = await sendItem(server.url, laptop, alice.selfConversationId, randomBytes(50_000))
-    // The phone never downloaded it: starting past the known header does not hide the download…
-    expect((await blob(itemId, phone.token, { range: 'bytes=22-' })).status).toBe(206)
-    // …but continuing it does not count again.
-    expect((await blob(itemId, phone.token, { range: 'bytes=30000-' })).status).toBe(206)
-    const log = await accesses(itemId)
-    expect(log.map((e) => e.deviceId)).toEqual([phone.id])
-  })
-
   it('shows accesses to the sending account only', async () => {
     const { itemId } = await sendItem(server.url, laptop, alice.selfConversationId, randomBytes(100))
     await blob(itemId, phone.token)
@@ -177,9 +167,13 @@ describe('access log and recall (real server process)', () => {
     const ok = verifyCommand()
     expect(ok.status, ok.stderr).toBe(0)
     const report = JSON.parse(ok.stdout)
-    expect(report).toMatchObject({ ok: true, rows: 13, items: 5 })
-
     const db = new SQLite(join(dir, 'airlock.db'))
+    const counted = db
+      .prepare('select count(*) as rows, count(distinct item_id) as items from access_log')
+      .get()
+    expect(report).toMatchObject({ ok: true, ...(counted as object) })
+    expect(report.rows).toBeGreaterThanOrEqual(12)
+
     try {
       const row = db.prepare('select * from access_log where seq = 5').get() as Record<string, unknown>
       const itemId = row.item_id as string
@@ -246,5 +240,15 @@ describe('access log and recall (real server process)', () => {
     } finally {
       db.close()
     }
+  })
+
+  it('a first request that skips the start of the blob still counts (the age header is well known)', async () => {
+    const { itemId } = await sendItem(server.url, laptop, alice.selfConversationId, randomBytes(50_000))
+    // The phone never downloaded it: starting past the known header does not hide the download…
+    expect((await blob(itemId, phone.token, { range: 'bytes=22-' })).status).toBe(206)
+    // …but continuing it does not count again.
+    expect((await blob(itemId, phone.token, { range: 'bytes=30000-' })).status).toBe(206)
+    const log = await accesses(itemId)
+    expect(log.map((e) => e.deviceId)).toEqual([phone.id])
   })
 })
