@@ -91,8 +91,8 @@ writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n
 writeFileSync(join(dir, `${stamp}.md`), `${table}\n![throughput by file size](${stamp}.svg)\n`)
 writeFileSync(join(dir, `${stamp}.svg`), svgChart(results))
 console.log(table)
-if (!opts.quick) {
-  // The README shows the latest full run; a quick run is for day-to-day checks only.
+if (!opts.quick && opts.skip.size === 0) {
+  // The README shows the latest full run; a quick run, or one that skipped parts, is for checks only.
   const readme = join(ROOT, 'README.md')
   const link = `Full report: [bench/results/${stamp}.md](bench/results/${stamp}.md), chart: [bench/results/${stamp}.svg](bench/results/${stamp}.svg).`
   writeFileSync(
