@@ -15,6 +15,7 @@ import {
   addColleague,
   changeGroup,
   createGroup,
+  forgetColleague,
   groupInfo,
   listColleagues,
   listGroups,
@@ -233,6 +234,11 @@ colleagues
   .description("compare a colleague's safety fingerprint with what their `airlock devices` shows")
   .option('--fingerprint <digits>', 'the fingerprint they read out (otherwise asked at the terminal)')
   .action(action((ctx, username: string, o: { fingerprint?: string }) => verifyColleague(ctx, username, o)))
+
+colleagues
+  .command('forget <username>')
+  .description('drop a pinned colleague (an account that was re-created); the next contact pins them again')
+  .action(action((ctx, username: string) => forgetColleague(ctx, username)))
 
 const groups = program
   .command('groups')

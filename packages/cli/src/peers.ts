@@ -70,6 +70,12 @@ export class PeersFile implements DirectoryStore {
     })
   }
 
+  async deleteColleague(accountId: string): Promise<void> {
+    await this.update((p) => {
+      delete p.colleagues[accountId]
+    })
+  }
+
   async listColleagues(): Promise<PinnedColleague[]> {
     return Object.values((await this.read()).colleagues)
   }

@@ -281,6 +281,13 @@ describe('a server that re-routes or injects', () => {
     const r = await cli(A1(), ['--json', 'note', '--to', 'bob', 'for bob only'])
     expectRefused(r, 'KEYS_CHANGED')
     expect(itemCount()).toBe(before)
+    evil.reset()
+    // An account that was really re-created: forgetting the pin lets the next contact pin afresh.
+    const forgot = await cliJson<{ forgotten: string[] }>(A1(), ['colleagues', 'forget', 'bob'])
+    expect(forgot.forgotten).toEqual([ids.bob])
+    expect((await cli(A1(), ['--json', 'colleagues', 'forget', 'bob'])).code).toBe(7)
+    const again = await cliJson<{ accountId: string; verified: boolean }>(A1(), ['colleagues', 'add', 'bob'])
+    expect(again).toMatchObject({ accountId: ids.bob, verified: false })
   })
 
   it('a server that presents a pinned group as a direct conversation is refused', async () => {

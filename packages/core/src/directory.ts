@@ -34,6 +34,7 @@ export interface PinnedGroup {
 export interface DirectoryStore {
   getColleague(accountId: string): Promise<PinnedColleague | null>
   putColleague(c: PinnedColleague): Promise<void>
+  deleteColleague(accountId: string): Promise<void>
   listColleagues(): Promise<PinnedColleague[]>
   getGroup(conversationId: string): Promise<PinnedGroup | null>
   putGroup(g: PinnedGroup): Promise<void>
@@ -145,6 +146,15 @@ export class Directory {
         )
       }
     }
+  }
+
+  /**
+   * Forgets a pinned colleague, so the next contact pins them afresh (trust on first use again):
+   * for an account that was really re-created, after checking with the person.
+   */
+  async forget(accountId: string): Promise<void> {
+    this.logs.delete(accountId)
+    await this.store.deleteColleague(accountId)
   }
 
   /** Everyone pinned so far (as stored; `colleague()` syncs and verifies one). */

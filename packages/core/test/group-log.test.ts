@@ -169,6 +169,7 @@ function directory(served: Map<string, unknown[]>, groups: Map<string, GroupEntr
   const store: DirectoryStore = {
     getColleague: async (id) => colleagues.get(id) ?? null,
     putColleague: async (c) => void colleagues.set(c.accountId, c),
+    deleteColleague: async (id) => void colleagues.delete(id),
     listColleagues: async () => [...colleagues.values()],
     getGroup: async (id) => pinnedGroups.get(id) ?? null,
     putGroup: async (g) => void pinnedGroups.set(g.conversationId, g),

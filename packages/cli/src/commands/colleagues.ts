@@ -109,6 +109,23 @@ export async function verifyColleague(
   )
 }
 
+/**
+ * `airlock colleagues forget <username>`: drops the pin of a colleague (by the name it was pinned
+ * under), so the next contact trusts their keys afresh. For an account that was really re-created;
+ * compare fingerprints again afterwards.
+ */
+export async function forgetColleague(ctx: Context, username: string): Promise<void> {
+  const s = await Session.open(ctx.home, ctx.out)
+  const pinned = (await s.directory.listColleagues()).filter((c) => c.username === username)
+  if (pinned.length === 0)
+    throw new CliError('NOT_FOUND', `no colleague called ${printable(username)} is pinned`)
+  for (const c of pinned) await s.directory.forget(c.accountId)
+  ctx.out.result(
+    { username, forgotten: pinned.map((c) => c.accountId) },
+    `forgot ${printable(username)}: the next contact pins their devices again; compare fingerprints then`,
+  )
+}
+
 function digits(s: string): string {
   return s.replace(/[^0-9]/g, '')
 }

@@ -17,6 +17,9 @@ export const directoryStore: DirectoryStore = {
       old && old.pin.seq > c.pin.seq ? { ...old, verified: old.verified || c.verified } : value,
     )
   },
+  async deleteColleague(accountId) {
+    await store.del(`dir:colleague:${accountId}`)
+  },
   async listColleagues() {
     return (await store.list<PinnedColleague>('dir:colleague:')).map((x) => x.value)
   },
@@ -44,9 +47,9 @@ export async function knownUsername(accountId: string): Promise<string | undefin
 }
 
 export async function rememberUsername(accountId: string, username: string): Promise<void> {
+  // A pinned colleague keeps the name it was pinned under: a server cannot relabel them.
+  if (await directoryStore.getColleague(accountId)) return
   await store.put(`dir:username:${accountId}`, username)
-  const c = await directoryStore.getColleague(accountId)
-  if (c && c.username !== username) await store.put(`dir:colleague:${accountId}`, { ...c, username })
 }
 
 /** Verified logs are frozen objects; IndexedDB stores a plain copy of their wire values. */
