@@ -319,11 +319,18 @@ shares
   .action(action((ctx, id: string) => revokeShare(ctx, id)))
 
 program
-  .command('open-link <url>')
-  .description('download a share link (no account needed); files are verified, then saved under safe names')
+  .command('open-link [url]')
+  .description(
+    'download a share link (no account needed); files are verified, then saved under safe names. Without the link as an argument (which other users of this machine can see), it is read from AIRLOCK_SHARE_LINK, --link-file, a prompt or standard input',
+  )
   .option('-o, --out <dir>', 'where to save the files (default: the current directory)')
+  .option('--link-file <file>', 'read the link from this file (- for stdin)')
   .option('--passphrase-file <file>', 'read the passphrase from this file (- for stdin)')
-  .action(action((ctx, url: string, o: { out?: string; passphraseFile?: string }) => openLink(ctx, url, o)))
+  .action(
+    action((ctx, url: string | undefined, o: { out?: string; linkFile?: string; passphraseFile?: string }) =>
+      openLink(ctx, url, o),
+    ),
+  )
 
 program
   .command('invite')

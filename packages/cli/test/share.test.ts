@@ -92,7 +92,8 @@ describe('airlock share / shares / open-link', () => {
     expect(saved).toHaveLength(4)
     expect(saved).toContain('report.pdf')
     expect(saved).toContain('photo.jpg')
-    const third = await cli(N, ['open-link', s.link, '-o', out])
+    // Without the link in argv (it holds the key): from the environment.
+    const third = await cli(N, ['open-link', '-o', out], { env: { AIRLOCK_SHARE_LINK: s.link } })
     expect(third.code).toBe(7)
     expect(third.stderr).toMatch(/expired, was used up, or was revoked/)
     expect(await blobCount()).toBe(before)

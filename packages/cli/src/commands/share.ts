@@ -233,10 +233,15 @@ export async function revokeShare(ctx: Context, id: string): Promise<void> {
  */
 export async function openLink(
   ctx: Context,
-  url: string,
-  opts: { out?: string; passphraseFile?: string },
+  url: string | undefined,
+  opts: { out?: string; linkFile?: string; passphraseFile?: string },
 ): Promise<void> {
-  const link = parseShareLink(url)
+  // The link holds the key: kept out of argv (visible in `ps`) unless the person typed it there.
+  const text =
+    url === undefined || url === '-'
+      ? await readSecret({ env: 'AIRLOCK_SHARE_LINK', file: opts.linkFile, question: 'Link: ' })
+      : url
+  const link = parseShareLink(text.trim())
   const client = new ApiClient(link.origin)
   const info = await gone(() =>
     client.json('GET', `/public/shares/${link.shareId}`, publicShareResponseSchema),
