@@ -63,17 +63,31 @@ export async function directWith(s: Session, username: string): Promise<Conversa
   const peer = await s.directory.directPeer(c)
   if (peer !== accountId)
     throw new CliError('BAD_RESPONSE', 'the server gave a conversation with someone else')
-  const { log, firstSeen, pinned } = await s.directory.colleague(accountId)
-  if (firstSeen) {
-    s.out.warn(
-      `first contact with ${printable(username)}: their devices are now pinned. Compare this safety fingerprint with what ${printable(username)}'s \`airlock devices\` shows: ${logFingerprint(log)} (then run \`airlock colleagues verify ${printable(username)}\`)`,
-    )
-  } else if (!pinned.verified) {
+  const { firstSeen, pinned } = await pinColleague(s, username, accountId)
+  if (!firstSeen && !pinned.verified) {
     s.out.info(
       `${printable(username)} is not verified yet: \`airlock colleagues verify ${printable(username)}\``,
     )
   }
   return c
+}
+
+/**
+ * A colleague's verified log, pinned on first use; the first time, the person is told to compare
+ * the safety fingerprint with what the colleague's own devices show.
+ */
+export async function pinColleague(
+  s: Session,
+  username: string,
+  accountId: string,
+): ReturnType<Session['directory']['colleague']> {
+  const r = await s.directory.colleague(accountId)
+  if (r.firstSeen) {
+    s.out.warn(
+      `first contact with ${printable(username)}: their devices are now pinned. Compare this safety fingerprint with what ${printable(username)}'s \`airlock devices\` shows: ${logFingerprint(r.log)} (then run \`airlock colleagues verify ${printable(username)}\`)`,
+    )
+  }
+  return r
 }
 
 /** My own conversation, as a `Conversation`. */
@@ -94,13 +108,21 @@ export function selfConversation(s: Session): Conversation {
 export async function resolveTarget(s: Session, to: string | undefined): Promise<Conversation> {
   if (to === undefined || to === '' || to === 'me') return selfConversation(s)
   if (/^[A-Za-z0-9_-]{22}$/.test(to)) return getConversation(s, to)
-  const name = to.startsWith('#') ? to.slice(1) : to
-  const groups = await findGroups(s, name)
-  if (groups.length > 1)
-    throw new CliError('USAGE', `${printable(name)} names ${groups.length} groups; give the group id`)
-  if (groups.length === 1) return groups[0]!
-  if (to.startsWith('#')) throw new CliError('NOT_FOUND', `no group called ${printable(name)}`)
-  return directWith(s, to)
+  const group = await groupNamed(s, to, to.startsWith('#'))
+  return group ?? directWith(s, to)
+}
+
+/**
+ * My one group called `name` (a leading `#` is dropped); null if there is none, or `NOT_FOUND`
+ * when `required`; `USAGE` if several groups have that name.
+ */
+export async function groupNamed(s: Session, name: string, required: boolean): Promise<Conversation | null> {
+  const bare = name.startsWith('#') ? name.slice(1) : name
+  const found = await findGroups(s, bare)
+  if (found.length > 1)
+    throw new CliError('USAGE', `${printable(bare)} names ${found.length} groups; give the group id`)
+  if (found.length === 0 && required) throw new CliError('NOT_FOUND', `no group called ${printable(bare)}`)
+  return found[0] ?? null
 }
 
 /** My groups whose verified name is `name`. */

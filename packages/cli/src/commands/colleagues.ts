@@ -13,10 +13,11 @@ import {
 import type { Context } from '../context.js'
 import {
   directWith,
-  findGroups,
   getConversation,
+  groupNamed,
   listConversations,
   lookupColleague,
+  pinColleague,
 } from '../conversations.js'
 import { CliError, isApiError } from '../errors.js'
 import { confirm } from '../prompt.js'
@@ -228,22 +229,7 @@ async function findGroup(s: Session, group: string): Promise<Conversation> {
     const c = await getConversation(s, group)
     if (c.kind === 'group') return c
   }
-  const name = group.startsWith('#') ? group.slice(1) : group
-  const found = await findGroups(s, name)
-  if (found.length === 0) throw new CliError('NOT_FOUND', `no group called ${printable(name)}`)
-  if (found.length > 1)
-    throw new CliError('USAGE', `${printable(name)} names ${found.length} groups; give the group id`)
-  return found[0]!
-}
-
-/** Pins a colleague before they are first addressed, telling the person when it is first contact. */
-async function pinColleague(s: Session, username: string, account: string): Promise<void> {
-  const { log, firstSeen } = await s.directory.colleague(account)
-  if (firstSeen) {
-    s.out.warn(
-      `first contact with ${printable(username)}: their devices are now pinned; safety fingerprint ${logFingerprint(log)}`,
-    )
-  }
+  return (await groupNamed(s, group, true))!
 }
 
 async function showGroup(ctx: Context, s: Session, g: VerifiedGroup, what?: string): Promise<void> {

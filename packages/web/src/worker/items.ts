@@ -117,16 +117,10 @@ export class Items {
   private async senders(cid: string): Promise<Set<string>> {
     const me = this.account.info.accountId
     if (cid === this.account.info.selfConversationId) return new Set([me])
-    const directory = this.conversations.directory
     const c = await this.conversations.conversation(cid)
     if (c.kind === 'self') throw badResponse('conversation (another self)')
-    if (c.kind === 'direct') return new Set([me, await directory.directPeer(c)])
-    const out = new Set<string>()
-    for (const e of (await directory.group(cid)).entries) {
-      for (const m of e.members ?? []) out.add(m.account)
-      if (e.op === 'add' && e.account) out.add(e.account)
-    }
-    return out
+    // Core decides, as for the CLI: me and the pinned peer, or everyone the verified group log ever admitted.
+    return this.conversations.directory.senders(c)
   }
 
   /** Items of `cid` after `since`, each verified; tombstones as `{itemId, seq, deleted: true}`. */
