@@ -662,6 +662,16 @@ export const pushEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('delete'), conversationId: conversationIdSchema, seq: seqSchema }),
   z.strictObject({ type: z.literal('log'), accountId: apiAccountIdSchema, seq: seqSchema }),
   z.strictObject({ type: z.literal('members'), conversationId: conversationIdSchema, seq: seqSchema }),
+  /**
+   * A device reserved an item and is uploading it: members may start following it with
+   * `GET /items/:id/live`, and only release it once it is committed and its manifest verifies.
+   */
+  z.strictObject({
+    type: z.literal('upload'),
+    conversationId: conversationIdSchema,
+    itemId: itemIdSchema,
+    deviceId: deviceIdSchema,
+  }),
 ])
 export type PushEvent = z.infer<typeof pushEventSchema>
 

@@ -31,6 +31,13 @@ export interface BlobStore {
   commit(id: string): Promise<void>
   /** Reads a committed blob, or the inclusive byte range `[start, end]` of it. `NOT_FOUND` otherwise. */
   read(id: string, range?: { start: number; end: number }): Promise<Readable>
+  /**
+   * Follows a blob from its first byte while it is being uploaded: the stream yields bytes as
+   * they are stored and ends at the declared length (a committed blob is read whole). It errors
+   * if the blob is deleted or stops growing for too long. Null if there is no such blob. Stores
+   * that cannot watch an upload (S3) leave this out; clients then wait for the commit.
+   */
+  follow?(id: string, signal: AbortSignal): Promise<{ length: number; stream: Readable } | null>
   /** Deletes a staged or committed blob; no error if it does not exist. */
   delete(id: string): Promise<void>
   /** Every blob, staged or committed, for garbage collection and audits. */

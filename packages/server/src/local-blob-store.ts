@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { writeAll } from '@airlock/core/node'
 import {
   type BlobListing,
@@ -31,6 +31,8 @@ export class LocalBlobStore implements BlobStore {
   private readonly staging: string
   private readonly blobs: string
   private readonly writers = new BlobWriters()
+  /** Followers of uploads in progress, woken after every write (see {@link follow}). */
+  private readonly followers = new Map<string, Set<() => void>>()
 
   private constructor(root: string) {
     this.staging = join(root, 'staging')
@@ -82,6 +84,7 @@ export class LocalBlobStore implements BlobStore {
         pendingBytes = 0
         if (bytes > 0) await this.checkRoom(bytes)
         pos += await writeAll(fh, parts, pos)
+        this.wakeFollowers(id)
         if (pos - synced >= SYNC_EVERY) {
           await fh.datasync()
           synced = pos
@@ -163,12 +166,70 @@ export class LocalBlobStore implements BlobStore {
     return createReadStream(this.committedPath(id), range ? { start: range.start, end: range.end } : {})
   }
 
+  async follow(id: string, signal: AbortSignal): Promise<{ length: number; stream: Readable } | null> {
+    checkId(id)
+    const committed = await fileSize(this.committedPath(id))
+    if (committed !== null) return { length: committed, stream: await this.read(id) }
+    const declared = await this.stagedLength(id)
+    if (declared === null) return null
+    const length = declared
+    // The descriptor keeps reading the same file after commit renames it.
+    const fh = await open(this.stagedPath(id), 'r').catch(() => null)
+    if (!fh) return this.follow(id, signal)
+    const gone = async () => (await this.status(id)) === null
+    const wait = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const set = this.followers.get(id) ?? new Set()
+        this.followers.set(id, set)
+        const done = () => {
+          clearTimeout(timer)
+          signal.removeEventListener('abort', done)
+          set.delete(done)
+          if (set.size === 0 && this.followers.get(id) === set) this.followers.delete(id)
+          resolve()
+        }
+        // Polling as well covers another instance writing to a shared directory.
+        const timer = setTimeout(done, ms)
+        set.add(done)
+        signal.addEventListener('abort', done)
+      })
+    async function* bytes(): AsyncGenerator<Uint8Array> {
+      let pos = 0
+      let lastGrowth = Date.now()
+      try {
+        while (pos < length && !signal.aborted) {
+          const size = Math.min(length, (await fh!.stat()).size)
+          if (size > pos) {
+            const buf = Buffer.allocUnsafe(Math.min(size - pos, FOLLOW_READ))
+            const { bytesRead } = await fh!.read(buf, 0, buf.length, pos)
+            pos += bytesRead
+            lastGrowth = Date.now()
+            yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+            continue
+          }
+          if (Date.now() - lastGrowth > FOLLOW_STALL_MS) throw new Error('the upload stopped')
+          await wait(FOLLOW_POLL_MS)
+          if (await gone()) throw new Error('the upload was abandoned')
+        }
+      } finally {
+        await fh!.close()
+      }
+    }
+    return { length, stream: Readable.from(bytes(), { objectMode: false }) }
+  }
+
+  private wakeFollowers(id: string): void {
+    const set = this.followers.get(id)
+    if (set) for (const f of [...set]) f()
+  }
+
   async delete(id: string): Promise<void> {
     checkId(id)
     await rm(this.committedPath(id), { force: true })
     await rm(this.stagedPath(id), { force: true })
     await rm(this.lengthPath(id), { force: true })
     await rm(this.syncedPath(id), { force: true })
+    this.wakeFollowers(id)
   }
 
   async *list(): AsyncIterable<BlobListing> {
@@ -250,6 +311,10 @@ export class LocalBlobStore implements BlobStore {
 }
 
 const WRITE_SIZE = 1024 * 1024
+/** Reads of an upload in progress, and how long a follower waits for more before giving up. */
+const FOLLOW_READ = 1024 * 1024
+const FOLLOW_POLL_MS = 250
+const FOLLOW_STALL_MS = 120_000
 /** Long uploads are synced (and their offset recorded) this often, so little is lost to a power cut. */
 const SYNC_EVERY = 64 * 1024 * 1024
 

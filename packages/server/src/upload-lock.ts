@@ -83,6 +83,7 @@ export function withUploadLock(blobs: BlobStore, lock: PgUploadLock): BlobStore 
     status: (id) => blobs.status(id),
     commit: (id) => blobs.commit(id),
     read: (id, range) => blobs.read(id, range),
+    ...(blobs.follow ? { follow: blobs.follow.bind(blobs) } : {}),
     delete: (id) => blobs.delete(id),
     list: () => blobs.list(),
     async append(

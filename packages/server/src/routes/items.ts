@@ -97,6 +97,13 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
       await ctx.store.dropReservation(id)
       throw e
     }
+    // Members' devices may follow the upload as it arrives (GET /items/:id/live).
+    await ctx.hub.publish(conversation.members, {
+      type: 'upload',
+      conversationId: conversation.id,
+      itemId: id,
+      deviceId: auth.deviceId,
+    })
     const res: ReserveItemResponse = { itemId: id, uploadUrl: uploadUrl(id), expiresAt }
     return reply.code(201).send(res)
   })
@@ -192,6 +199,47 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
         .send(stream)
     }
     return reply.header('content-length', size).send(stream)
+  })
+
+  /**
+   * The blob of an item still being uploaded, from its first byte, as it arrives: the response
+   * declares the full length and ends when the upload is complete, or breaks off if the upload is
+   * abandoned or stalls. Nothing here is an item yet: a client keeps what it receives private until
+   * the item is committed and its signed manifest verifies it. A committed item is served whole.
+   */
+  app.get('/items/:id/live', async (req, reply) => {
+    const auth = await requireAuth(ctx, req)
+    const item = await itemParam(ctx, req.params)
+    const conversation = await ctx.store.getConversation(item.conversationId)
+    if (!conversation?.members.includes(auth.accountId)) throw new NotFoundError()
+    if (item.state === 'committed') {
+      if (retentionPassed(item, ctx.now())) throw new NotFoundError()
+    } else if (item.expiresAt <= ctx.now()) {
+      throw new NotFoundError()
+    }
+    if (!ctx.blobs.follow) {
+      throw new ConflictError('this server cannot stream an upload in progress; wait for the commit')
+    }
+    const abort = new AbortController()
+    req.raw.once('close', () => abort.abort())
+    reply.raw.once('close', () => abort.abort())
+    const live = await ctx.blobs.follow(item.id, abort.signal)
+    if (!live) throw new NotFoundError()
+    try {
+      await recordAccess(ctx, {
+        itemId: item.id,
+        who: { accountId: auth.accountId, deviceId: auth.deviceId },
+        address: req.ip,
+      })
+    } catch (e) {
+      live.stream.destroy()
+      throw e
+    }
+    return reply
+      .header('content-type', 'application/octet-stream')
+      .header('cache-control', 'no-store')
+      .header('content-length', live.length)
+      .send(live.stream)
   })
 
   app.delete('/items/:id', async (req) => {
