@@ -17,7 +17,7 @@ export function timed(cmd, argv, { env, cwd, input } = {}) {
   const rssFile = join(tmpdir(), `airlock-bench-time-${process.pid}-${n++}.txt`)
   return new Promise((resolve, reject) => {
     const start = performance.now()
-    const child = spawn('/usr/bin/time', ['-f', '%e %M', '-o', rssFile, cmd, ...argv], {
+    const child = spawn('/usr/bin/time', ['-f', '%e %M %U %S', '-o', rssFile, cmd, ...argv], {
       env: env ? { ...process.env, ...env } : process.env,
       cwd,
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -43,7 +43,7 @@ export function timed(cmd, argv, { env, cwd, input } = {}) {
         rmSync(rssFile, { force: true })
       }
       if (code !== 0) return reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}:\n${stderr}`))
-      resolve({ seconds, maxRssMiB: parsed.maxRssMiB, stdout, stderr })
+      resolve({ seconds, maxRssMiB: parsed.maxRssMiB, cpuSeconds: parsed.cpuSeconds, stdout, stderr })
     })
   })
 }

@@ -36,9 +36,11 @@ export function parseArgs(argv) {
 /** GNU time's `-f '%e %M'` output (the last line; the command's own stderr may come first). */
 export function parseGnuTime(text) {
   const line = text.trim().split('\n').pop() ?? ''
-  const m = /^(\d+(?:\.\d+)?) (\d+)$/.exec(line.trim())
+  const m = /^(\d+(?:\.\d+)?) (\d+)(?: (\d+(?:\.\d+)?) (\d+(?:\.\d+)?))?$/.exec(line.trim())
   if (!m) throw new Error(`not GNU time output: ${JSON.stringify(line)}`)
-  return { seconds: Number(m[1]), maxRssMiB: Number(m[2]) / 1024 }
+  const out = { seconds: Number(m[1]), maxRssMiB: Number(m[2]) / 1024 }
+  // `%U %S`, when asked for: the CPU seconds the process used, user and system.
+  return m[3] === undefined ? out : { ...out, cpuSeconds: Number(m[3]) + Number(m[4]) }
 }
 
 /** The loopback address onionshare-cli prints once it serves (`http://127.0.0.1:PORT`). */

@@ -7,6 +7,7 @@ import {
   listItemsResponseSchema,
   type Manifest,
   openManifest,
+  type ResolveLog,
   SignatureError,
 } from '@airlock/core'
 import { nodeAead } from '@airlock/core/node'
@@ -92,12 +93,28 @@ export function sealedManifest(item: CommittedItem): Uint8Array {
  * that the server lists the sensitivity label the sender signed (`PolicyError` otherwise).
  */
 export async function openItemManifest(s: Session, item: CommittedItem): Promise<Manifest> {
-  // Only a member of the conversation (as verified here, not as the server lists it) may have
-  // sent it: anyone else is refused before their log is even fetched or pinned.
+  const m = await openManifest({ ...(await manifestInput(s, item)), device: s.device, aead: nodeAead })
+  checkLabelMatches(m.label, item.sensitivity)
+  return m
+}
+
+/**
+ * What core needs to verify an item's manifest. Only a member of the conversation (as verified
+ * here, not as the server lists it) may have sent it: anyone else is refused before their log is
+ * even fetched or pinned.
+ */
+export async function manifestInput(
+  s: Session,
+  item: CommittedItem,
+): Promise<{
+  sealed: Uint8Array
+  expect: { itemId: string; conversationId: string }
+  resolveLog: ResolveLog
+  accountId: string
+}> {
   const senders = await s.directory.senders(await s.conversation(item.conversationId))
-  const m = await openManifest({
+  return {
     sealed: sealedManifest(item),
-    device: s.device,
     expect: { itemId: item.itemId, conversationId: item.conversationId },
     resolveLog: (accountId, atLeast) => {
       if (!senders.has(accountId)) {
@@ -106,11 +123,7 @@ export async function openItemManifest(s: Session, item: CommittedItem): Promise
       return s.resolveLog(accountId, atLeast)
     },
     accountId: s.config.accountId,
-    aead: nodeAead,
-  })
-  // The server sees the label to enforce policy on it; it must not strip, add or change it.
-  checkLabelMatches(m.label, item.sensitivity)
-  return m
+  }
 }
 
 /** The file name an item is saved under (before sanitising): its name, or a dated one for notes. */

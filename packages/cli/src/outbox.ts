@@ -31,6 +31,11 @@ export const outboxEntrySchema = z.strictObject({
   conversationId: conversationIdSchema.optional(),
   recipients: z.array(deviceIdSchema).max(4096).optional(),
   stage: z.enum(['encrypting', 'sealed']),
+  /**
+   * Set when the spool was not synced to disk: the boot of the machine that wrote it. After a
+   * reboot such a spool may hold garbage and is not resumed from (the source is sent again).
+   */
+  boot: z.string().max(64).optional(),
   source: z.strictObject({
     kind: z.enum(['file', 'note']),
     /** Absolute path of the file sent, or null for stdin and notes. */
@@ -149,10 +154,13 @@ export class Spool {
     this.#notify()
   }
 
-  /** Flushes to disk: from now on the spool is the whole ciphertext. */
-  async finish(): Promise<void> {
+  /**
+   * From now on the spool is the whole ciphertext. `sync` flushes it to disk; without it the
+   * spool is only good until the machine restarts (see `OutboxEntry.boot`).
+   */
+  async finish(sync: boolean): Promise<void> {
     await this.#flush()
-    await this.fh!.sync()
+    if (sync) await this.fh!.sync()
     await this.fh!.close()
     this.#done = true
     this.#notify()

@@ -59,18 +59,32 @@ export async function saveStream(
   data: ReadableStream<Uint8Array>,
   mode = 0o644,
 ): Promise<string> {
-  await mkdir(dest, { recursive: true, mode: 0o700 })
-  const parts = safeComponents(name)
-  let dir = dest
-  for (const c of parts.slice(0, -1)) dir = await childDir(dir, c)
-  const tmp = join(dir, `.airlock-${randomBytes(8).toString('hex')}.part`)
+  const tmp = await tempFile(dest)
   try {
     await data.pipeTo(fileSink(tmp, 'wx'))
   } catch (e) {
     await rm(tmp, { force: true })
     throw e
   }
+  return placeFile(dest, name, tmp, mode)
+}
+
+/** A path for a temporary file in `dest` (created if missing), hidden and not yet claimed. */
+export async function tempFile(dest: string): Promise<string> {
+  await mkdir(dest, { recursive: true, mode: 0o700 })
+  return join(dest, `.airlock-${randomBytes(8).toString('hex')}.part`)
+}
+
+/**
+ * Moves the complete temporary file `tmp` (from {@link tempFile} in `dest`) to
+ * `<dest>/<safe relative name>` under a name nothing else has, and returns the path. On failure
+ * the temporary file is removed.
+ */
+export async function placeFile(dest: string, name: string, tmp: string, mode = 0o644): Promise<string> {
   try {
+    const parts = safeComponents(name)
+    let dir = dest
+    for (const c of parts.slice(0, -1)) dir = await childDir(dir, c)
     const final = await claimName(dir, parts.at(-1)!)
     await rename(tmp, final)
     await chmod(final, mode & ~process.umask())

@@ -87,7 +87,7 @@ function connectOnce(
         connected()
         scheduleRefresh()
         handlers.onReady()
-      } else if (m.type === 'item' || m.type === 'delete' || m.type === 'log') handlers.onEvent(m)
+      } else if (m.type !== 'pong' && m.type !== 'error') handlers.onEvent(m)
     })
     ws.on('error', () => {})
     ws.on('close', (code) => {

@@ -8,7 +8,7 @@ import {
   sealItem,
   type VerifiedLog,
 } from '@airlock/core'
-import { fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
+import { bootId, fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { writeFileAtomic } from './config.js'
 import { getConversation, selfConversation } from './conversations.js'
 import { CliError, isApiError, isCliError } from './errors.js'
@@ -131,12 +131,15 @@ export async function sendItem(
         if (done) break
         await spool.write(value)
       }
-      await spool.finish()
+      // Not synced where the boot can be told: the server syncs what it receives, and a spool
+      // that a power cut may have damaged is simply not resumed from.
+      const boot = await bootId()
+      await spool.finish(boot === '')
       if (spool.written !== ciphertextSize)
         throw new CliError('IO', 'the ciphertext size differs from the reservation')
       const { sealed } = await item.finish()
       await writeFileAtomic(files.manifest, sealed)
-      await saveEntry(s.home, { ...entry, stage: 'sealed' })
+      await saveEntry(s.home, { ...entry, stage: 'sealed', ...(boot === '' ? {} : { boot }) })
     } catch (e) {
       await spool.fail(e)
       abort.abort()
@@ -303,6 +306,7 @@ export async function resumeEntry(s: Session, entry: OutboxEntry, progress: Prog
   const manifest = await stat(files.manifest).catch(() => null)
   if (
     entry.stage === 'sealed' &&
+    (entry.boot === undefined || entry.boot === (await bootId())) &&
     manifest &&
     spoolSize === entry.ciphertextSize &&
     !(await recipientsChanged(s, entry))

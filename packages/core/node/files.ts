@@ -1,4 +1,4 @@
-import { type FileHandle, open } from 'node:fs/promises'
+import { type FileHandle, open, readFile } from 'node:fs/promises'
 
 const PIECE = 1 << 20
 
@@ -38,20 +38,35 @@ export function fileSource(path: string, start = 0): ReadableStream<Uint8Array> 
 /**
  * A web WritableStream into a file (mode 0600: it may hold plaintext). `flags` as for
  * `fs.open` ('w' truncates, 'a' appends for resumed downloads). The file is fsynced on close so
- * a completed write survives a crash before it is renamed into place.
+ * a completed write survives a crash before it is renamed into place. With `syncEvery`, data is
+ * also synced in the background every that many bytes, so that the final sync, which the caller
+ * waits for, has little left to write.
  */
-export function fileSink(path: string, flags = 'w'): WritableStream<Uint8Array> {
+export function fileSink(path: string, flags = 'w', opts: { syncEvery?: number } = {}): WritableStream<Uint8Array> {
   let fh: FileHandle | null = null
   let pending: Uint8Array[] = []
   let pendingBytes = 0
+  let unsynced = 0
+  let syncing: Promise<void> = Promise.resolve()
+  let syncError: unknown = null
   // Chunks arrive 64 KiB at a time; gathering them into one writev per MiB saves a trip through
   // the thread pool for each, without copying.
   const flush = async () => {
     fh ??= await open(path, flags, 0o600)
     const parts = pending
+    unsynced += pendingBytes
     pending = []
     pendingBytes = 0
     await writeAll(fh, parts)
+    if (opts.syncEvery !== undefined && unsynced >= opts.syncEvery) {
+      // At most one background sync at a time: a disk slower than the writer slows the writer.
+      await syncing
+      if (syncError) throw syncError
+      unsynced = 0
+      syncing = fh.datasync().catch((e: unknown) => {
+        syncError = e
+      })
+    }
   }
   return new WritableStream<Uint8Array>(
     {
@@ -62,10 +77,13 @@ export function fileSink(path: string, flags = 'w'): WritableStream<Uint8Array> 
       },
       async close() {
         await flush()
+        await syncing
+        if (syncError) throw syncError
         if (path !== '/dev/null') await fh!.sync()
         await fh!.close()
       },
       async abort() {
+        await syncing
         await fh?.close()
       },
     },
@@ -98,4 +116,19 @@ function dropWritten(parts: Uint8Array[], n: number): Uint8Array[] {
   const rest = parts.slice(i)
   if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n)
   return rest
+}
+
+let boot: Promise<string> | null = null
+
+/**
+ * This boot of the machine (Linux), or '' where unknown. Bytes written but not synced survive a
+ * crash of the process, not of the machine: a file written without a sync is trusted only by the
+ * same boot, and wherever the boot cannot be told, writers sync.
+ */
+export function bootId(): Promise<string> {
+  boot ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (t) => t.trim(),
+    () => '',
+  )
+  return boot
 }

@@ -1,3 +1,3 @@
 export { nodeAead } from './aead.js'
-export { fileSink, fileSource, writeAll } from './files.js'
+export { bootId, fileSink, fileSource, writeAll } from './files.js'
 export { nodeSha256 } from './hash.js'

@@ -185,6 +185,95 @@ export async function openItem(
   return { manifest, plaintext: padded.pipeThrough(unpadStream(manifest.plaintextSize)) }
 }
 
+export interface OpenItemEarlyInput {
+  device: DeviceSecrets
+  /** The age file as it arrives, possibly while the sender is still uploading it. */
+  ciphertext: ReadableStream<Uint8Array>
+  aead?: ChunkAead
+  sha256?: Sha256Factory
+}
+
+export interface EarlyItem {
+  /**
+   * The decrypted payload, still padded, as the ciphertext arrives. PROVISIONAL: nothing is
+   * known about it yet (the manifest does not exist while the upload runs). Write it to a private
+   * temporary file and release nothing before {@link finish} resolves.
+   */
+  padded: ReadableStream<Uint8Array>
+  /**
+   * Call once `padded` has been read to its end. Verifies the manifest exactly as
+   * {@link openItem} does, then that the bytes that went through were exactly the signed
+   * ciphertext (size and SHA-256: `HashMismatchError`) and that they decrypted to
+   * `padmeLength(plaintextSize)` bytes of which everything past `plaintextSize` is zero
+   * (`InvalidInputError`). Only then is the plaintext the item: its first
+   * `manifest.plaintextSize` bytes.
+   */
+  finish(input: {
+    sealed: Uint8Array
+    expect: { itemId: string; conversationId: string }
+    resolveLog: ResolveLog
+    accountId?: string
+  }): Promise<Manifest>
+}
+
+/**
+ * Opens an item from its ciphertext before its manifest exists: a receiver that follows an
+ * upload decrypts while the bytes arrive, so the item is ready the moment it is committed. Every
+ * chunk still authenticates as it is decrypted (only post-quantum stanzas are accepted); what
+ * proves the item is whole and from its sender, the signed manifest and hash, comes last, in
+ * {@link EarlyItem.finish}. Errors from the header (`NoMatchError`, …) come at once.
+ */
+export async function openItemEarly(input: OpenItemEarlyInput): Promise<EarlyItem> {
+  const hash = (input.sha256 ?? nobleSha256)()
+  let ciphertextSize = 0
+  const measure = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      hash.update(chunk)
+      ciphertextSize += chunk.length
+      controller.enqueue(chunk)
+    },
+  })
+  const decrypted = await decryptStream([input.device.ageIdentity], input.ciphertext.pipeThrough(measure), {
+    aead: input.aead,
+    policy: 'pq',
+  })
+  let paddedSize = 0
+  // Where the payload's last non-zero byte ends: the padding must lie after the plaintext. Scanning
+  // each chunk from its end stops at its first non-zero byte, so only zero runs are read twice.
+  let dataEnd = 0
+  let state: 'reading' | 'done' | 'finished' = 'reading'
+  const track = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      let i = chunk.length
+      while (i > 0 && chunk[i - 1] === 0) i--
+      if (i > 0) dataEnd = paddedSize + i
+      paddedSize += chunk.length
+      controller.enqueue(chunk)
+    },
+    flush() {
+      state = 'done'
+    },
+  })
+  return {
+    padded: decrypted.pipeThrough(track),
+    async finish(m) {
+      if (state !== 'done') throw new InvalidInputError('the payload was not read to its end')
+      state = 'finished'
+      const manifest = await openManifest({ ...m, device: input.device, aead: input.aead })
+      if (
+        ciphertextSize !== manifest.ciphertextSize ||
+        !bytesEqual(hash.digest(), fromBase64Url(manifest.ciphertextSha256))
+      ) {
+        throw new HashMismatchError()
+      }
+      if (paddedSize !== padmeLength(manifest.plaintextSize))
+        throw new InvalidInputError('payload is not its padded size')
+      if (dataEnd > manifest.plaintextSize) throw new InvalidInputError('padding is not zero')
+      return manifest
+    },
+  }
+}
+
 /** Buffered {@link openItem} for small items such as notes; all-or-nothing. */
 export async function openItemBytes(
   input: Omit<OpenItemInput, 'ciphertext'> & { ciphertext: Uint8Array },

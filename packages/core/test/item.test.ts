@@ -15,7 +15,7 @@ import {
   SignatureError,
 } from '../src/errors.js'
 import { type DeviceSecrets, generateDevice, signCanonical } from '../src/identity.js'
-import { openItem, openItemBytes, sealItem, sealItemBytes } from '../src/item.js'
+import { openItem, openItemBytes, openItemEarly, sealItem, sealItemBytes } from '../src/item.js'
 import {
   decodeSignedManifest,
   type ItemMeta,
@@ -353,5 +353,92 @@ describe('items', () => {
     })
     expect(await readAll(opened.plaintext)).toEqual(data)
     expect(calls).toBeGreaterThan(sealCalls + 1)
+  })
+})
+
+/** Opens early (as a receiver following an upload would), then finishes with the manifest. */
+async function receiveEarly(sealed: Uint8Array, blob: Uint8Array, device = b1, itemId = 'item-T') {
+  const early = await openItemEarly({ device, ciphertext: bytesStream(blob, 65536) })
+  const padded = await readAll(early.padded, 1 << 30)
+  const manifest = await early.finish({ sealed, expect: { itemId, conversationId: 'conv-1' }, resolveLog })
+  return { manifest, plaintext: padded.subarray(0, manifest.plaintextSize) }
+}
+
+describe('opening an item while it is uploaded (openItemEarly)', () => {
+  it('round-trips sizes around the chunk boundary, padding included', async () => {
+    for (const n of [0, 1, 65535, 65536, 65537, 200_000]) {
+      const data = randomBytes(n)
+      const { ciphertext, sealed } = await send(data)
+      const { manifest, plaintext } = await receiveEarly(sealed, ciphertext)
+      expect(plaintext).toEqual(data)
+      expect(manifest.plaintextSize).toBe(n)
+    }
+  })
+
+  it('SECURITY-9: another item’s blob, or this one truncated, extended or altered, does not finish', async () => {
+    const t = await send(utf8('item T'))
+    const u = await send(utf8('item U'), { itemId: 'item-U' })
+    await expect(receiveEarly(t.sealed, u.ciphertext)).rejects.toBeInstanceOf(HashMismatchError)
+    const { ciphertext, sealed } = await send(randomBytes(70_000))
+    const flipped = ciphertext.slice()
+    flipped[flipped.length - 5]! ^= 1
+    // Each fails, as the payload (a chunk that does not authenticate) or at finish (the hash).
+    for (const bad of [
+      ciphertext.subarray(0, ciphertext.length - 1),
+      concatBytes(ciphertext, new Uint8Array(1)),
+      flipped,
+    ]) {
+      await expect(receiveEarly(sealed, bad)).rejects.toThrow()
+    }
+  })
+
+  it('SECURITY-11: a co-recipient reusing the header with another payload fails at finish', async () => {
+    const data = utf8('the real plan')
+    const { ciphertext, sealed } = await send(data, { recipients: [{ log: alice }, { log: bob }] })
+    const evil = new Uint8Array(padmeLength(data.length)).fill(0)
+    evil.set(utf8('the evil plan'))
+    const forged = await forgeSameHeader(ciphertext, b1.ageIdentity, evil)
+    // The forged payload decrypts chunk by chunk; only the signed hash tells, at the end.
+    const early = await openItemEarly({ device: a2, ciphertext: bytesStream(forged) })
+    expect(await readAll(early.padded)).toEqual(evil)
+    await expect(
+      early.finish({ sealed, expect: { itemId: 'item-T', conversationId: 'conv-1' }, resolveLog }),
+    ).rejects.toBeInstanceOf(HashMismatchError)
+  })
+
+  it('refuses a manifest that hides non-zero bytes in the padding, and finishing twice or too soon', async () => {
+    // A sender signs plaintextSize 1000 over a payload whose "padding" carries data.
+    expect(padmeLength(1000)).toBe(1024)
+    const padded = randomBytes(1024)
+    padded[padded.length - 1] = 7
+    const blob = await encryptBytes([b1.record.recipient], padded)
+    const m = await sealManifest({
+      sender: { device: a1, log: alice },
+      recipients: [{ log: bob }],
+      meta: meta(),
+      ciphertextSha256: toBase64Url(sha256(blob)),
+      ciphertextSize: blob.length,
+      plaintextSize: 1000,
+    })
+    await expect(receiveEarly(m.sealed, blob)).rejects.toBeInstanceOf(InvalidInputError)
+    // The ordinary path refuses it too.
+    const opened = await receive(m.sealed, blob)
+    expect((await drain(opened.plaintext)).error).toBeInstanceOf(InvalidInputError)
+
+    const { ciphertext, sealed } = await send(utf8('once'))
+    const early = await openItemEarly({ device: b1, ciphertext: bytesStream(ciphertext) })
+    const expect_ = { sealed, expect: { itemId: 'item-T', conversationId: 'conv-1' }, resolveLog }
+    await expect(early.finish(expect_)).rejects.toBeInstanceOf(InvalidInputError)
+    await readAll(early.padded)
+    expect((await early.finish(expect_)).plaintextSize).toBe(4)
+    await expect(early.finish(expect_)).rejects.toBeInstanceOf(InvalidInputError)
+  })
+
+  it('refuses X25519-only stanzas at once, before any payload (DowngradeError)', async () => {
+    const padded = new Uint8Array(padmeLength(2))
+    const classic = await encryptBytes([b1.record.x25519Recipient], padded)
+    await expect(openItemEarly({ device: b1, ciphertext: bytesStream(classic) })).rejects.toBeInstanceOf(
+      DowngradeError,
+    )
   })
 })

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { writeAll } from '@airlock/core/node'
+import { bootId, writeAll } from '@airlock/core/node'
 import {
   type BlobListing,
   type BlobStatus,
@@ -31,6 +31,8 @@ export class LocalBlobStore implements BlobStore {
   private readonly staging: string
   private readonly blobs: string
   private readonly writers = new BlobWriters()
+  /** Free space beyond the reserve at the last statfs, less what was written since. */
+  private room: { spare: number; at: number } | null = null
   /** Followers of uploads in progress, woken after every write (see {@link follow}). */
   private readonly followers = new Map<string, Set<() => void>>()
 
@@ -198,10 +200,10 @@ export class LocalBlobStore implements BlobStore {
       let lastGrowth = Date.now()
       try {
         while (pos < length && !signal.aborted) {
-          const size = Math.min(length, (await fh!.stat()).size)
-          if (size > pos) {
-            const buf = Buffer.allocUnsafe(Math.min(size - pos, FOLLOW_READ))
-            const { bytesRead } = await fh!.read(buf, 0, buf.length, pos)
+          // Reading at the end of the file returns nothing; then wait for the uploader.
+          const buf = Buffer.allocUnsafe(Math.min(length - pos, FOLLOW_READ))
+          const { bytesRead } = await fh!.read(buf, 0, buf.length, pos)
+          if (bytesRead > 0) {
             pos += bytesRead
             lastGrowth = Date.now()
             yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
@@ -264,12 +266,22 @@ export class LocalBlobStore implements BlobStore {
    * can still record logins and commits and what is stored stays downloadable.
    */
   private async checkRoom(bytes: number): Promise<void> {
+    // statfs costs about a millisecond here: far from the reserve, a recent answer less what was
+    // written since will do; near it, every write asks again.
+    const known = this.room
+    if (known && Date.now() - known.at < ROOM_TTL_MS && known.spare - bytes > ROOM_SLACK) {
+      known.spare -= bytes
+      return
+    }
+    this.room = null
     const fs = await statfs(this.staging).catch(() => null)
     if (!fs) return
     const reserve = Math.min(256 * 1024 * 1024, Math.max(2 * 1024 * 1024, fs.blocks * fs.bsize * 0.02))
-    if (fs.bavail * fs.bsize - bytes < reserve) {
+    const spare = fs.bavail * fs.bsize - reserve
+    if (spare - bytes < 0) {
       throw new ServerError('INSUFFICIENT_STORAGE', 'the server is out of storage space; try again later')
     }
+    this.room = { spare: spare - bytes, at: Date.now() }
   }
 
   /**
@@ -315,19 +327,14 @@ const WRITE_SIZE = 1024 * 1024
 const FOLLOW_READ = 1024 * 1024
 const FOLLOW_POLL_MS = 250
 const FOLLOW_STALL_MS = 120_000
+/** How long, and down to how much spare space, a statfs answer is reused (see checkRoom). */
+const ROOM_TTL_MS = 1000
+const ROOM_SLACK = 64 * 1024 * 1024
 /** Long uploads are synced (and their offset recorded) this often, so little is lost to a power cut. */
 const SYNC_EVERY = 64 * 1024 * 1024
 
-let boot: Promise<string> | null = null
-
 /** This boot of the machine (Linux); '' where unknown, which trusts only synced offsets. */
-export function bootId(): Promise<string> {
-  boot ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
-    (t) => t.trim(),
-    () => '',
-  )
-  return boot
-}
+export { bootId }
 
 function checkId(id: string): void {
   if (!isValidBlobId(id)) throw new BadRequestError('invalid blob id')

@@ -6,6 +6,7 @@ import { readJson, writeFileAtomic } from '../config.js'
 import type { Context } from '../context.js'
 import { conversationLabel, listConversations } from '../conversations.js'
 import { receiveItem } from '../download.js'
+import { LiveDownloads } from '../live.js'
 import { describeError } from '../errors.js'
 import { itemFileName, listItems, openItemManifest } from '../items.js'
 import { formatBytes } from '../output.js'
@@ -35,6 +36,7 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
 
+  const live = new LiveDownloads(s, dest, controller.signal)
   let running: Promise<void> | null = null
   let again = false
   let retry: NodeJS.Timeout | undefined
@@ -79,8 +81,11 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
     try {
       // What I sent myself is skipped — decided from the verified manifest, not from the
       // server's senderDeviceId, which a server could set to hide another device's item.
-      if ((await openItemManifest(s, item)).sender.deviceId === s.deviceId) return
-      const r = await receiveItem(s, item, dest, out)
+      if ((await openItemManifest(s, item)).sender.deviceId === s.deviceId) {
+        await live.finish(item).catch(() => null)
+        return
+      }
+      const r = (await live.finish(item)) ?? (await receiveItem(s, item, dest, out))
       const m = r.manifest
       const from = await s.senderName(m.sender.accountId, m.sender.deviceId)
       const via = where === 'me' ? '' : ` in ${where}`
@@ -138,8 +143,11 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
       {
         onReady: catchUp,
         onEvent: (e) => {
+          if (process.env.AIRLOCK_DEBUG) process.stderr.write(`push ${JSON.stringify(e)}\n`)
           if (e.type === 'log') void s.syncLog().catch((err) => out.warn(describeError(err).message))
           else if (e.type === 'item' || e.type === 'members') catchUp()
+          // Another device started uploading: follow it, so the item is ready when committed.
+          else if (e.type === 'upload' && e.deviceId !== s.deviceId) live.follow(e.itemId)
         },
         onDisconnect: () => out.info('disconnected; reconnecting...'),
       },
@@ -149,5 +157,6 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
     clearTimeout(retry)
     controller.abort()
     await running
+    await live.close()
   }
 }
