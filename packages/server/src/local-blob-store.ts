@@ -177,7 +177,9 @@ export class LocalBlobStore implements BlobStore {
     const length = declared
     // The descriptor keeps reading the same file after commit renames it.
     const fh = await open(this.stagedPath(id), 'r').catch(() => null)
-    if (!fh) return this.follow(id, signal)
+    // Committed (renamed) in between: read it whole. Otherwise (deleted, or a `.length` left
+    // without its file by a crash in `create`) there is nothing to follow — retrying would spin.
+    if (!fh) return (await fileSize(this.committedPath(id))) !== null ? this.follow(id, signal) : null
     const gone = async () => (await this.status(id)) === null
     const wait = (ms: number) =>
       new Promise<void>((resolve) => {

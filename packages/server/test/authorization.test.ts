@@ -146,6 +146,8 @@ describe('authorisation matrix (real server process)', () => {
       { name: 'download blob', method: 'GET', path: `/items/${X}/blob` },
       { name: 'download range', method: 'GET', path: `/items/${X}/blob`, headers: { range: 'bytes=0-10' } },
       { name: 'head blob', method: 'HEAD', path: `/items/${X}/blob` },
+      { name: 'follow item', method: 'GET', path: `/items/${X}/live` },
+      { name: 'follow upload', method: 'GET', path: `/items/${Y}/live` },
       { name: 'read accesses', method: 'GET', path: `/items/${X}/accesses` },
       { name: 'read accesses page', method: 'GET', path: `/items/${X}/accesses?since=0&limit=10` },
       { name: 'read accesses of a reservation', method: 'GET', path: `/items/${Y}/accesses` },
