@@ -51,10 +51,7 @@ export class LiveDownloads {
     if (this.#followed.has(itemId) || this.#running >= MAX_FOLLOWED || this.signal.aborted) return
     this.#running++
     const attempt = this.#download(itemId)
-      .catch((e) => {
-        if (process.env.AIRLOCK_DEBUG) process.stderr.write(`live ${itemId}: ${String(e)}\n`)
-        return null
-      })
+      .catch(() => null)
       .finally(() => {
         this.#running--
       })
@@ -77,8 +74,10 @@ export class LiveDownloads {
 
   /**
    * The committed `item`, if its upload was followed to the end: verified, cut to its size and
-   * moved into place. Null if it was not followed or the attempt failed: receive it as usual.
-   * Verification failures are core `AirlockError`s, as from `receiveItem`; nothing is left.
+   * moved into place. Null if it was not followed, or if anything failed, verification included:
+   * then nothing is left and the item is received the ordinary way, which checks it again from
+   * scratch and reports what is wrong. (A follower may legitimately have read bytes that a server
+   * lost to a power cut and the resumed upload replaced; only a full download can tell.)
    */
   async finish(item: CommittedItem): Promise<{ manifest: Manifest; path: string } | null> {
     const attempt = this.#followed.get(item.itemId)
@@ -100,10 +99,18 @@ export class LiveDownloads {
         await fh.close()
       }
       return { manifest, path: await placeFile(this.dest, itemFileName(manifest), f.tmp) }
-    } catch (e) {
+    } catch {
       await rm(f.tmp, { force: true })
-      throw e
+      return null
     }
+  }
+
+  /** Drops a followed upload that is not to be saved (the item is this device's own). */
+  async discard(itemId: string): Promise<void> {
+    const attempt = this.#followed.get(itemId)
+    this.#followed.delete(itemId)
+    const f = await attempt
+    if (f) await rm(f.tmp, { force: true })
   }
 
   /** Drops what was followed but not taken (its temporary files). */

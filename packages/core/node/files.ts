@@ -42,7 +42,11 @@ export function fileSource(path: string, start = 0): ReadableStream<Uint8Array> 
  * also synced in the background every that many bytes, so that the final sync, which the caller
  * waits for, has little left to write.
  */
-export function fileSink(path: string, flags = 'w', opts: { syncEvery?: number } = {}): WritableStream<Uint8Array> {
+export function fileSink(
+  path: string,
+  flags = 'w',
+  opts: { syncEvery?: number } = {},
+): WritableStream<Uint8Array> {
   let fh: FileHandle | null = null
   let pending: Uint8Array[] = []
   let pendingBytes = 0

@@ -6,9 +6,9 @@ import { readJson, writeFileAtomic } from '../config.js'
 import type { Context } from '../context.js'
 import { conversationLabel, listConversations } from '../conversations.js'
 import { receiveItem } from '../download.js'
-import { LiveDownloads } from '../live.js'
 import { describeError } from '../errors.js'
 import { itemFileName, listItems, openItemManifest } from '../items.js'
+import { LiveDownloads } from '../live.js'
 import { formatBytes } from '../output.js'
 import { runPush } from '../push.js'
 import { checkRisk, reportRisk } from '../risky.js'
@@ -82,7 +82,7 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
       // What I sent myself is skipped — decided from the verified manifest, not from the
       // server's senderDeviceId, which a server could set to hide another device's item.
       if ((await openItemManifest(s, item)).sender.deviceId === s.deviceId) {
-        await live.finish(item).catch(() => null)
+        await live.discard(item.itemId)
         return
       }
       const r = (await live.finish(item)) ?? (await receiveItem(s, item, dest, out))
@@ -143,7 +143,6 @@ export async function watch(ctx: Context, opts: { dir?: string }): Promise<void>
       {
         onReady: catchUp,
         onEvent: (e) => {
-          if (process.env.AIRLOCK_DEBUG) process.stderr.write(`push ${JSON.stringify(e)}\n`)
           if (e.type === 'log') void s.syncLog().catch((err) => out.warn(describeError(err).message))
           else if (e.type === 'item' || e.type === 'members') catchUp()
           // Another device started uploading: follow it, so the item is ready when committed.

@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises'
 import {
   API_PREFIX,
   type CommitItemResponse,
@@ -31,6 +32,8 @@ import { revokeSharesOf } from './shares.js'
  * a seq and become visible. Listing, ranged download and deletion (leaving a tombstone seq).
  */
 export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
+  /** Live downloads in progress (GET /items/:id/live), each holding a file and a connection. */
+  let following = 0
   app.post('/conversations/:cid/items', async (req, reply) => {
     const auth = await requireAuth(ctx, req)
     const conversation = await memberConversation(ctx, auth, req.params)
@@ -220,9 +223,10 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!ctx.blobs.follow) {
       throw new ConflictError('this server cannot stream an upload in progress; wait for the commit')
     }
+    if (following >= MAX_FOLLOWING) {
+      throw new ServerError('RATE_LIMITED', 'too many uploads are being followed; wait for the commit')
+    }
     const abort = new AbortController()
-    req.raw.once('close', () => abort.abort())
-    reply.raw.once('close', () => abort.abort())
     const live = await ctx.blobs.follow(item.id, abort.signal)
     if (!live) throw new NotFoundError()
     try {
@@ -235,11 +239,25 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
       live.stream.destroy()
       throw e
     }
-    return reply
-      .header('content-type', 'application/octet-stream')
-      .header('cache-control', 'no-store')
-      .header('content-length', live.length)
-      .send(live.stream)
+    // The status and length go out at once, before the uploader's first byte arrives.
+    reply.hijack()
+    following++
+    const res = reply.raw
+    res.once('close', () => abort.abort())
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'cache-control': 'no-store',
+      'content-length': String(live.length),
+    })
+    res.flushHeaders()
+    try {
+      await pipeline(live.stream, res)
+    } catch {
+      // The upload was abandoned or stalled, or the follower left: the response breaks off short.
+      res.destroy()
+    } finally {
+      following--
+    }
   })
 
   app.delete('/items/:id', async (req) => {
@@ -265,6 +283,9 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     return res
   })
 }
+
+/** At most this many uploads are followed at once per server; others wait for the commit. */
+const MAX_FOLLOWING = 256
 
 function uploadUrl(itemId: string): string {
   return `${API_PREFIX}/uploads/${itemId}`
