@@ -78,6 +78,19 @@ describe('measuring a tiny file', () => {
     )
     expect(d.ratios.overAge).toBeCloseTo(1 / (a.seconds + b.seconds), 10)
     expect(d.airlock.endToEndMBps).toBeCloseTo(MiB / (a.seconds + b.seconds) / 1e6, 10)
+    // A receiver that followed the upload: end to end is its own measurement, not a sum.
+    const live = deriveSize(
+      raw({
+        airlock: {
+          sendSeconds: a.seconds,
+          receiveSeconds: b.seconds,
+          endToEndSeconds: a.seconds,
+          peakRssMiB: {},
+        },
+      }),
+    )
+    expect(live.ratios.overAge).toBeCloseTo(1 / a.seconds, 10)
+    expect(live.ratios.overWormhole).toBeCloseTo(4 / a.seconds, 10)
   })
 
   it('finds a free loopback port', async () => {
@@ -90,6 +103,7 @@ describe('measuring a tiny file', () => {
 describe('parsing', () => {
   it("reads GNU time's last line, after whatever the command wrote to stderr", () => {
     expect(parseGnuTime('1.50 20480\n')).toEqual({ seconds: 1.5, maxRssMiB: 20 })
+    expect(parseGnuTime('1.50 20480 0.75 0.25\n')).toEqual({ seconds: 1.5, maxRssMiB: 20, cpuSeconds: 1 })
     expect(parseGnuTime('Command exited with non-zero status 1\n0.00 1024')).toEqual({
       seconds: 0,
       maxRssMiB: 1,
@@ -221,7 +235,7 @@ describe('the Markdown table and the chart', () => {
     const { sizes, series } = chartSeries(results)
     expect(sizes).toEqual([1, 1024])
     expect(series.map((s) => s.name)).toEqual([
-      'Airlock, send + receive',
+      'Airlock, disk to disk',
       'age CLI, encrypt + decrypt',
       'magic-wormhole',
       'onionshare, start-up + download',

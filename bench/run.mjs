@@ -1,7 +1,7 @@
 // `npm run bench`: Airlock against the machine's limits and against the tools people use instead,
 // every figure measured in the same run on loopback. Writes bench/results/<date>.{json,md,svg}.
 // usage: npm run bench [-- --quick] [-- --sizes 256,1024] [-- --skip peers,web,files,push,startup]
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomFillSync } from 'node:crypto'
 import {
   closeSync,
@@ -34,7 +34,7 @@ const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
 const CLI = join(ROOT, 'packages/cli/dist/bin.js')
 // The same V8 options as `npm start` (see package.json).
-const SERVER_NODE_OPTIONS = ['--max-semi-space-size=2']
+const SERVER_NODE_OPTIONS = ['--max-semi-space-size=4']
 const MiB = 1024 * 1024
 const opts = parseArgs(process.argv.slice(2))
 const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'))
@@ -74,7 +74,7 @@ try {
   results.push = opts.skip.has('push') ? { notMeasured: 'skipped (--skip push)' } : await push()
   results.startup = opts.skip.has('startup') ? { notMeasured: 'skipped (--skip startup)' } : await startup()
   results.notes.push(
-    'Disk to disk: Airlock is `airlock send` on device A then `airlock get` on device B (sequential, each from and to a file, fsynced, verified); magic-wormhole is send and receive started together, to the received file; onionshare is its start-up (until it prints its address) plus `curl` downloading to a file; curl is `curl -T` to a static Node server writing a file, then `curl -o` back.',
+    'Disk to disk: Airlock is from the start of `airlock send` on device A to the file saved (fsynced, verified, in place) by `airlock watch` on device B, which follows the upload as it arrives; its receive figure is a separate `airlock get` of the stored item; magic-wormhole is send and receive started together, to the received file; onionshare is its start-up (until it prints its address) plus `curl` downloading to a file; curl is `curl -T` to a static Node server writing a file, then `curl -o` back.',
     'Disk write: `dd … conv=fsync` of the file size; disk read: `dd … iflag=direct` (bypassing the page cache). Every other tool reads its input from the page cache.',
   )
 } finally {
@@ -168,16 +168,37 @@ async function measureSize(sizeMiB, server, A, B, peers) {
   rmSync(join(work, 'age.age'))
   rmSync(join(work, 'age.out'))
 
-  log('airlock send…')
+  // Disk to disk: `airlock watch` on B follows the upload while `airlock send` runs on A.
+  log('airlock send, received by airlock watch…')
+  const inbox = join(work, 'received')
+  mkdirSync(inbox)
+  const watch = await startWatch(A, B, inbox)
   server.resetPeak()
+  const serverCpu = server.cpuSeconds()
+  const watchCpu = watch.cpuSeconds()
+  const t0 = performance.now()
+  const arrived = watch.next()
   const send = await timed(process.execPath, [CLI, '--home', A, '--json', 'send', plain])
   const itemId = JSON.parse(send.stdout.trim().split('\n').pop()).sent?.[0]?.itemId
   if (!itemId) throw new Error(`no item id in ${send.stdout}`)
+  const received = await arrived
+  const endToEnd = (performance.now() - t0) / 1000
+  if (received.itemId !== itemId) throw new Error(`watch received ${received.itemId}, not ${itemId}`)
+  const cpu = {
+    send: send.cpuSeconds,
+    server: server.cpuSeconds() - serverCpu,
+    watch: watch.cpuSeconds() - watchCpu,
+  }
+  const serverPeak = server.peakRssMiB()
+  const watchPeak = watch.peakRssMiB()
+  await watch.stop()
+  await expectSame(received.path, hash, 'airlock')
+  rmSync(inbox, { recursive: true })
+  // Receiving an item that is already stored: `airlock get` on its own.
   log('airlock get…')
   const out = join(work, 'received')
   mkdirSync(out)
   const get = await timed(process.execPath, [CLI, '--home', B, '--json', 'get', itemId, '--out', out])
-  const serverPeak = server.peakRssMiB()
   await expectSame(join(out, readdirSync(out)[0]), hash, 'airlock')
   rmSync(out, { recursive: true })
   spawnSync(process.execPath, [CLI, '--home', A, 'rm', itemId], { stdio: 'ignore' })
@@ -193,7 +214,13 @@ async function measureSize(sizeMiB, server, A, B, peers) {
     airlock: {
       sendSeconds: send.seconds,
       receiveSeconds: get.seconds,
-      peakRssMiB: { server: serverPeak, sendCli: send.maxRssMiB, receiveCli: get.maxRssMiB },
+      endToEndSeconds: endToEnd,
+      peakRssMiB: {
+        server: serverPeak,
+        sendCli: send.maxRssMiB,
+        receiveCli: Math.max(watchPeak, get.maxRssMiB),
+      },
+      cpuSeconds: cpu,
     },
     peers: {},
   }
@@ -202,7 +229,7 @@ async function measureSize(sizeMiB, server, A, B, peers) {
   result.peers.onionshare = why ? { notMeasured: why } : await attempt(() => onionshare(peers, plain, hash))
   result.peers.plain = why ? { notMeasured: why } : await attempt(() => plainCopy(peers, plain, hash))
   rmSync(plain)
-  const e2e = bytes / (send.seconds + get.seconds) / 1e6
+  const e2e = bytes / endToEnd / 1e6
   log(
     `airlock ${e2e.toFixed(0)} MB/s end to end; age ${(bytes / (enc.seconds + dec.seconds) / 1e6).toFixed(0)}`,
   )
@@ -480,18 +507,72 @@ async function setupDevices(server, A, B) {
   if ((await done) !== 0) throw new Error(`link failed: ${link.output()}`)
 }
 
+/** `airlock watch` on B, connected (a note from A has arrived), with its next received item. */
+async function startWatch(A, B, inbox) {
+  const child = spawn(process.execPath, [CLI, '--home', B, '--json', 'watch', '--dir', inbox], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = new Promise((r) => child.once('exit', r))
+  const events = []
+  let wake = () => {}
+  let buffered = ''
+  child.stdout.on('data', (d) => {
+    buffered += d
+    const lines = buffered.split('\n')
+    buffered = lines.pop()
+    for (const l of lines) if (l.startsWith('{')) events.push(JSON.parse(l))
+    wake()
+  })
+  child.stderr.resume()
+  const next = async () => {
+    const seen = events.length
+    for (;;) {
+      const e = events.slice(seen).find((x) => x.event === 'received' || x.event === 'refused')
+      if (e?.event === 'refused') throw new Error(`airlock watch refused ${e.itemId}: ${e.message}`)
+      if (e) return e
+      if (child.exitCode !== null) throw new Error('airlock watch exited')
+      await new Promise((r) => {
+        wake = r
+      })
+    }
+  }
+  const ready = next()
+  await timed(process.execPath, [CLI, '--home', A, 'note', 'bench: watch is connected'])
+  await ready
+  return {
+    next,
+    cpuSeconds: () => procCpuSeconds(child.pid),
+    peakRssMiB: () => procPeakRssMiB(child.pid),
+    stop: async () => {
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+}
+
+/** CPU seconds (user + system) a live process has used, from /proc. */
+function procCpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** VmHWM, the kernel's record of a process's peak resident set. */
+function procPeakRssMiB(pid) {
+  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
+}
+
 async function startServer(dataDir) {
   const s = await daemon(
     process.execPath,
     [...SERVER_NODE_OPTIONS, SERVER, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
     /listening on (http:\/\/\S+)/,
   )
-  const status = `/proc/${s.child.pid}/status`
   return {
     url: s.match[1],
     setupCode: /setup-code: (\S+)/.exec(s.output())?.[1],
     // VmHWM is the kernel's record of the peak resident set; writing 5 to clear_refs resets it.
-    peakRssMiB: () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(status, 'utf8'))[1]) / 1024,
+    peakRssMiB: () => procPeakRssMiB(s.child.pid),
+    cpuSeconds: () => procCpuSeconds(s.child.pid),
     resetPeak: () => writeFileSync(`/proc/${s.child.pid}/clear_refs`, '5'),
     stop: s.stop,
   }

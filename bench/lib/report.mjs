@@ -70,7 +70,10 @@ const measured = (x) => x !== undefined && x !== null && x.notMeasured === undef
 /**
  * Throughputs and ratios for one file size. Every ratio is Airlock's throughput over the other's
  * for the same bytes, so above 1 means Airlock is faster:
- * - `overAge`: (send + receive) against the age CLI's encrypt-to-file + decrypt-to-file;
+ * - `overAge`: Airlock end to end against the age CLI's encrypt-to-file + decrypt-to-file. End to
+ *   end is from the start of `airlock send` on one device to the file saved on the other by
+ *   `airlock watch`, which follows the upload (`endToEndSeconds`); runs that lack it count
+ *   send + receive;
  * - `overWormhole`, `overOnionshare`, `overPlain`: disk to disk against wormhole's code-to-file
  *   time, onionshare's start-up + download, and curl's upload + download without encryption.
  */
@@ -78,7 +81,7 @@ export function deriveSize(s) {
   const bytes = s.sizeMiB * MiB
   const ageSeconds = s.limits.age.encryptSeconds + s.limits.age.decryptSeconds
   const air = s.airlock
-  const airSeconds = air.sendSeconds + air.receiveSeconds
+  const airSeconds = air.endToEndSeconds ?? air.sendSeconds + air.receiveSeconds
   const out = {
     sizeMiB: s.sizeMiB,
     diskWriteMBps: mbps(bytes, s.limits.diskWriteSeconds),
@@ -93,6 +96,7 @@ export function deriveSize(s) {
       receiveMBps: mbps(bytes, air.receiveSeconds),
       endToEndMBps: mbps(bytes, airSeconds),
       peakRssMiB: air.peakRssMiB,
+      ...(air.cpuSeconds ? { cpuSeconds: air.cpuSeconds } : {}),
     },
     peers: {},
     ratios: { overAge: ageSeconds / airSeconds },
@@ -196,6 +200,12 @@ export function markdown(r) {
     r.startup?.notMeasured === undefined && r.startup
       ? `| server start (fresh data directory) → first request served, median of ${r.startup.runs?.length ?? 1} | ${f2(r.startup.seconds)} s | |`
       : `| server start | ${why(r.startup)} | |`,
+    ...d
+      .filter((x) => x.airlock.cpuSeconds)
+      .map(
+        (x) =>
+          `| CPU seconds for ${size(x.sizeMiB)} end to end: \`airlock send\` / server / \`airlock watch\` | ${f1(x.airlock.cpuSeconds.send)} / ${f1(x.airlock.cpuSeconds.server)} / ${f1(x.airlock.cpuSeconds.watch)} | |`,
+      ),
     `| peak server RSS, whole run | ${f0(Math.max(...d.map((x) => x.airlock.peakRssMiB.server)))} MiB | < 150 MB (143 MiB) |`,
   ]
   if (r.notes?.length) lines.push('', ...r.notes.map((n) => `- ${n}`))
@@ -224,7 +234,7 @@ const escapeXml = (s) => String(s).replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0
 export function chartSeries(r) {
   const d = r.sizes.map(deriveSize)
   const series = [
-    { name: 'Airlock, send + receive', values: d.map((x) => x.airlock.endToEndMBps) },
+    { name: 'Airlock, disk to disk', values: d.map((x) => x.airlock.endToEndMBps) },
     { name: 'age CLI, encrypt + decrypt', values: d.map((x) => x.age.endToEndMBps) },
     { name: 'magic-wormhole', values: d.map((x) => x.peers.wormhole?.MBps) },
     { name: 'onionshare, start-up + download', values: d.map((x) => x.peers.onionshare?.MBps) },
