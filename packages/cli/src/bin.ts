@@ -85,8 +85,17 @@ function action<A extends unknown[]>(f: (ctx: Context, ...args: A) => Promise<vo
     } finally {
       closeInput()
     }
+    // Into a pipe, output is written asynchronously: exiting before it is flushed would cut it off
+    // (a `--json` line for thousands of files is far longer than a pipe holds).
+    await flushed(process.stdout)
+    await flushed(process.stderr)
     process.exit(code)
   }
+}
+
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  // The callback runs once everything written before it is out (or the stream failed).
+  return new Promise((resolve) => stream.write('', () => resolve()))
 }
 
 program
