@@ -151,7 +151,8 @@ describe.skipIf(skipPg)('two instances on PostgreSQL + S3', () => {
     }
     try {
       const send = new CliProcess(laptop, ['--json', 'send', src], { env: { AIRLOCK_RETRY_SECONDS: '1' } })
-      await waitUntil(async () => (await staged()) >= 10 * MiB, 60_000)
+      // Listing races the upload it watches (S3 may reset a read of a part being written): retry.
+      await waitUntil(async () => (await staged().catch(() => 0)) >= 10 * MiB, 60_000)
       await a.stop('SIGKILL')
       const failed = await send.exited
       expect(failed.code).not.toBe(0)
