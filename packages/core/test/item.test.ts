@@ -121,6 +121,13 @@ async function forgeSameHeader(blob: Uint8Array, identity: string, padded: Uint8
   return concatBytes(header, nonce, body)
 }
 
+/** The blob truncated by one byte, extended by one, and with a bit flipped in its last chunk. */
+function damaged(ciphertext: Uint8Array): Uint8Array[] {
+  const flipped = ciphertext.slice()
+  flipped[flipped.length - 5]! ^= 1
+  return [ciphertext.subarray(0, ciphertext.length - 1), concatBytes(ciphertext, new Uint8Array(1)), flipped]
+}
+
 function stanzaTypes(blob: Uint8Array): string[] {
   const text = new TextDecoder().decode(blob.subarray(0, 64 * 1024))
   const header = text.slice(0, text.indexOf('\n---'))
@@ -210,13 +217,7 @@ describe('items', () => {
 
   it('rejects a truncated, extended or altered blob before releasing anything', async () => {
     const { ciphertext, sealed } = await send(randomBytes(70_000))
-    const flipped = ciphertext.slice()
-    flipped[flipped.length - 5]! ^= 1
-    for (const bad of [
-      ciphertext.subarray(0, ciphertext.length - 1),
-      concatBytes(ciphertext, new Uint8Array(1)),
-      flipped,
-    ]) {
+    for (const bad of damaged(ciphertext)) {
       await expect(receive(sealed, bad)).rejects.toBeInstanceOf(HashMismatchError)
     }
   })
@@ -380,14 +381,8 @@ describe('opening an item while it is uploaded (openItemEarly)', () => {
     const u = await send(utf8('item U'), { itemId: 'item-U' })
     await expect(receiveEarly(t.sealed, u.ciphertext)).rejects.toBeInstanceOf(HashMismatchError)
     const { ciphertext, sealed } = await send(randomBytes(70_000))
-    const flipped = ciphertext.slice()
-    flipped[flipped.length - 5]! ^= 1
     // Each fails, as the payload (a chunk that does not authenticate) or at finish (the hash).
-    for (const bad of [
-      ciphertext.subarray(0, ciphertext.length - 1),
-      concatBytes(ciphertext, new Uint8Array(1)),
-      flipped,
-    ]) {
+    for (const bad of damaged(ciphertext)) {
       await expect(receiveEarly(sealed, bad)).rejects.toThrow()
     }
   })

@@ -335,9 +335,6 @@ const ROOM_SLACK = 64 * 1024 * 1024
 /** Long uploads are synced (and their offset recorded) this often, so little is lost to a power cut. */
 const SYNC_EVERY = 64 * 1024 * 1024
 
-/** This boot of the machine (Linux); '' where unknown, which trusts only synced offsets. */
-export { bootId }
-
 function checkId(id: string): void {
   if (!isValidBlobId(id)) throw new BadRequestError('invalid blob id')
 }

@@ -8,14 +8,11 @@ import SQLite from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type Actor,
-  addDevice,
-  createAccount,
-  login,
   removeDir,
   request,
   type ServerProcess,
   sendItem,
-  startWithAlice,
+  startWithAlicePhoneAndBob,
 } from './harness.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js')
@@ -33,11 +30,7 @@ describe('access log and recall (real server process)', () => {
   let bob: string
 
   beforeAll(async () => {
-    ;({ dir, server, alice, token: laptop } = await startWithAlice(['--trust-proxy']))
-    const p = await addDevice(server.url, alice, laptop, 'alice-phone')
-    phone = { token: p.token, id: p.device.record.id }
-    const invite = await request(server.url, 'POST', '/invites', { token: laptop, json: {} })
-    bob = await login(server.url, (await createAccount(server.url, invite.json.code, 'bob')).first)
+    ;({ dir, server, alice, token: laptop, phone, bob } = await startWithAlicePhoneAndBob(['--trust-proxy']))
   })
   afterAll(async () => {
     await server?.stop()

@@ -13,11 +13,14 @@ import {
   createGenesis,
   type DeviceSecrets,
   generateDevice,
+  type PushServerMessage,
+  pushServerMessageSchema,
   type SessionResponse,
   signCanonical,
   type VerifiedLog,
   verifyLog,
 } from '@airlock/core'
+import WebSocket from 'ws'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js')
 
@@ -346,4 +349,45 @@ export async function startWithAlice(args: string[] = []): Promise<AliceFixture>
   const server = await startServerProcess({ dataDir: dir, args })
   const alice = await createAccount(server.url, server.setupCode!, 'alice')
   return { dir, server, alice, token: await login(server.url, alice.first) }
+}
+
+/** Alice with two devices (the laptop's token is `token`, and her phone), and Bob, invited by her. */
+export async function startWithAlicePhoneAndBob(
+  args: string[] = [],
+): Promise<AliceFixture & { phone: { token: string; id: string }; bob: string }> {
+  const f = await startWithAlice(args)
+  const p = await addDevice(f.server.url, f.alice, f.token, 'alice-phone')
+  const invite = await request(f.server.url, 'POST', '/invites', { token: f.token, json: {} })
+  const bob = await login(f.server.url, (await createAccount(f.server.url, invite.json.code, 'bob')).first)
+  return { ...f, phone: { token: p.token, id: p.device.record.id }, bob }
+}
+
+/**
+ * A push socket that records every message (validated with the shared schema) and its close;
+ * with a token, it authenticates and waits for `ready` (or a close).
+ */
+export async function pushSocket(base: string, token?: string) {
+  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/api/v1/push`)
+  const got: PushServerMessage[] = []
+  let closed: { code: number; reason: string } | null = null
+  ws.on('message', (d) => got.push(pushServerMessageSchema.parse(JSON.parse(String(d)))))
+  ws.on('close', (code, reason) => {
+    closed = { code, reason: String(reason) }
+  })
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  if (token) {
+    ws.send(JSON.stringify({ type: 'auth', token }))
+    await until(() => got.some((m) => m.type === 'ready') || closed !== null, 5000, 'ready')
+  }
+  return {
+    ws,
+    got,
+    closed: () => closed as { code: number; reason: string } | null,
+    /** The data events: items, deletions, device-log changes. */
+    events: () => got.filter((m) => m.type === 'item' || m.type === 'delete' || m.type === 'log'),
+    uploads: () => got.filter((m) => m.type === 'upload'),
+  }
 }

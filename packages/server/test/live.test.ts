@@ -4,26 +4,24 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
-import { type PushServerMessage, pushServerMessageSchema } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { LocalBlobStore } from '../src/local-blob-store.js'
 import {
   type Actor,
-  addDevice,
   createAccount,
   login,
+  pushSocket,
   removeDir,
   request,
   type ServerProcess,
   sendItem,
   startServerProcess,
-  startWithAlice,
+  startWithAlicePhoneAndBob,
   tempDir,
   tusPatch,
   until,
 } from './harness.js'
-import { startS3Server } from './services.js'
+import { s3Args, startS3Server } from './services.js'
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -87,20 +85,6 @@ function follow(base: string, token: string, itemId: string) {
   }
 }
 
-/** A push socket that records every message, validated with the shared schema. */
-async function pushSocket(base: string, token: string) {
-  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/api/v1/push`)
-  const got: PushServerMessage[] = []
-  ws.on('message', (d) => got.push(pushServerMessageSchema.parse(JSON.parse(String(d)))))
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve)
-    ws.once('error', reject)
-  })
-  ws.send(JSON.stringify({ type: 'auth', token }))
-  await until(() => got.some((m) => m.type === 'ready'), 5000, 'ready')
-  return { ws, uploads: () => got.filter((m) => m.type === 'upload') }
-}
-
 describe('following an upload in progress: GET /items/:id/live (real server process)', () => {
   let dir: string
   let server: ServerProcess
@@ -110,11 +94,7 @@ describe('following an upload in progress: GET /items/:id/live (real server proc
   let bob: string
 
   beforeAll(async () => {
-    ;({ dir, server, alice, token: laptop } = await startWithAlice())
-    const p = await addDevice(server.url, alice, laptop, 'alice-phone')
-    phone = { token: p.token, id: p.device.record.id }
-    const invite = await request(server.url, 'POST', '/invites', { token: laptop, json: {} })
-    bob = await login(server.url, (await createAccount(server.url, invite.json.code, 'bob')).first)
+    ;({ dir, server, alice, token: laptop, phone, bob } = await startWithAlicePhoneAndBob())
   })
   afterAll(async () => {
     await server?.stop()
@@ -350,17 +330,7 @@ describe('GET /items/:id/live on a server whose blobs are in S3', () => {
       const bucket = await s3.bucket()
       server = await startServerProcess({
         dataDir: dir,
-        args: [
-          '--s3-bucket',
-          bucket.bucket,
-          '--s3-endpoint',
-          bucket.endpoint!,
-          '--s3-path-style',
-          '--s3-access-key-id',
-          'S3RVER',
-          '--s3-secret-access-key',
-          'S3RVER',
-        ],
+        args: s3Args(bucket),
       })
       const alice = await createAccount(server.url, server.setupCode!, 'alice')
       const token = await login(server.url, alice.first)

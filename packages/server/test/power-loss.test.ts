@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
+import { bootId } from '@airlock/core/node'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { bootId, LocalBlobStore } from '../src/local-blob-store.js'
+import { LocalBlobStore } from '../src/local-blob-store.js'
 import { removeDir, tempDir } from './harness.js'
 
 /**

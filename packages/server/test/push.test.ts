@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { PUSH_CLOSE, type PushServerMessage, pushServerMessageSchema } from '@airlock/core'
+import { PUSH_CLOSE } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import {
@@ -8,6 +8,7 @@ import {
   changeDevice,
   createAccount,
   login,
+  pushSocket,
   removeDir,
   request,
   type ServerProcess,
@@ -15,31 +16,6 @@ import {
   startWithAlice,
   until,
 } from './harness.js'
-
-/** A push socket that records every message (validated with the shared schema) and its close. */
-async function connect(base: string, token?: string) {
-  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/api/v1/push`)
-  const got: PushServerMessage[] = []
-  let closed: { code: number; reason: string } | null = null
-  ws.on('message', (d) => got.push(pushServerMessageSchema.parse(JSON.parse(String(d)))))
-  ws.on('close', (code, reason) => {
-    closed = { code, reason: String(reason) }
-  })
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve)
-    ws.once('error', reject)
-  })
-  if (token) {
-    ws.send(JSON.stringify({ type: 'auth', token }))
-    await until(() => got.some((m) => m.type === 'ready') || closed !== null, 5000, 'ready')
-  }
-  return {
-    ws,
-    got,
-    closed: () => closed as { code: number; reason: string } | null,
-    events: () => got.filter((m) => m.type === 'item' || m.type === 'delete' || m.type === 'log'),
-  }
-}
 
 describe('push over WebSocket (real server process)', () => {
   let dir: string
@@ -61,9 +37,9 @@ describe('push over WebSocket (real server process)', () => {
 
   it("delivers every item, delete and log event to every connected device of the account, and no one else's", async () => {
     const { device: phone, token: phoneToken } = await addDevice(server.url, alice, token, 'alice-phone')
-    const laptop = await connect(server.url, token)
-    const onPhone = await connect(server.url, phoneToken)
-    const bob = await connect(server.url, bobToken)
+    const laptop = await pushSocket(server.url, token)
+    const onPhone = await pushSocket(server.url, phoneToken)
+    const bob = await pushSocket(server.url, bobToken)
     expect(onPhone.got[0]).toEqual({ type: 'ready', deviceId: phone.record.id })
 
     const cid = alice.selfConversationId
@@ -92,7 +68,7 @@ describe('push over WebSocket (real server process)', () => {
 
   it('closes the socket of a removed device at once', async () => {
     const { device, token: t } = await addDevice(server.url, alice, token, 'doomed')
-    const sock = await connect(server.url, t)
+    const sock = await pushSocket(server.url, t)
     expect(sock.got[0]?.type).toBe('ready')
     expect((await changeDevice(server.url, token, alice, alice.first, 'remove', device)).status).toBe(200)
     await until(() => sock.closed() !== null, 5000, 'close')
@@ -100,18 +76,18 @@ describe('push over WebSocket (real server process)', () => {
   })
 
   it('refuses a bad token or a malformed first message, and takes no token from the URL', async () => {
-    const bad = await connect(server.url)
+    const bad = await pushSocket(server.url)
     bad.ws.send(JSON.stringify({ type: 'auth', token: 'A'.repeat(43) }))
     await until(() => bad.closed() !== null, 5000, 'close')
     expect(bad.closed()!.code).toBe(PUSH_CLOSE.unauthenticated)
     expect(bad.got).toEqual([{ type: 'error', code: 'UNAUTHENTICATED', message: expect.any(String) }])
 
-    const junk = await connect(server.url)
+    const junk = await pushSocket(server.url)
     junk.ws.send('{"type":"auth","token":')
     await until(() => junk.closed() !== null, 5000, 'close')
     expect(junk.closed()!.code).toBe(PUSH_CLOSE.badMessage)
 
-    const big = await connect(server.url)
+    const big = await pushSocket(server.url)
     big.ws.send('x'.repeat(10_000))
     await until(() => big.closed() !== null, 5000, 'close')
     expect(big.closed()!.code).toBe(1009)
@@ -132,10 +108,10 @@ describe('push over WebSocket (real server process)', () => {
     const cid = alice.selfConversationId
     const before = await request(server.url, 'GET', `/conversations/${cid}/items`, { token })
     const lastSeq = Math.max(0, ...before.json.items.map((i: { seq: number }) => i.seq))
-    const sock = await connect(server.url, token)
+    const sock = await pushSocket(server.url, token)
     sock.ws.close()
     const missed = await sendItem(server.url, token, cid, randomBytes(10))
-    const again = await connect(server.url, token)
+    const again = await pushSocket(server.url, token)
     const catchUp = await request(server.url, 'GET', `/conversations/${cid}/items?since=${lastSeq}`, {
       token,
     })

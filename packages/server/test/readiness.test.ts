@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { removeDir, request, type ServerProcess, startServerProcess, tempDir } from './harness.js'
-import { freshSchema, type PgSchema, type S3Server, skipPg, startS3Server } from './services.js'
+import { freshSchema, type PgSchema, type S3Server, s3Args, skipPg, startS3Server } from './services.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js')
 
@@ -43,19 +43,7 @@ describe.skipIf(skipPg)('a server on PostgreSQL + S3: /healthz and /readyz', () 
     const bucket = await s3.bucket()
     server = await startServerProcess({
       dataDir: dir,
-      args: [
-        '--database-url',
-        schema.url,
-        '--s3-bucket',
-        bucket.bucket,
-        '--s3-endpoint',
-        bucket.endpoint!,
-        '--s3-path-style',
-        '--s3-access-key-id',
-        'S3RVER',
-        '--s3-secret-access-key',
-        'S3RVER',
-      ],
+      args: ['--database-url', schema.url, ...s3Args(bucket)],
     })
     expect(server.setupCode).toMatch(/^[0-9A-Z-]+$/)
     expect((await request(server.url, 'GET', '/readyz')).status).toBe(200)

@@ -78,6 +78,21 @@ export interface S3Server {
   close(): Promise<void>
 }
 
+/** The server's command-line settings for `bucket` (test keys only: real keys go in the environment). */
+export function s3Args(bucket: S3Settings): string[] {
+  return [
+    '--s3-bucket',
+    bucket.bucket,
+    '--s3-endpoint',
+    bucket.endpoint!,
+    '--s3-path-style',
+    '--s3-access-key-id',
+    bucket.accessKeyId!,
+    '--s3-secret-access-key',
+    bucket.secretAccessKey!,
+  ]
+}
+
 /** Starts s3rver on a loopback port, storing objects in a temporary directory. */
 export async function startS3Server(): Promise<S3Server> {
   const dir = await mkdtemp(join(tmpdir(), 'airlock-s3-'))

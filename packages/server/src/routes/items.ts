@@ -183,16 +183,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
         range.start === 0 ||
         !(await ctx.store.hasAccessBy(item.id, { deviceId: auth.deviceId })))
     ) {
-      try {
-        await recordAccess(ctx, {
-          itemId: item.id,
-          who: { accountId: auth.accountId, deviceId: auth.deviceId },
-          address: req.ip,
-        })
-      } catch (e) {
-        stream.destroy()
-        throw e
-      }
+      await recordDownload(ctx, auth, item.id, req.ip, stream)
     }
     if (range) {
       return reply
@@ -212,14 +203,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
    */
   app.get('/items/:id/live', async (req, reply) => {
     const auth = await requireAuth(ctx, req)
-    const item = await itemParam(ctx, req.params)
-    const conversation = await ctx.store.getConversation(item.conversationId)
-    if (!conversation?.members.includes(auth.accountId)) throw new NotFoundError()
-    if (item.state === 'committed') {
-      if (retentionPassed(item, ctx.now())) throw new NotFoundError()
-    } else if (item.expiresAt <= ctx.now()) {
-      throw new NotFoundError()
-    }
+    const item = await visibleItem(ctx, auth, req.params, { uploading: true })
     if (!ctx.blobs.follow) {
       throw new ConflictError('this server cannot stream an upload in progress; wait for the commit')
     }
@@ -229,16 +213,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     const abort = new AbortController()
     const live = await ctx.blobs.follow(item.id, abort.signal)
     if (!live) throw new NotFoundError()
-    try {
-      await recordAccess(ctx, {
-        itemId: item.id,
-        who: { accountId: auth.accountId, deviceId: auth.deviceId },
-        address: req.ip,
-      })
-    } catch (e) {
-      live.stream.destroy()
-      throw e
-    }
+    await recordDownload(ctx, auth, item.id, req.ip, live.stream)
     // The status and length go out at once, before the uploader's first byte arrives.
     reply.hijack()
     following++
@@ -287,6 +262,25 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
 /** At most this many uploads are followed at once per server; others wait for the commit. */
 const MAX_FOLLOWING = 256
 
+/**
+ * Records a download of an item by the calling device before its first byte leaves: a download
+ * the log cannot hold is not served (`stream` is destroyed).
+ */
+async function recordDownload(
+  ctx: AppContext,
+  auth: Auth,
+  itemId: string,
+  address: string,
+  stream: { destroy(): void },
+): Promise<void> {
+  try {
+    await recordAccess(ctx, { itemId, who: { accountId: auth.accountId, deviceId: auth.deviceId }, address })
+  } catch (e) {
+    stream.destroy()
+    throw e
+  }
+}
+
 function uploadUrl(itemId: string): string {
   return `${API_PREFIX}/uploads/${itemId}`
 }
@@ -299,10 +293,21 @@ async function itemParam(ctx: AppContext, params: unknown): Promise<ItemRecord> 
   return item
 }
 
-/** A committed item of a conversation the caller belongs to; else `NOT_FOUND`. */
-export async function visibleItem(ctx: AppContext, auth: Auth, params: unknown): Promise<ItemRecord> {
+/**
+ * A committed item of a conversation the caller belongs to (with `uploading`, also one still
+ * being uploaded under an unexpired reservation); else `NOT_FOUND`.
+ */
+export async function visibleItem(
+  ctx: AppContext,
+  auth: Auth,
+  params: unknown,
+  opts: { uploading?: boolean } = {},
+): Promise<ItemRecord> {
   const item = await itemParam(ctx, params)
-  if (item.state !== 'committed' || retentionPassed(item, ctx.now())) throw new NotFoundError()
+  const now = ctx.now()
+  const visible =
+    item.state === 'committed' ? !retentionPassed(item, now) : opts.uploading === true && item.expiresAt > now
+  if (!visible) throw new NotFoundError()
   const conversation = await ctx.store.getConversation(item.conversationId)
   if (!conversation?.members.includes(auth.accountId)) throw new NotFoundError()
   return item
