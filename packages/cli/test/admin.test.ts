@@ -176,7 +176,7 @@ describe('sensitivity labels', () => {
     const inbox = await cli(A, ['inbox'])
     expect(inbox.stdout).toContain(`${itemId}`)
     expect(inbox.stdout).toMatch(/\[CONFIDENTIAL\]\s+report\.pdf/)
-    const got = await cliJson<{ label: string }>(A, ['get', '--out', outDir(), itemId])
+    const got = await cliJson<{ label: string }>(A, ['get', '--out', outDir(), '--', itemId])
     expect(got.label).toBe('Confidential')
     const note = await cliJson<{ sent: { label: string }[] }>(A, [
       'note',
@@ -199,7 +199,7 @@ describe('sensitivity labels', () => {
         withJson(res, rewrite(jsonOf(res))),
       )
       const out = outDir()
-      const r = await cli(A, ['get', '--out', out, itemId])
+      const r = await cli(A, ['get', '--out', out, '--', itemId])
       undo()
       expect(r.code).toBe(6)
       expect(r.stderr).toMatch(/sensitivity label/)
