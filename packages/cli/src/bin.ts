@@ -74,7 +74,7 @@ function action<A extends unknown[]>(f: (ctx: Context, ...args: A) => Promise<vo
     const ctx: Context = { home: resolveHome(g.home), out }
     let code: number = EXIT.ok
     try {
-      await f(ctx, ...(args.slice(0, -1) as A))
+      await f(ctx, ...(args.slice(0, -1).map(unprotect) as A))
     } catch (e) {
       const d = describeError(e)
       if (out.json)
@@ -91,6 +91,31 @@ function action<A extends unknown[]>(f: (ctx: Context, ...args: A) => Promise<vo
     await flushed(process.stderr)
     process.exit(code)
   }
+}
+
+// Ids are random base64url, so one in 64 starts with '-' and commander would read it as an
+// option (`airlock get -Xb…` failed with "unknown option"). Before parsing, an argument shaped like
+// an id (22 characters) that is no option of ours is marked, and the mark is removed again before
+// the command sees it, in arguments and option values alike.
+const ID_LIKE = /^-[A-Za-z0-9_-]{21}$/
+const MARK = '\u{E000}'
+
+function protectIds(argv: string[], root: Command): string[] {
+  const flags = new Set(['-h', '--help', '-V', '--version'])
+  const visit = (c: Command): void => {
+    for (const o of c.options) for (const f of [o.long, o.short]) if (f) flags.add(f)
+    c.commands.forEach(visit)
+  }
+  visit(root)
+  return argv.map((a) => (ID_LIKE.test(a) && !flags.has(a) ? MARK + a : a))
+}
+
+function unprotect(v: unknown): unknown {
+  if (typeof v === 'string') return v.startsWith(MARK) ? v.slice(MARK.length) : v
+  if (Array.isArray(v)) return v.map(unprotect)
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unprotect(x)]))
+  return v
 }
 
 function flushed(stream: NodeJS.WriteStream): Promise<void> {
@@ -139,9 +164,7 @@ devices
   .action(action((ctx, o: { recoveryOut?: string }) => addRecovery(ctx, o)))
 devices
   .command('remove <device-id>')
-  .description(
-    'remove a device: it can no longer log in or receive new items (put -- before an id that starts with -)',
-  )
+  .description('remove a device: it can no longer log in or receive new items')
   .action(action((ctx, id: string) => removeDevice(ctx, id)))
 
 program
@@ -356,7 +379,7 @@ program
   .action(action((ctx, url: string, o: { expect?: string }) => verifyWeb(ctx, url, o)))
 
 try {
-  await program.parseAsync()
+  await program.parseAsync(protectIds(process.argv.slice(2), program), { from: 'user' })
 } catch (e) {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : EXIT.usage)
   throw e

@@ -96,6 +96,22 @@ describe('airlock accesses', () => {
     expect((await cli(A, ['accesses', 'not-an-item'])).code).toBe(2)
   })
 
+  it('takes an id that starts with - as an id, not as an unknown option', async () => {
+    // Device ids (and item ids from servers before they avoided it) may start with '-'.
+    const dashed = `-${'A'.repeat(21)}`
+    for (const args of [
+      ['accesses', dashed],
+      ['get', '--out', '.', dashed],
+      ['inbox', '--in', dashed],
+    ]) {
+      const r = await cli(A, ['--json', ...args])
+      expect(r.stderr, args.join(' ')).not.toMatch(/unknown option|usage/i)
+      expect(r.code, args.join(' ')).toBe(7)
+    }
+    // A real option still is one, and a misspelt one is still refused.
+    expect((await cli(A, ['accesses', '--no-such-option-abcdef'])).code).toBe(2)
+  })
+
   it('detects an edited row', async () => {
     const original = row(2).address
     evil.sql('UPDATE access_log SET address = ? WHERE item_id = ? AND item_seq = 2', '198.51.100.1', itemId)

@@ -3,7 +3,7 @@ import { loopbackOrigins, parseOrigins, parseQuota, parseSize } from '../src/con
 import { isServerError } from '../src/errors.js'
 import { RateLimiter } from '../src/rate-limit.js'
 import { parseRange } from '../src/routes/range.js'
-import { hashCode, newCode, normalizeCode } from '../src/tokens.js'
+import { hashCode, newCode, normalizeCode, randomId } from '../src/tokens.js'
 
 describe('Range header parsing', () => {
   const table: Array<[string | undefined, number, ReturnType<typeof parseRange>]> = [
@@ -57,6 +57,17 @@ describe('configuration parsing', () => {
       'http://[::1]:8465',
     ])
     expect(loopbackOrigins('https', 443, '192.168.1.2')).toContain('https://192.168.1.2')
+  })
+})
+
+describe('random ids', () => {
+  it('are 22 base64url characters that never start with -', () => {
+    const ids = Array.from({ length: 20_000 }, randomId)
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/)
+    expect(new Set(ids).size).toBe(ids.length)
+    // Every other character is still drawn from all 64, the first from the other 63.
+    expect(new Set(ids.map((id) => id[0])).size).toBe(63)
+    expect(ids.some((id) => id.slice(1).includes('-'))).toBe(true)
   })
 })
 
