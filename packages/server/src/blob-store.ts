@@ -32,12 +32,13 @@ export interface BlobStore {
   /** Reads a committed blob, or the inclusive byte range `[start, end]` of it. `NOT_FOUND` otherwise. */
   read(id: string, range?: { start: number; end: number }): Promise<Readable>
   /**
-   * Follows a blob from its first byte while it is being uploaded: the stream yields bytes as
-   * they are stored and ends at the declared length (a committed blob is read whole). It errors
-   * if the blob is deleted or stops growing for too long. Null if there is no such blob. Stores
-   * that cannot watch an upload (S3) leave this out; clients then wait for the commit.
+   * Follows a blob from its first byte while it is being uploaded: `chunks` yields bytes as they
+   * are stored and ends at the declared length (a committed blob is read whole). It throws if the
+   * blob is deleted or stops growing for too long. A chunk may share its memory with the next
+   * one: use it (or copy it) before asking for the next. Null if there is no such blob. Stores that
+   * cannot watch an upload (S3) leave this out; clients then wait for the commit.
    */
-  follow?(id: string, signal: AbortSignal): Promise<{ length: number; stream: Readable } | null>
+  follow?(id: string, signal: AbortSignal): Promise<FollowedBlob | null>
   /** Deletes a staged or committed blob; no error if it does not exist. */
   delete(id: string): Promise<void>
   /** Every blob, staged or committed, for garbage collection and audits. */
@@ -87,4 +88,13 @@ export class BlobWriters {
   assertIdle(id: string): void {
     if (this.#ids.has(id)) throw new ConflictError('an upload to this blob is in progress')
   }
+}
+
+/** A blob being followed (see {@link BlobStore.follow}). */
+export interface FollowedBlob {
+  length: number
+  /** Each chunk is valid only until the next is requested: the buffer is reused. */
+  chunks: AsyncIterable<Uint8Array>
+  /** Lets go of the blob; reading `chunks` to its end (or to an error) does it too. Idempotent. */
+  close(): Promise<void>
 }

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { rm } from 'node:fs/promises'
+import { readdir, rm } from 'node:fs/promises'
 import http from 'node:http'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { buffer } from 'node:stream/consumers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { FollowedBlob } from '../src/blob-store.js'
 import { LocalBlobStore } from '../src/local-blob-store.js'
 import {
   type Actor,
@@ -353,6 +353,13 @@ describe('GET /items/:id/live on a server whose blobs are in S3', () => {
   })
 })
 
+/** Everything a follow yields, copied chunk by chunk (a chunk's buffer is reused for the next). */
+async function collect(live: FollowedBlob): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for await (const chunk of live.chunks) parts.push(Buffer.from(chunk))
+  return Buffer.concat(parts)
+}
+
 describe('LocalBlobStore.follow', () => {
   let dir: string
   let store: LocalBlobStore
@@ -372,7 +379,7 @@ describe('LocalBlobStore.follow', () => {
     await store.append(b, 0, Readable.from([data.subarray(0, 1000)]))
     const live = await store.follow(b, new AbortController().signal)
     expect(live?.length).toBe(data.length)
-    const got = buffer(live!.stream)
+    const got = collect(live!)
     await sleep(50)
     await store.append(b, 1000, Readable.from([data.subarray(1000, 1_200_000)]))
     await sleep(50)
@@ -382,7 +389,7 @@ describe('LocalBlobStore.follow', () => {
     await store.commit(b)
     const again = await store.follow(b, new AbortController().signal)
     expect(again?.length).toBe(data.length)
-    expect(sha(await buffer(again!.stream))).toBe(sha(data))
+    expect(sha(await collect(again!))).toBe(sha(data))
   })
 
   it('keeps reading the same bytes when the blob is committed while followed', async () => {
@@ -390,7 +397,7 @@ describe('LocalBlobStore.follow', () => {
     const b = id()
     await store.create(b, data.length)
     const live = await store.follow(b, new AbortController().signal)
-    const got = buffer(live!.stream)
+    const got = collect(live!)
     await store.append(b, 0, Readable.from([data]))
     await store.commit(b)
     expect(sha(await got)).toBe(sha(data))
@@ -401,7 +408,7 @@ describe('LocalBlobStore.follow', () => {
     await store.create(b, 10_000)
     await store.append(b, 0, Readable.from([randomBytes(10)]))
     const live = await store.follow(b, new AbortController().signal)
-    const got = buffer(live!.stream)
+    const got = collect(live!)
     await sleep(50)
     const t0 = Date.now()
     await store.delete(b)
@@ -412,7 +419,7 @@ describe('LocalBlobStore.follow', () => {
     await store.create(c, 10_000)
     const abort = new AbortController()
     const aborted = await store.follow(c, abort.signal)
-    const bytes = buffer(aborted!.stream)
+    const bytes = collect(aborted!)
     await sleep(50)
     abort.abort()
     // An aborted follow just stops: the HTTP response it fed is already gone.
@@ -431,5 +438,16 @@ describe('LocalBlobStore.follow', () => {
       sleep(3000).then(() => 'spinning'),
     ])
     expect(r).toBeNull()
+  })
+
+  it('lets go of the file when closed before it is read', async () => {
+    const b = id()
+    await store.create(b, 10)
+    const live = await store.follow(b, new AbortController().signal)
+    const fds = async () => (await readdir('/proc/self/fd')).length
+    const before = await fds()
+    await live!.close()
+    await live!.close()
+    expect(await fds()).toBe(before - 1)
   })
 })

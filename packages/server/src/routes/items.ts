@@ -1,4 +1,4 @@
-import { pipeline } from 'node:stream/promises'
+import type { ServerResponse } from 'node:http'
 import {
   API_PREFIX,
   type CommitItemResponse,
@@ -213,7 +213,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     const abort = new AbortController()
     const live = await ctx.blobs.follow(item.id, abort.signal)
     if (!live) throw new NotFoundError()
-    await recordDownload(ctx, auth, item.id, req.ip, live.stream)
+    await recordDownload(ctx, auth, item.id, req.ip, { destroy: () => void live.close() })
     // The status and length go out at once, before the uploader's first byte arrives.
     reply.hijack()
     following++
@@ -226,12 +226,15 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     })
     res.flushHeaders()
     try {
-      await pipeline(live.stream, res)
+      // Each chunk is written out before the next is read into the same buffer.
+      for await (const chunk of live.chunks) await written(res, chunk, abort.signal)
+      await new Promise<void>((resolve) => res.end(resolve))
     } catch {
       // The upload was abandoned or stalled, or the follower left: the response breaks off short.
       res.destroy()
     } finally {
       following--
+      await live.close()
     }
   })
 
@@ -256,6 +259,20 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const res: DeleteItemResponse = { itemId: item.id, seq }
     return res
+  })
+}
+
+/** Writes `chunk` to `res` and resolves once it has been handed to the socket (or fails). */
+function written(res: ServerResponse, chunk: Uint8Array, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const gone = () => reject(new Error('the follower left'))
+    if (signal.aborted) return gone()
+    signal.addEventListener('abort', gone, { once: true })
+    res.write(chunk, (e) => {
+      signal.removeEventListener('abort', gone)
+      if (e) reject(e)
+      else resolve()
+    })
   })
 }
 
