@@ -20,6 +20,7 @@ export type CliErrorCode =
   | 'WEB_MISMATCH'
   | 'RECIPIENTS_CHANGED'
   | 'UPLOAD_PENDING'
+  | 'SPOOL_GAP'
   | 'FINGERPRINT_MISMATCH'
   | 'NOT_ADMIN'
   | 'POLICY'
@@ -133,6 +134,7 @@ export function describeError(e: unknown): { code: string; message: string; exit
       WEB_MISMATCH: EXIT.security,
       RECIPIENTS_CHANGED: EXIT.failure,
       UPLOAD_PENDING: EXIT.pending,
+      SPOOL_GAP: EXIT.pending,
       FINGERPRINT_MISMATCH: EXIT.security,
       NOT_ADMIN: EXIT.notAdmin,
       POLICY: EXIT.policy,

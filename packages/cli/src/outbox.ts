@@ -2,21 +2,23 @@ import type { FileHandle } from 'node:fs/promises'
 import { open, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { conversationIdSchema, deviceIdSchema, itemIdSchema } from '@airlock/core'
+import { writeAll } from '@airlock/core/node'
 import { z } from 'zod'
 import { type HomePaths, readJson, writeFileAtomic } from './config.js'
+import { CliError } from './errors.js'
 
 /**
  * Uploads in flight, kept in `<home>/outbox/` so that a killed `airlock send` can be resumed:
  *
  *     <itemId>.json       the reservation, the source, and the stage
- *     <itemId>.age        the ciphertext, written as it is produced (the spool)
+ *     <itemId>.age        the ciphertext, for an upload that failed or is long (see Spool)
  *     <itemId>.manifest   the sealed manifest, once the ciphertext is complete
  *     <itemId>.lock       the pid of the process working on it
  *
  * The file key lives only in the memory of the process that encrypts, so an item interrupted
  * while `stage` is `encrypting` cannot be continued: it is re-sent from its source. Once it is
- * `sealed`, the spool holds the exact ciphertext and any later process resumes the upload at
- * the server's offset and commits the manifest.
+ * `sealed`, any later process commits the manifest, after uploading the rest from the spool file
+ * if the server does not hold it all yet; without the bytes the server needs, it is re-sent.
  */
 
 export const outboxEntrySchema = z.strictObject({
@@ -36,6 +38,8 @@ export const outboxEntrySchema = z.strictObject({
    * reboot such a spool may hold garbage and is not resumed from (the source is sent again).
    */
   boot: z.string().max(64).optional(),
+  /** The spool file holds the ciphertext from this offset on (absent: from 0, if there is a file). */
+  spoolFrom: z.number().int().nonnegative().optional(),
   source: z.strictObject({
     kind: z.enum(['file', 'note']),
     /** Absolute path of the file sent, or null for stdin and notes. */
@@ -108,46 +112,143 @@ function isAlive(pid: number): boolean {
 
 const BATCH = 1 << 20
 
+/** Ciphertext the uploader has sent that stays in memory, for a retry at the server's offset. */
+export const KEEP_SENT = 16 << 20
+/** How far the encrypter may run ahead of the uploader while the spool is in memory. */
+export const AHEAD = 8 << 20
+/** The largest piece copied into the ring at once. */
+const PIECE = 1 << 20
 /**
- * The ciphertext file as it is being written, readable while it grows: the uploader follows the
- * encrypter, so upload and encryption overlap, and what was uploaded is always on disk first.
+ * The ring that holds the spool in memory. One buffer for the whole upload: chunks kept for
+ * megabytes outlive the young generation, and the garbage collections that cost made a list of
+ * chunks slower than the disk.
+ */
+const RING = KEEP_SENT + AHEAD + PIECE
+/** An upload projected to take longer than this is spooled to disk, so that a crash can resume it. */
+const LONG_UPLOAD_MS = 60_000
+/** …judged after this much of it. */
+const JUDGE_AFTER_MS = 2_000
+
+/**
+ * The ciphertext between the encrypter and the uploader, readable while it grows.
+ *
+ * It starts in memory where the source can be read again: an upload that keeps up never writes
+ * its ciphertext to disk (a second copy of every file sent cost disk space, page cache and CPU),
+ * and the last {@link KEEP_SENT} bytes sent stay in memory for a retry at the server's offset. It
+ * moves to a file in the outbox ({@link spill}) when the upload fails, or when it would take longer
+ * than {@link LONG_UPLOAD_MS}; from then on a crash resumes it from the file (which holds the
+ * ciphertext from {@link spooledFrom}). A crash while it is in memory sends the source again.
  */
 export class Spool {
+  /** Bytes a reader can have: everything produced, once in memory or written to the file. */
   written = 0
+  #ring: Buffer | null = null
+  /** The oldest offset the ring still holds. */
+  #memFrom = 0
+  /** Null while in memory; then the offset from which the file holds the ciphertext. */
+  #diskFrom: number | null
+  #fh: FileHandle | null
+  #spilling: Promise<void> | null = null
   #pending: Uint8Array[] = []
   #pendingBytes = 0
+  /** The furthest offset handed to the uploader. */
+  #sent = 0
+  #started = Date.now()
+  #sync = false
   #done = false
   #failed: unknown = null
   #wake: (() => void)[] = []
 
   private constructor(
     readonly path: string,
-    private readonly fh: FileHandle | null,
-  ) {}
-
-  static async create(path: string): Promise<Spool> {
-    return new Spool(path, await open(path, 'w', 0o600))
+    private readonly total: number,
+    fh: FileHandle | null,
+    diskFrom: number | null,
+  ) {
+    this.#fh = fh
+    this.#diskFrom = diskFrom
   }
 
-  /** A spool written by an earlier process, complete at `size` bytes. */
-  static complete(path: string, size: number): Spool {
-    const s = new Spool(path, null)
+  /** A new spool for `total` bytes: in memory if `memory` (the source can be sent again), else a file. */
+  static async create(path: string, total: number, { memory }: { memory: boolean }): Promise<Spool> {
+    return memory
+      ? new Spool(path, total, null, null)
+      : new Spool(path, total, await open(path, 'w', 0o600), 0)
+  }
+
+  /** A spool file written by an earlier process: the ciphertext from `from` to `size`. */
+  static complete(path: string, size: number, from = 0): Spool {
+    const s = new Spool(path, size, null, from)
     s.written = size
     s.#done = true
     return s
   }
 
-  /** Appends a chunk; it becomes readable once a batch of about 1 MiB has been written. */
+  /** No bytes at all: for an upload the server already holds whole. */
+  static none(size: number): Spool {
+    return Spool.complete('', size, size)
+  }
+
+  /** Where the file's ciphertext starts; null while the spool is in memory (no file). */
+  get spooledFrom(): number | null {
+    return this.#diskFrom
+  }
+
+  /** Appends a chunk; in memory it waits while the uploader is more than {@link AHEAD} behind. */
   async write(chunk: Uint8Array): Promise<void> {
+    if (this.#spilling) await this.#spilling
+    if (this.#failed) throw this.#failed
+    if (this.#diskFrom === null) {
+      for (let i = 0; i < chunk.length; i += PIECE) {
+        for (;;) {
+          if (this.#spilling) await this.#spilling
+          if (this.#failed) throw this.#failed
+          if (this.#diskFrom !== null) return this.write(chunk.subarray(i))
+          if (this.written - this.#sent < AHEAD) break
+          if (this.#longUpload()) await this.spill()
+          else await this.#wait(500)
+        }
+        // No await between the checks above and the copy: a spill cannot start in between.
+        this.#toRing(chunk.subarray(i, i + PIECE))
+      }
+      return
+    }
     this.#pending.push(chunk)
     this.#pendingBytes += chunk.length
     if (this.#pendingBytes >= BATCH) await this.#flush()
   }
 
+  /**
+   * Copies a piece into the ring. The bytes it overwrites are at least KEEP_SENT behind what the
+   * uploader was handed: at most AHEAD + PIECE are unsent, and the ring is KEEP_SENT larger.
+   */
+  #toRing(piece: Uint8Array): void {
+    this.#ring ??= Buffer.allocUnsafe(RING)
+    const at = this.written % RING
+    const first = Math.min(piece.length, RING - at)
+    this.#ring.set(piece.subarray(0, first), at)
+    if (first < piece.length) this.#ring.set(piece.subarray(first), 0)
+    this.written += piece.length
+    this.#memFrom = Math.max(this.#memFrom, this.written - RING)
+    this.#notify()
+  }
+
+  /** The ring's bytes from `pos`: up to `max`, not across its end (a view, not a copy). */
+  #fromRing(pos: number, max: number): Uint8Array {
+    const at = pos % RING
+    return this.#ring!.subarray(at, at + Math.min(max, this.written - pos, RING - at))
+  }
+
+  #longUpload(): boolean {
+    const elapsed = Date.now() - this.#started
+    if (elapsed < JUDGE_AFTER_MS) return false
+    return this.#sent === 0 || (this.total * elapsed) / this.#sent > LONG_UPLOAD_MS
+  }
+
   async #flush(): Promise<void> {
     if (this.#pendingBytes === 0) return
     // One writev per batch instead of one write per 64 KiB chunk.
-    await this.fh!.writev(this.#pending, this.written)
+    await writeAll(this.#fh!, this.#pending, this.written)
     this.written += this.#pendingBytes
     this.#pending = []
     this.#pendingBytes = 0
@@ -155,25 +256,74 @@ export class Spool {
   }
 
   /**
-   * From now on the spool is the whole ciphertext. `sync` flushes it to disk; without it the
-   * spool is only good until the machine restarts (see `OutboxEntry.boot`).
+   * Moves the spool to its file: what is still in memory is written out, and so is everything
+   * after it. Called when the upload fails or turns out long; idempotent.
+   */
+  async spill(): Promise<void> {
+    if (this.#diskFrom !== null || this.#failed) return
+    this.#spilling ??= (async () => {
+      const from = this.#memFrom
+      const fh = await open(this.path, 'w', 0o600)
+      const parts: Uint8Array[] = []
+      for (let pos = from; pos < this.written; ) {
+        const part = this.#fromRing(pos, RING)
+        parts.push(part)
+        pos += part.length
+      }
+      await writeAll(fh, parts, from)
+      if (this.#done) {
+        if (this.#sync) await fh.sync()
+        await fh.close()
+      } else this.#fh = fh
+      this.#diskFrom = from
+      this.#ring = null
+      this.#spilling = null
+      this.#notify()
+    })()
+    await this.#spilling
+  }
+
+  /**
+   * From now on the spool is the whole ciphertext. `sync` flushes its file to disk; without it
+   * the file is only good until the machine restarts (see `OutboxEntry.boot`).
    */
   async finish(sync: boolean): Promise<void> {
-    await this.#flush()
-    if (sync) await this.fh!.sync()
-    await this.fh!.close()
+    if (this.#spilling) await this.#spilling
+    this.#sync = sync
+    if (this.#fh) {
+      await this.#flush()
+      if (sync) await this.#fh.sync()
+      await this.#fh.close()
+      this.#fh = null
+    }
     this.#done = true
     this.#notify()
   }
 
   async fail(e: unknown): Promise<void> {
     this.#failed = e
-    await this.fh?.close().catch(() => {})
+    this.#ring = null
+    await this.#fh?.close().catch(() => {})
     this.#notify()
   }
 
   #notify(): void {
     for (const w of this.#wake.splice(0)) w()
+  }
+
+  #wait(ms?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = ms === undefined ? null : setTimeout(resolve, ms)
+      this.#wake.push(() => {
+        if (timer) clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  /** True if a reader can start at `offset`: the bytes from there are still here. */
+  has(offset: number): boolean {
+    return offset >= (this.#diskFrom ?? this.#memFrom) || offset === this.total
   }
 
   /** A stream of the spool from `start`, waiting for bytes not yet written. */
@@ -189,6 +339,7 @@ export class Spool {
       {
         pull: async (controller) => {
           for (;;) {
+            if (this.#spilling) await this.#spilling
             if (this.#failed) {
               await close()
               controller.error(this.#failed)
@@ -200,18 +351,42 @@ export class Spool {
               controller.close()
               return
             }
-            await new Promise<void>((resolve) => this.#wake.push(resolve))
+            await this.#wait()
           }
-          fh ??= await open(this.path, 'r')
-          const n = Math.min(1 << 20, this.written - pos)
-          const buf = Buffer.allocUnsafe(n)
-          const { bytesRead } = await fh.read(buf, 0, n, pos)
-          pos += bytesRead
-          controller.enqueue(new Uint8Array(buf.buffer, buf.byteOffset, bytesRead))
+          if (!this.has(pos)) {
+            await close()
+            controller.error(spoolGap())
+            return
+          }
+          let chunk: Uint8Array
+          if (this.#diskFrom === null) {
+            // A view of the ring: the uploader has written it out long before it is overwritten.
+            chunk = this.#fromRing(pos, PIECE)
+          } else {
+            fh ??= await open(this.path, 'r')
+            const n = Math.min(1 << 20, this.written - pos)
+            const buf = Buffer.allocUnsafe(n)
+            const { bytesRead } = await fh.read(buf, 0, n, pos)
+            chunk = new Uint8Array(buf.buffer, buf.byteOffset, bytesRead)
+          }
+          pos += chunk.length
+          if (pos > this.#sent) {
+            this.#sent = pos
+            this.#notify()
+          }
+          controller.enqueue(chunk)
         },
         cancel: close,
       },
       { highWaterMark: 0 },
     )
   }
+}
+
+/** The server needs bytes this spool no longer has (it lost more than was kept): send anew. */
+export function spoolGap(): CliError {
+  return new CliError(
+    'SPOOL_GAP',
+    'the server lost part of the upload that is no longer kept here; run `airlock resume` to send it again',
+  )
 }

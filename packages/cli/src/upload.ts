@@ -12,7 +12,15 @@ import { bootId, fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { writeFileAtomic } from './config.js'
 import { getConversation, selfConversation } from './conversations.js'
 import { CliError, isApiError, isCliError } from './errors.js'
-import { lockEntry, type OutboxEntry, outboxFiles, removeEntry, Spool, saveEntry } from './outbox.js'
+import {
+  lockEntry,
+  type OutboxEntry,
+  outboxFiles,
+  removeEntry,
+  Spool,
+  saveEntry,
+  spoolGap,
+} from './outbox.js'
 import type { Progress } from './output.js'
 import type { Session } from './session.js'
 import { checkUploadUrl, isTransient, tusPatch, tusStatus } from './tus.js'
@@ -102,7 +110,20 @@ export async function sendItem(
   await saveEntry(s.home, entry)
   await lockEntry(s.home, entry.itemId)
   const files = outboxFiles(s.home, entry.itemId)
-  const spool = await Spool.create(files.spool)
+  // In memory where a crash can send the source again; a file for stdin and notes.
+  const spool = await Spool.create(files.spool, ciphertextSize, { memory: src.path !== null })
+  // Not synced where the boot can be told: the server syncs what it receives, and a spool file
+  // that a power cut may have damaged is simply not resumed from.
+  const boot = await bootId()
+  const sealedEntry = (): OutboxEntry => {
+    const from = spool.spooledFrom
+    return {
+      ...entry,
+      stage: 'sealed',
+      ...(from === null || boot === '' ? {} : { boot }),
+      ...(from === null || from === 0 ? {} : { spoolFrom: from }),
+    }
+  }
   const abort = new AbortController()
 
   const encrypting = (async () => {
@@ -131,34 +152,42 @@ export async function sendItem(
         if (done) break
         await spool.write(value)
       }
-      // Not synced where the boot can be told: the server syncs what it receives, and a spool
-      // that a power cut may have damaged is simply not resumed from.
-      const boot = await bootId()
       await spool.finish(boot === '')
       if (spool.written !== ciphertextSize)
         throw new CliError('IO', 'the ciphertext size differs from the reservation')
       const { sealed } = await item.finish()
       await writeFileAtomic(files.manifest, sealed)
-      await saveEntry(s.home, { ...entry, stage: 'sealed', ...(boot === '' ? {} : { boot }) })
+      await saveEntry(s.home, sealedEntry())
     } catch (e) {
       await spool.fail(e)
       abort.abort()
       throw e
     }
   })()
-  const uploading = pushBytes(s, entry.uploadPath, ciphertextSize, spool, progress, abort.signal)
+  const uploading = pushBytes(s, entry.uploadPath, ciphertextSize, spool, progress, abort.signal).catch(
+    async (e) => {
+      // Refused for good: the encrypter stops too, instead of finishing into the spool.
+      if (!isTransient(e) && !isCliError(e, 'UPLOAD_PENDING') && !isCliError(e, 'SPOOL_GAP'))
+        await spool.fail(e)
+      throw e
+    },
+  )
   const [enc, up] = await Promise.allSettled([encrypting, uploading])
   if (enc.status === 'rejected') {
     await abandon(s, entry)
     throw enc.reason
   }
   if (up.status === 'rejected') {
-    if (isCliError(up.reason, 'UPLOAD_PENDING')) throw up.reason
-    if (!isTransient(up.reason)) {
+    const gap = isCliError(up.reason, 'SPOOL_GAP')
+    if (!gap && !isCliError(up.reason, 'UPLOAD_PENDING') && !isTransient(up.reason)) {
       await abandon(s, entry)
       throw up.reason
     }
-    throw pending(up.reason)
+    // Left for `airlock resume`: the ciphertext it needs goes to the spool file first (after a
+    // gap, resume sends the source again).
+    await spool.spill()
+    await saveEntry(s.home, sealedEntry())
+    throw isCliError(up.reason, 'UPLOAD_PENDING') ? up.reason : pending(up.reason)
   }
   return finishUpload(s, entry)
 }
@@ -235,6 +264,7 @@ async function pushBytes(
         throw pending(new CliError('NETWORK', 'the server stored no more of the upload'))
       }
       if (status.offset === total) return
+      if (!spool.has(status.offset)) throw spoolGap()
       let sent = status.offset
       const counting = new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
@@ -245,8 +275,14 @@ async function pushBytes(
         },
       })
       const body = spool.reader(status.offset).pipeThrough(counting)
-      const offset = await tusPatch(s.client, path, status.offset, body, signal)
-      if (offset !== total) throw new CliError('NETWORK', 'the upload stopped early')
+      try {
+        const offset = await tusPatch(s.client, path, status.offset, body, signal)
+        if (offset !== total) throw new CliError('NETWORK', 'the upload stopped early')
+      } catch (e) {
+        // The retries, and a crash while they run, resume from the spool file.
+        if (isTransient(e)) await spool.spill()
+        throw e
+      }
     },
     signal,
     s,
@@ -304,26 +340,26 @@ export async function resumeEntry(s: Session, entry: OutboxEntry, progress: Prog
   const files = outboxFiles(s.home, entry.itemId)
   const spoolSize = (await stat(files.spool).catch(() => null))?.size
   const manifest = await stat(files.manifest).catch(() => null)
-  if (
-    entry.stage === 'sealed' &&
-    (entry.boot === undefined || entry.boot === (await bootId())) &&
-    manifest &&
-    spoolSize === entry.ciphertextSize &&
-    !(await recipientsChanged(s, entry))
-  ) {
+  if (entry.stage === 'sealed' && manifest && !(await recipientsChanged(s, entry))) {
+    // Without a spool file it can only be committed if the server holds the whole upload.
+    const spool =
+      spoolSize === entry.ciphertextSize && (entry.boot === undefined || entry.boot === (await bootId()))
+        ? Spool.complete(files.spool, spoolSize, entry.spoolFrom ?? 0)
+        : Spool.none(entry.ciphertextSize)
     try {
       await pushBytes(
         s,
         entry.uploadPath,
         entry.ciphertextSize,
-        Spool.complete(files.spool, spoolSize),
+        spool,
         progress,
         new AbortController().signal,
       )
       return { status: 'sent', item: await finishUpload(s, entry) }
     } catch (e) {
-      if (isTransient(e)) throw pending(e)
-      if (!isApiError(e, 'NOT_FOUND') && !isApiError(e, 'GONE')) throw e
+      const gap = isCliError(e, 'SPOOL_GAP')
+      if (!gap && isTransient(e)) throw pending(e)
+      if (!gap && !isApiError(e, 'NOT_FOUND') && !isApiError(e, 'GONE')) throw e
     }
   }
   await abandon(s, entry)

@@ -5,10 +5,11 @@ import { linkDevice, setupAccount } from './evil-fixture.js'
 import { EvilServer, route } from './evil-server.js'
 import { assertBuilt, cli, cliJson, randomFile, removeDir, sha256File, tempDir } from './harness.js'
 
-// The spool of a sealed upload is not synced to disk where the machine's boot can be told (the
-// server syncs what it receives): `airlock resume` trusts it only within the same boot. After a
-// reboot it sends the file again from its source, as a new item, instead of uploading a spool a
-// power cut may have damaged.
+// An upload that keeps up holds its ciphertext in memory; one that fails is spooled to disk for
+// `airlock resume`. That spool is not synced where the machine's boot can be told (the server
+// syncs what it receives): resume trusts it only within the same boot. After a reboot it sends the
+// file again from its source, as a new item, instead of uploading a spool a power cut may have
+// damaged.
 
 let dir: string
 let evil: EvilServer
@@ -33,39 +34,69 @@ afterAll(async () => {
   if (dir) await removeDir(dir)
 })
 
-/** Sends `file` while the server refuses every commit: the item is left sealed in the outbox. */
-async function leaveSealed(): Promise<{ itemId: string; entryPath: string }> {
-  const refuse = evil.tamper(route('PUT', /\/items\/[^/]+\/manifest$/), (_q, res) => ({
-    ...res,
-    status: 503,
-    body: Buffer.from(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'try later' } })),
-  }))
+/**
+ * Sends `file` while the server refuses every commit (the upload completes) or every PATCH (the
+ * upload never starts): either way the item is left sealed in the outbox.
+ */
+async function leaveSealed(refused: 'commit' | 'upload'): Promise<{
+  itemId: string
+  entryPath: string
+  entry: { stage: string; boot?: string; spoolFrom?: number }
+  spooled: boolean
+}> {
+  if (refused === 'commit') {
+    evil.tamper(route('PUT', /\/items\/[^/]+\/manifest$/), (_q, res) => ({
+      ...res,
+      status: 503,
+      body: Buffer.from(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'try later' } })),
+    }))
+  } else {
+    // The first PATCH breaks off after 1 MB, every later one at once.
+    evil.cut(route('PATCH', /\/uploads\/[^/]+$/), 'request', 1_000_000, 1)
+    evil.cut(route('PATCH', /\/uploads\/[^/]+$/), 'request', 0, 1000)
+  }
   const r = await cli(A, ['--json', 'send', file], { env: { AIRLOCK_RETRY_SECONDS: '1' } })
-  refuse()
+  evil.reset()
   expect(r.code, r.stderr).toBe(8)
-  const names = (await readdir(join(A, 'outbox'))).filter((n) => n.endsWith('.json'))
-  expect(names).toHaveLength(1)
-  const entryPath = join(A, 'outbox', names[0]!)
+  const names = await readdir(join(A, 'outbox'))
+  const states = names.filter((n) => n.endsWith('.json'))
+  expect(states).toHaveLength(1)
+  const entryPath = join(A, 'outbox', states[0]!)
   const entry = JSON.parse(await readFile(entryPath, 'utf8')) as {
     itemId: string
     stage: string
     boot?: string
+    spoolFrom?: number
   }
   expect(entry.stage).toBe('sealed')
-  expect(entry.boot).toBe((await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim())
-  return { itemId: entry.itemId, entryPath }
+  return { itemId: entry.itemId, entryPath, entry, spooled: names.includes(`${entry.itemId}.age`) }
 }
 
-describe('resuming a sealed upload whose spool was not synced', () => {
-  it('commits the same item within the same boot', async () => {
-    const { itemId } = await leaveSealed()
+const thisBoot = async () => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()
+
+describe('resuming a sealed upload', () => {
+  it('commits the same item, with no spool file, when the server already holds the whole upload', async () => {
+    // The upload kept up, so its ciphertext never went to disk; only the commit is missing.
+    const { itemId, entry, spooled } = await leaveSealed('commit')
+    expect(spooled).toBe(false)
+    expect(entry.boot).toBeUndefined()
     const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
     expect(resumed.sent.map((s) => s.itemId)).toEqual([itemId])
+    expect(await readdir(join(A, 'outbox'))).toEqual([])
   })
 
-  it('sends the source again, as a new item, after a reboot', async () => {
-    const { itemId, entryPath } = await leaveSealed()
-    const entry = JSON.parse(await readFile(entryPath, 'utf8')) as Record<string, unknown>
+  it('spools a failed upload to disk and resumes it as the same item within the same boot', async () => {
+    const { itemId, entry, spooled } = await leaveSealed('upload')
+    expect(spooled).toBe(true)
+    expect(entry.boot).toBe(await thisBoot())
+    const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
+    expect(resumed.sent.map((s) => s.itemId)).toEqual([itemId])
+    const got = await cliJson<{ path: string }>(B, ['get', itemId, '--out', join(dir, 'same-boot')])
+    expect(await sha256File(got.path)).toBe(await sha256File(file))
+  })
+
+  it('sends the source again, as a new item, after a reboot (the spool was not synced)', async () => {
+    const { itemId, entryPath, entry } = await leaveSealed('upload')
     await writeFile(entryPath, JSON.stringify({ ...entry, boot: '00000000-0000-4000-8000-000000000000' }))
     const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
     expect(resumed.sent).toHaveLength(1)
