@@ -158,6 +158,8 @@ export class Spool {
   #done = false
   #failed: unknown = null
   #wake: (() => void)[] = []
+  /** Runs once the spool has moved to its file (the caller records where it starts). */
+  onSpill: (() => Promise<void>) | null = null
 
   private constructor(
     readonly path: string,
@@ -262,23 +264,32 @@ export class Spool {
   async spill(): Promise<void> {
     if (this.#diskFrom !== null || this.#failed) return
     this.#spilling ??= (async () => {
+      // Taken before the first await: writes wait for the spill, so these bytes stay as they are.
       const from = this.#memFrom
-      const fh = await open(this.path, 'w', 0o600)
       const parts: Uint8Array[] = []
       for (let pos = from; pos < this.written; ) {
         const part = this.#fromRing(pos, RING)
         parts.push(part)
         pos += part.length
       }
-      await writeAll(fh, parts, from)
-      if (this.#done) {
-        if (this.#sync) await fh.sync()
-        await fh.close()
-      } else this.#fh = fh
-      this.#diskFrom = from
-      this.#ring = null
-      this.#spilling = null
-      this.#notify()
+      let fh: FileHandle | null = await open(this.path, 'w', 0o600)
+      try {
+        await writeAll(fh, parts, from)
+        if (this.#failed) return
+        if (this.#done) {
+          if (this.#sync) await fh.sync()
+        } else {
+          this.#fh = fh
+          fh = null
+        }
+        this.#diskFrom = from
+        this.#ring = null
+      } finally {
+        await fh?.close().catch(() => {})
+        this.#spilling = null
+        this.#notify()
+      }
+      await this.onSpill?.()
     })()
     await this.#spilling
   }
@@ -313,11 +324,19 @@ export class Spool {
 
   #wait(ms?: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = ms === undefined ? null : setTimeout(resolve, ms)
-      this.#wake.push(() => {
+      const wake = () => {
         if (timer) clearTimeout(timer)
         resolve()
-      })
+      }
+      const timer =
+        ms === undefined
+          ? null
+          : setTimeout(() => {
+              const i = this.#wake.indexOf(wake)
+              if (i >= 0) this.#wake.splice(i, 1)
+              resolve()
+            }, ms)
+      this.#wake.push(wake)
     })
   }
 
@@ -360,7 +379,9 @@ export class Spool {
           }
           let chunk: Uint8Array
           if (this.#diskFrom === null) {
-            // A view of the ring: the uploader has written it out long before it is overwritten.
+            // A view of the ring, overwritten only once KEEP_SENT more has been handed out: the
+            // upload pipeline holds a few chunks of at most a PIECE (stream queues of one chunk
+            // each, the socket's buffer), and the kernel copies what is written to it.
             chunk = this.#fromRing(pos, PIECE)
           } else {
             fh ??= await open(this.path, 'r')

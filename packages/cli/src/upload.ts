@@ -72,6 +72,7 @@ export async function sendItem(
   src: SendSource,
   progress: Progress,
   target: Conversation = selfConversation(s),
+  again = false,
 ): Promise<SentItem> {
   const log = s.log
   // Every active device of every member, from verified logs only (core Directory).
@@ -115,14 +116,24 @@ export async function sendItem(
   // Not synced where the boot can be told: the server syncs what it receives, and a spool file
   // that a power cut may have damaged is simply not resumed from.
   const boot = await bootId()
-  const sealedEntry = (): OutboxEntry => {
-    const from = spool.spooledFrom
-    return {
-      ...entry,
-      stage: 'sealed',
-      ...(from === null || boot === '' ? {} : { boot }),
-      ...(from === null || from === 0 ? {} : { spoolFrom: from }),
-    }
+  // A sealed entry says where its spool file starts (at the end: no usable file while the spool
+  // is in memory), and it is saved again when the spool moves to its file. Saves run in order, each
+  // with the state at the time it runs.
+  let sealed = false
+  let saving = Promise.resolve()
+  const saveSealed = () => {
+    saving = saving.then(() =>
+      saveEntry(s.home, {
+        ...entry,
+        stage: 'sealed',
+        ...(boot === '' ? {} : { boot }),
+        spoolFrom: spool.spooledFrom ?? ciphertextSize,
+      }),
+    )
+    return saving
+  }
+  spool.onSpill = async () => {
+    if (sealed) await saveSealed()
   }
   const abort = new AbortController()
 
@@ -155,9 +166,10 @@ export async function sendItem(
       await spool.finish(boot === '')
       if (spool.written !== ciphertextSize)
         throw new CliError('IO', 'the ciphertext size differs from the reservation')
-      const { sealed } = await item.finish()
-      await writeFileAtomic(files.manifest, sealed)
-      await saveEntry(s.home, sealedEntry())
+      const manifest = (await item.finish()).sealed
+      await writeFileAtomic(files.manifest, manifest)
+      sealed = true
+      await saveSealed()
     } catch (e) {
       await spool.fail(e)
       abort.abort()
@@ -166,27 +178,29 @@ export async function sendItem(
   })()
   const uploading = pushBytes(s, entry.uploadPath, ciphertextSize, spool, progress, abort.signal).catch(
     async (e) => {
-      // Refused for good: the encrypter stops too, instead of finishing into the spool.
-      if (!isTransient(e) && !isCliError(e, 'UPLOAD_PENDING') && !isCliError(e, 'SPOOL_GAP'))
-        await spool.fail(e)
+      // Refused for good, or the server lost bytes no longer kept: the encrypter stops too.
+      if (!isTransient(e) && !isCliError(e, 'UPLOAD_PENDING')) await spool.fail(e)
       throw e
     },
   )
   const [enc, up] = await Promise.allSettled([encrypting, uploading])
+  if (up.status === 'rejected' && isCliError(up.reason, 'SPOOL_GAP') && !again) {
+    // The server lost more of the upload than is kept here (a power cut, say): send it anew.
+    await abandon(s, entry)
+    return sendItem(s, src, progress, target, true)
+  }
   if (enc.status === 'rejected') {
     await abandon(s, entry)
     throw enc.reason
   }
   if (up.status === 'rejected') {
-    const gap = isCliError(up.reason, 'SPOOL_GAP')
-    if (!gap && !isCliError(up.reason, 'UPLOAD_PENDING') && !isTransient(up.reason)) {
+    if (!isCliError(up.reason, 'UPLOAD_PENDING') && !isTransient(up.reason)) {
       await abandon(s, entry)
       throw up.reason
     }
-    // Left for `airlock resume`: the ciphertext it needs goes to the spool file first (after a
-    // gap, resume sends the source again).
+    // Left for `airlock resume`: the ciphertext it needs goes to the spool file first.
     await spool.spill()
-    await saveEntry(s.home, sealedEntry())
+    await saving
     throw isCliError(up.reason, 'UPLOAD_PENDING') ? up.reason : pending(up.reason)
   }
   return finishUpload(s, entry)
@@ -249,45 +263,54 @@ async function pushBytes(
   let best = -1
   let stuck = 0
   await retrying(
-    async (progressed) => {
-      const status = await tusStatus(s.client, path)
-      if (status.length !== total)
-        throw new CliError('BAD_RESPONSE', 'the server reports another upload length')
-      if (first) progress.resumeAt(status.offset)
-      first = false
-      // Bytes that leave this machine are not progress unless the server keeps them: a server
-      // that refuses every PATCH (e.g. its disk is full) must not keep this loop alive forever.
-      if (status.offset > best) {
-        best = status.offset
-        stuck = 0
-      } else if (++stuck >= MAX_STUCK_ATTEMPTS) {
-        throw pending(new CliError('NETWORK', 'the server stored no more of the upload'))
-      }
-      if (status.offset === total) return
-      if (!spool.has(status.offset)) throw spoolGap()
-      let sent = status.offset
-      const counting = new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          sent += chunk.length
-          progress.update(sent)
-          progressed()
-          controller.enqueue(chunk)
+    (progressed) =>
+      // The retries, and a crash while they run, resume from the spool file.
+      onTransient(
+        () => spool.spill(),
+        async () => {
+          const status = await tusStatus(s.client, path)
+          if (status.length !== total)
+            throw new CliError('BAD_RESPONSE', 'the server reports another upload length')
+          if (first) progress.resumeAt(status.offset)
+          first = false
+          // Bytes that leave this machine are not progress unless the server keeps them: a server
+          // that refuses every PATCH (e.g. its disk is full) must not keep this loop alive forever.
+          if (status.offset > best) {
+            best = status.offset
+            stuck = 0
+          } else if (++stuck >= MAX_STUCK_ATTEMPTS) {
+            throw pending(new CliError('NETWORK', 'the server stored no more of the upload'))
+          }
+          if (status.offset === total) return
+          if (!spool.has(status.offset)) throw spoolGap()
+          let sent = status.offset
+          const counting = new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              sent += chunk.length
+              progress.update(sent)
+              progressed()
+              controller.enqueue(chunk)
+            },
+          })
+          const body = spool.reader(status.offset).pipeThrough(counting)
+          const offset = await tusPatch(s.client, path, status.offset, body, signal)
+          if (offset !== total) throw new CliError('NETWORK', 'the upload stopped early')
         },
-      })
-      const body = spool.reader(status.offset).pipeThrough(counting)
-      try {
-        const offset = await tusPatch(s.client, path, status.offset, body, signal)
-        if (offset !== total) throw new CliError('NETWORK', 'the upload stopped early')
-      } catch (e) {
-        // The retries, and a crash while they run, resume from the spool file.
-        if (isTransient(e)) await spool.spill()
-        throw e
-      }
-    },
+      ),
     signal,
     s,
   )
   progress.stop()
+}
+
+/** Runs `f`; if it fails with a transient error, runs `then` before passing the error on. */
+async function onTransient(then: () => Promise<void>, f: () => Promise<void>): Promise<void> {
+  try {
+    await f()
+  } catch (e) {
+    if (isTransient(e)) await then()
+    throw e
+  }
 }
 
 /**

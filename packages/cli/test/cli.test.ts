@@ -328,7 +328,7 @@ describe('airlock CLI against a real server', () => {
     expect(refused.code).toBe(5)
   })
 
-  it('resumes a 100 MiB upload after the CLI is killed and after the server is killed (-9) and restarted', async () => {
+  it('finishes a 100 MiB send after the CLI is killed, and resumes it after the server is killed (-9) and restarted', async () => {
     const staging = join(server.dataDir, 'blobs', 'staging')
     const waitStaged = async (min: number) => {
       for (let i = 0; i < 600; i++) {
@@ -340,7 +340,8 @@ describe('airlock CLI against a real server', () => {
       }
       throw new Error('the upload did not start')
     }
-    // 1. The CLI dies mid-upload; `airlock send` of the same file finishes it, once.
+    // 1. The CLI dies mid-upload; `airlock send` of the same file finishes it, once (a quick
+    //    upload held its ciphertext in memory, so it is sent again from the file).
     const send = new CliProcess(A, ['--json', 'send', files['hundred-mib.bin']!.path], {
       env: { AIRLOCK_RETRY_SECONDS: '2' },
     })

@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { linkDevice, setupAccount } from './evil-fixture.js'
@@ -38,10 +38,14 @@ afterAll(async () => {
  * Sends `file` while the server refuses every commit (the upload completes) or every PATCH (the
  * upload never starts): either way the item is left sealed in the outbox.
  */
-async function leaveSealed(refused: 'commit' | 'upload'): Promise<{
+async function leaveSealed(
+  refused: 'commit' | 'upload',
+  source = file,
+  firstCut = 1_000_000,
+): Promise<{
   itemId: string
   entryPath: string
-  entry: { stage: string; boot?: string; spoolFrom?: number }
+  entry: { stage: string; boot?: string; spoolFrom?: number; ciphertextSize: number }
   spooled: boolean
 }> {
   if (refused === 'commit') {
@@ -51,11 +55,11 @@ async function leaveSealed(refused: 'commit' | 'upload'): Promise<{
       body: Buffer.from(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'try later' } })),
     }))
   } else {
-    // The first PATCH breaks off after 1 MB, every later one at once.
-    evil.cut(route('PATCH', /\/uploads\/[^/]+$/), 'request', 1_000_000, 1)
+    // The first PATCH breaks off after `firstCut` bytes, every later one at once.
+    evil.cut(route('PATCH', /\/uploads\/[^/]+$/), 'request', firstCut, 1)
     evil.cut(route('PATCH', /\/uploads\/[^/]+$/), 'request', 0, 1000)
   }
-  const r = await cli(A, ['--json', 'send', file], { env: { AIRLOCK_RETRY_SECONDS: '1' } })
+  const r = await cli(A, ['--json', 'send', source], { env: { AIRLOCK_RETRY_SECONDS: '1' } })
   evil.reset()
   expect(r.code, r.stderr).toBe(8)
   const names = await readdir(join(A, 'outbox'))
@@ -67,6 +71,7 @@ async function leaveSealed(refused: 'commit' | 'upload'): Promise<{
     stage: string
     boot?: string
     spoolFrom?: number
+    ciphertextSize: number
   }
   expect(entry.stage).toBe('sealed')
   return { itemId: entry.itemId, entryPath, entry, spooled: names.includes(`${entry.itemId}.age`) }
@@ -79,7 +84,8 @@ describe('resuming a sealed upload', () => {
     // The upload kept up, so its ciphertext never went to disk; only the commit is missing.
     const { itemId, entry, spooled } = await leaveSealed('commit')
     expect(spooled).toBe(false)
-    expect(entry.boot).toBeUndefined()
+    // The entry says so: no usable spool file.
+    expect(entry.spoolFrom).toBe(entry.ciphertextSize)
     const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
     expect(resumed.sent.map((s) => s.itemId)).toEqual([itemId])
     expect(await readdir(join(A, 'outbox'))).toEqual([])
@@ -89,6 +95,7 @@ describe('resuming a sealed upload', () => {
     const { itemId, entry, spooled } = await leaveSealed('upload')
     expect(spooled).toBe(true)
     expect(entry.boot).toBe(await thisBoot())
+    expect(entry.spoolFrom).toBe(0)
     const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
     expect(resumed.sent.map((s) => s.itemId)).toEqual([itemId])
     const got = await cliJson<{ path: string }>(B, ['get', itemId, '--out', join(dir, 'same-boot')])
@@ -106,5 +113,37 @@ describe('resuming a sealed upload', () => {
     const out = join(dir, 'got')
     const got = await cliJson<{ path: string }>(B, ['get', again, '--out', out])
     expect(await sha256File(got.path)).toBe(await sha256File(file))
+  })
+
+  describe('larger than what is kept in memory (the spool file starts past 0)', () => {
+    let big: string
+    beforeAll(async () => {
+      big = join(dir, 'big.bin')
+      await randomFile(big, 48 * 1024 * 1024)
+    })
+
+    it('resumes at the server offset from the spool file, as the same item', async () => {
+      const { itemId, entry, spooled } = await leaveSealed('upload', big, 36_000_000)
+      expect(spooled).toBe(true)
+      expect(entry.spoolFrom).toBeGreaterThan(0)
+      const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
+      expect(resumed.sent.map((s) => s.itemId)).toEqual([itemId])
+      const got = await cliJson<{ path: string }>(B, ['get', itemId, '--out', join(dir, 'big-same')])
+      expect(await sha256File(got.path)).toBe(await sha256File(big))
+    })
+
+    it('sends the source again when the server lost bytes older than the spool holds', async () => {
+      const { itemId, entry } = await leaveSealed('upload', big, 36_000_000)
+      // What a server losing unsynced bytes looks like: its staged blob is shorter than the spool's start.
+      await truncate(join(dir, 'data', 'blobs', 'staging', itemId), 1000)
+      expect(entry.spoolFrom).toBeGreaterThan(1000)
+      const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
+      expect(resumed.sent).toHaveLength(1)
+      const again = resumed.sent[0]!.itemId
+      expect(again).not.toBe(itemId)
+      expect(await readdir(join(A, 'outbox'))).toEqual([])
+      const got = await cliJson<{ path: string }>(B, ['get', again, '--out', join(dir, 'big-again')])
+      expect(await sha256File(got.path)).toBe(await sha256File(big))
+    })
   })
 })
