@@ -34,7 +34,7 @@ const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
 const CLI = join(ROOT, 'packages/cli/dist/bin.js')
 // The same V8 options as `npm start` (see package.json).
-const SERVER_NODE_OPTIONS = ['--max-semi-space-size=4']
+const SERVER_NODE_OPTIONS = ['--max-semi-space-size=4', '--initial-old-space-size=40']
 const MiB = 1024 * 1024
 const opts = parseArgs(process.argv.slice(2))
 const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'))

@@ -22,7 +22,7 @@ import { call, seed } from './lib/seed.mjs'
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
 // The same V8 options as `npm start` (see package.json).
-const SERVER_NODE_OPTIONS = ['--max-semi-space-size=4']
+const SERVER_NODE_OPTIONS = ['--max-semi-space-size=4', '--initial-old-space-size=40']
 const args = process.argv.slice(2)
 if (args.includes('--help')) {
   console.log(

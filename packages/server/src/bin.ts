@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=40
 // A small young generation: upload buffers die young, and collecting them sooner keeps the
 // server's memory flat (131 instead of 154 MiB peak while receiving 1 GiB; see bench/run.mjs).
 import { Command, InvalidArgumentError, Option } from 'commander'
