@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { freePort, timed } from './lib/proc.mjs'
+import { freePort, serverNodeOptions, timed } from './lib/proc.mjs'
 import {
   chartSeries,
   deriveSize,
@@ -251,6 +251,27 @@ describe('the Markdown table and the chart', () => {
     // Airlock runs at half the age CLI's throughput in these figures (the 1 GiB group sets the scale).
     expect(heights[1] / ages[1]).toBeCloseTo(0.5, 2)
     expect(svg).not.toMatch(/<failed>/)
+  })
+})
+
+describe('the server options the bench runs with', () => {
+  it('are those of the server binary itself', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-opts-'))
+    try {
+      const bin = join(dir, 'bin.js')
+      writeFileSync(bin, '#!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=40\n// x\n')
+      expect(serverNodeOptions(bin)).toEqual(['--max-semi-space-size=4', '--initial-old-space-size=40'])
+      writeFileSync(bin, '#!/usr/bin/env node\n')
+      expect(serverNodeOptions(bin)).toEqual([])
+      writeFileSync(bin, 'import x from "y"\n')
+      expect(() => serverNodeOptions(bin)).toThrow(/unexpected first line/)
+    } finally {
+      rmSync(dir, { recursive: true })
+    }
+  })
+  it('read from the built airlock-server', () => {
+    const bin = new URL('../packages/server/dist/bin.js', import.meta.url).pathname
+    expect(serverNodeOptions(bin)).toContain('--max-semi-space-size=4')
   })
 })
 

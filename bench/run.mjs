@@ -25,7 +25,7 @@ import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { CHROMIUM_PATH } from '../chromium.mjs'
 import { browserCrypto } from './browser.mjs'
-import { daemon, freePort, timed } from './lib/proc.mjs'
+import { daemon, freePort, serverNodeOptions, timed } from './lib/proc.mjs'
 import { connectDevices } from './lib/push.mjs'
 import { markdown, parseArgs, parseOnionshareUrl, replaceReadmeSection, svgChart } from './lib/report.mjs'
 import { seed } from './lib/seed.mjs'
@@ -33,8 +33,7 @@ import { seed } from './lib/seed.mjs'
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
 const CLI = join(ROOT, 'packages/cli/dist/bin.js')
-// The same V8 options as `npm start` (see package.json).
-const SERVER_NODE_OPTIONS = ['--max-semi-space-size=4', '--initial-old-space-size=40']
+const SERVER_NODE_OPTIONS = serverNodeOptions(SERVER)
 const MiB = 1024 * 1024
 const opts = parseArgs(process.argv.slice(2))
 const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'))

@@ -17,12 +17,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { openSqliteStore } from '../packages/server/dist/sqlite-store.js'
+import { serverNodeOptions } from './lib/proc.mjs'
 import { call, seed } from './lib/seed.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
-// The same V8 options as `npm start` (see package.json).
-const SERVER_NODE_OPTIONS = ['--max-semi-space-size=4', '--initial-old-space-size=40']
+const SERVER_NODE_OPTIONS = serverNodeOptions(SERVER)
 const args = process.argv.slice(2)
 if (args.includes('--help')) {
   console.log(

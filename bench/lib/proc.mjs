@@ -104,3 +104,14 @@ export function daemon(cmd, argv, ready, { env, cwd, timeoutMs = 120_000 } = {})
     })
   })
 }
+
+/**
+ * The V8 options the server binary runs with, read from its `#!/usr/bin/env [-S] node …` line, so
+ * that the bench measures exactly what `airlock-server` (and `npm start`) runs.
+ */
+export function serverNodeOptions(serverBin) {
+  const first = readFileSync(serverBin, 'utf8').split('\n', 1)[0]
+  const m = /^#!\/usr\/bin\/env (?:-S )?node((?: --[a-z-]+=\S+)*)$/.exec(first)
+  if (!m) throw new Error(`${serverBin}: unexpected first line ${JSON.stringify(first)}`)
+  return m[1].split(' ').filter(Boolean)
+}

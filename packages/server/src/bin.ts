@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=40
-// A small young generation: upload buffers die young, and collecting them sooner keeps the
-// server's memory flat (131 instead of 154 MiB peak while receiving 1 GiB; see bench/run.mjs).
+// A small young generation keeps the server's memory flat while it receives a large file, and a
+// larger starting limit for the old generation stops V8 from running a full collection every few
+// megabytes received (see "Performance" in the README; the bench runs the options of this line).
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_PORT, DEFAULTS, parseOrigins, parseQuota, parseSize, type ServerConfig } from './config.js'
 import { serverVersion, startServer } from './server.js'
