@@ -342,7 +342,7 @@ export class Spool {
 
   /** True if a reader can start at `offset`: the bytes from there are still here. */
   has(offset: number): boolean {
-    return offset >= (this.#diskFrom ?? this.#memFrom) || offset === this.total
+    return offset >= (this.#diskFrom ?? this.#memFrom)
   }
 
   /** A stream of the spool from `start`, waiting for bytes not yet written. */

@@ -77,6 +77,25 @@ async function leaveSealed(
   return { itemId: entry.itemId, entryPath, entry, spooled: names.includes(`${entry.itemId}.age`) }
 }
 
+/** `airlock resume` commits `itemId` itself, and the other device receives `source` intact. */
+async function resumesAsSameItem(itemId: string, source: string): Promise<void> {
+  const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
+  expect(resumed.sent.map((s) => s.itemId)).toEqual([itemId])
+  const got = await cliJson<{ path: string }>(B, ['get', itemId, '--out', join(dir, `same-${itemId}`)])
+  expect(await sha256File(got.path)).toBe(await sha256File(source))
+}
+
+/** `airlock resume` sends `source` again as a new item, clears the outbox, and the other device receives it intact. */
+async function resumesAsNewItem(itemId: string, source: string): Promise<void> {
+  const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
+  expect(resumed.sent).toHaveLength(1)
+  const again = resumed.sent[0]!.itemId
+  expect(again).not.toBe(itemId)
+  expect(await readdir(join(A, 'outbox'))).toEqual([])
+  const got = await cliJson<{ path: string }>(B, ['get', again, '--out', join(dir, `new-${again}`)])
+  expect(await sha256File(got.path)).toBe(await sha256File(source))
+}
+
 const thisBoot = async () => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()
 
 describe('resuming a sealed upload', () => {
@@ -96,23 +115,13 @@ describe('resuming a sealed upload', () => {
     expect(spooled).toBe(true)
     expect(entry.boot).toBe(await thisBoot())
     expect(entry.spoolFrom).toBe(0)
-    const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
-    expect(resumed.sent.map((s) => s.itemId)).toEqual([itemId])
-    const got = await cliJson<{ path: string }>(B, ['get', itemId, '--out', join(dir, 'same-boot')])
-    expect(await sha256File(got.path)).toBe(await sha256File(file))
+    await resumesAsSameItem(itemId, file)
   })
 
   it('sends the source again, as a new item, after a reboot (the spool was not synced)', async () => {
     const { itemId, entryPath, entry } = await leaveSealed('upload')
     await writeFile(entryPath, JSON.stringify({ ...entry, boot: '00000000-0000-4000-8000-000000000000' }))
-    const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
-    expect(resumed.sent).toHaveLength(1)
-    const again = resumed.sent[0]!.itemId
-    expect(again).not.toBe(itemId)
-    expect(await readdir(join(A, 'outbox'))).toEqual([])
-    const out = join(dir, 'got')
-    const got = await cliJson<{ path: string }>(B, ['get', again, '--out', out])
-    expect(await sha256File(got.path)).toBe(await sha256File(file))
+    await resumesAsNewItem(itemId, file)
   })
 
   describe('larger than what is kept in memory (the spool file starts past 0)', () => {
@@ -126,10 +135,7 @@ describe('resuming a sealed upload', () => {
       const { itemId, entry, spooled } = await leaveSealed('upload', big, 36_000_000)
       expect(spooled).toBe(true)
       expect(entry.spoolFrom).toBeGreaterThan(0)
-      const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
-      expect(resumed.sent.map((s) => s.itemId)).toEqual([itemId])
-      const got = await cliJson<{ path: string }>(B, ['get', itemId, '--out', join(dir, 'big-same')])
-      expect(await sha256File(got.path)).toBe(await sha256File(big))
+      await resumesAsSameItem(itemId, big)
     })
 
     it('sends the source again when the server lost bytes older than the spool holds', async () => {
@@ -137,13 +143,7 @@ describe('resuming a sealed upload', () => {
       // What a server losing unsynced bytes looks like: its staged blob is shorter than the spool's start.
       await truncate(join(dir, 'data', 'blobs', 'staging', itemId), 1000)
       expect(entry.spoolFrom).toBeGreaterThan(1000)
-      const resumed = await cliJson<{ sent: { itemId: string }[] }>(A, ['resume'])
-      expect(resumed.sent).toHaveLength(1)
-      const again = resumed.sent[0]!.itemId
-      expect(again).not.toBe(itemId)
-      expect(await readdir(join(A, 'outbox'))).toEqual([])
-      const got = await cliJson<{ path: string }>(B, ['get', again, '--out', join(dir, 'big-again')])
-      expect(await sha256File(got.path)).toBe(await sha256File(big))
+      await resumesAsNewItem(itemId, big)
     })
   })
 })

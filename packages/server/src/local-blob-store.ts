@@ -201,6 +201,11 @@ export class LocalBlobStore implements BlobStore {
         set.add(done)
         signal.addEventListener('abort', done)
       })
+    let closed: Promise<void> | null = null
+    const close = () => {
+      closed ??= fh.close().catch(() => {})
+      return closed
+    }
     async function* bytes(): AsyncGenerator<Uint8Array> {
       let pos = 0
       let lastGrowth = Date.now()
@@ -225,11 +230,6 @@ export class LocalBlobStore implements BlobStore {
       } finally {
         await close()
       }
-    }
-    let closed: Promise<void> | null = null
-    const close = () => {
-      closed ??= fh.close().catch(() => {})
-      return closed
     }
     return { length, chunks: bytes(), close }
   }
