@@ -1,4 +1,5 @@
 import { type FileHandle, open, readFile } from 'node:fs/promises'
+import { SequentialWriter } from './direct.js'
 
 const PIECE = 1 << 20
 
@@ -36,59 +37,55 @@ export function fileSource(path: string, start = 0): ReadableStream<Uint8Array> 
 }
 
 /**
- * A web WritableStream into a file (mode 0600: it may hold plaintext). `flags` as for
- * `fs.open` ('w' truncates, 'a' appends for resumed downloads). The file is fsynced on close so
- * a completed write survives a crash before it is renamed into place. With `syncEvery`, data is
- * also synced in the background every that many bytes, so that the final sync, which the caller
- * waits for, has little left to write.
+ * A web WritableStream into a file (mode 0600: it may hold plaintext), created or truncated
+ * ('w') or created anew ('wx'), written by a {@link SequentialWriter}: whole blocks around the
+ * page cache where the file system allows. The file is fsynced on close so a completed write
+ * survives a crash before it is renamed into place. With `syncEvery`, data is also synced in the
+ * background every that many bytes, so that the final sync, which the caller waits for, has
+ * little left to write.
  */
 export function fileSink(
   path: string,
-  flags = 'w',
+  flags: 'w' | 'wx' = 'w',
   opts: { syncEvery?: number } = {},
 ): WritableStream<Uint8Array> {
-  let fh: FileHandle | null = null
-  let pending: Uint8Array[] = []
-  let pendingBytes = 0
-  let unsynced = 0
+  let w: SequentialWriter | null = null
+  let synced = 0
   let syncing: Promise<void> = Promise.resolve()
   let syncError: unknown = null
-  // Chunks arrive 64 KiB at a time; gathering them into one writev per MiB saves a trip through
-  // the thread pool for each, without copying.
-  const flush = async () => {
-    fh ??= await open(path, flags, 0o600)
-    const parts = pending
-    unsynced += pendingBytes
-    pending = []
-    pendingBytes = 0
-    await writeAll(fh, parts)
-    if (opts.syncEvery !== undefined && unsynced >= opts.syncEvery) {
-      // At most one background sync at a time: a disk slower than the writer slows the writer.
-      await syncing
-      if (syncError) throw syncError
-      unsynced = 0
-      syncing = fh.datasync().catch((e: unknown) => {
-        syncError = e
-      })
-    }
+  const writer = async () => {
+    w ??= await SequentialWriter.open(path, flags, 0)
+    return w
   }
   return new WritableStream<Uint8Array>(
     {
       async write(chunk) {
-        pending.push(chunk)
-        pendingBytes += chunk.length
-        if (pendingBytes >= PIECE) await flush()
+        const out = await writer()
+        await out.write([chunk])
+        if (opts.syncEvery !== undefined && out.position - synced >= opts.syncEvery) {
+          // At most one background sync at a time: a disk slower than the writer slows the writer.
+          await syncing
+          if (syncError) throw syncError
+          synced = out.position
+          syncing = out.fh.datasync().catch((e: unknown) => {
+            syncError = e
+          })
+        }
       },
       async close() {
-        await flush()
+        const out = await writer()
         await syncing
         if (syncError) throw syncError
-        if (path !== '/dev/null') await fh!.sync()
-        await fh!.close()
+        try {
+          if (path === '/dev/null') await out.flush()
+          else await out.sync()
+        } finally {
+          await out.close()
+        }
       },
       async abort() {
         await syncing
-        await fh?.close()
+        await w?.close()
       },
     },
     { highWaterMark: 4 },

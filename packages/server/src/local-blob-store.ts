@@ -1,8 +1,19 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  statfs,
+  truncate,
+  writeFile,
+} from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { bootId, writeAll } from '@airlock/core/node'
+import { BlockReader, bootId, SequentialWriter } from '@airlock/core/node'
 import {
   type BlobListing,
   type BlobStatus,
@@ -73,57 +84,38 @@ export class LocalBlobStore implements BlobStore {
     try {
       const length = await this.stagedLength(id)
       if (length === null) throw new NotFoundError('no such staged blob')
-      const fh = await open(this.stagedPath(id), 'r+')
-      let pos = offset
+      const path = this.stagedPath(id)
+      const size = await this.trustedSize(id, (await stat(path)).size)
+      if (size !== offset) throw new ConflictError('offset does not match the stored size')
+      // Bytes past the trusted size (unsynced before a power loss) are dropped, not resumed from.
+      await truncate(path, size)
+      // Followers are woken whenever more of the file is written.
+      const out = await SequentialWriter.open(path, 'r+', offset, () => this.wakeFollowers(id))
       let synced = offset
-      // Chunks are gathered into writes of up to WRITE_SIZE: fewer system calls, bounded memory.
-      let pending: Uint8Array[] = []
-      let pendingBytes = 0
-      // One writev per batch rather than a concatenated copy: no 1 MiB of garbage per write.
-      const flush = async () => {
-        const parts = pending
-        const bytes = pendingBytes
-        pending = []
-        pendingBytes = 0
-        if (bytes > 0) await this.checkRoom(bytes)
-        pos += await writeAll(fh, parts, pos)
-        this.wakeFollowers(id)
-        if (pos - synced >= SYNC_EVERY) {
-          await fh.datasync()
-          synced = pos
-          await this.writeSynced(id, pos)
-        }
-      }
       try {
-        const size = await this.trustedSize(id, (await fh.stat()).size)
-        if (size !== offset) throw new ConflictError('offset does not match the stored size')
-        // Bytes past the trusted size (unsynced before a power loss) are dropped, not resumed from.
-        await fh.truncate(size)
         for await (const chunk of data as AsyncIterable<Uint8Array>) {
           if (signal?.aborted) break
-          const room = length - pos - pendingBytes
-          if (chunk.length > room) {
-            if (room > 0) {
-              pending.push(chunk.subarray(0, room))
-              pendingBytes += room
-            }
-            throw new PayloadTooLargeError('more bytes than the declared length')
+          const room = length - out.position
+          const take = chunk.length > room ? chunk.subarray(0, room) : chunk
+          await this.checkRoom(take.length)
+          await out.write([take])
+          if (take !== chunk) throw new PayloadTooLargeError('more bytes than the declared length')
+          if (out.position - synced >= SYNC_EVERY) {
+            await out.datasync()
+            synced = out.position
+            await this.writeSynced(id, synced)
           }
-          pending.push(chunk)
-          pendingBytes += chunk.length
-          if (pendingBytes >= WRITE_SIZE) await flush()
         }
       } finally {
         // Whatever arrived before a failure is kept, so the upload resumes from there.
-        await flush().catch(() => {})
-        const ok = await fh.datasync().then(
+        const ok = await out.datasync().then(
           () => true,
           () => false,
         )
-        await fh.close()
-        if (ok && pos !== synced) await this.writeSynced(id, pos).catch(() => {})
+        await out.close()
+        if (ok && out.written !== synced) await this.writeSynced(id, out.written).catch(() => {})
       }
-      return pos
+      return out.written
     } finally {
       this.writers.end(id)
     }
@@ -180,10 +172,10 @@ export class LocalBlobStore implements BlobStore {
     if (declared === null) return null
     const length = declared
     // The descriptor keeps reading the same file after commit renames it.
-    const fh = await open(this.stagedPath(id), 'r').catch(() => null)
+    const reader = await BlockReader.open(this.stagedPath(id)).catch(() => null)
     // Committed (renamed) in between: read it whole. Otherwise (deleted, or a `.length` left
     // without its file by a crash in `create`) there is nothing to follow — retrying would spin.
-    if (!fh) return (await fileSize(this.committedPath(id))) !== null ? this.follow(id, signal) : null
+    if (!reader) return (await fileSize(this.committedPath(id))) !== null ? this.follow(id, signal) : null
     const gone = async () => (await this.status(id)) === null
     const wait = (ms: number) =>
       new Promise<void>((resolve) => {
@@ -203,24 +195,22 @@ export class LocalBlobStore implements BlobStore {
       })
     let closed: Promise<void> | null = null
     const close = () => {
-      closed ??= fh.close().catch(() => {})
+      closed ??= reader.close().catch(() => {})
       return closed
     }
     async function* bytes(): AsyncGenerator<Uint8Array> {
       let pos = 0
       let lastGrowth = Date.now()
-      // One buffer for the whole follow, reused for every read: a buffer per read was a GiB of
-      // garbage per GiB followed, and the garbage collections it caused cost more CPU than the
-      // reads themselves.
-      const buf = Buffer.allocUnsafe(Math.min(length, FOLLOW_READ))
       try {
         while (pos < length && !signal.aborted) {
-          // Reading at the end of the file returns nothing; then wait for the uploader.
-          const { bytesRead } = await fh!.read(buf, 0, Math.min(length - pos, buf.length), pos)
-          if (bytesRead > 0) {
-            pos += bytesRead
+          // Reading at the end of the file returns nothing; then wait for the uploader. The reader
+          // reuses one buffer for the whole follow: a buffer per read was a GiB of garbage per GiB
+          // followed, and the collections it caused cost more CPU than the reads themselves.
+          const got = await reader!.read(pos, length - pos)
+          if (got.length > 0) {
+            pos += got.length
             lastGrowth = Date.now()
-            yield buf.subarray(0, bytesRead)
+            yield got
             continue
           }
           if (Date.now() - lastGrowth > FOLLOW_STALL_MS) throw new Error('the upload stopped')
@@ -336,9 +326,7 @@ export class LocalBlobStore implements BlobStore {
   }
 }
 
-const WRITE_SIZE = 1024 * 1024
-/** Reads of an upload in progress, and how long a follower waits for more before giving up. */
-const FOLLOW_READ = 1024 * 1024
+/** How often, and how long, a follower of an upload in progress waits for more before giving up. */
 const FOLLOW_POLL_MS = 250
 const FOLLOW_STALL_MS = 120_000
 /** How long, and down to how much spare space, a statfs answer is reused (see checkRoom). */
