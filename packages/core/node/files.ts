@@ -15,7 +15,8 @@ export function fileSource(path: string, start = 0): ReadableStream<Uint8Array> 
     {
       async pull(controller) {
         fh ??= await open(path, 'r')
-        const buf = new Uint8Array(PIECE)
+        // Not zeroed: only the bytes read are handed on.
+        const buf = new Uint8Array(Buffer.allocUnsafeSlow(PIECE).buffer, 0, PIECE)
         const { bytesRead } = await fh.read(buf, 0, PIECE, pos)
         if (bytesRead === 0) {
           await fh.close()
