@@ -76,6 +76,25 @@ describe('SequentialWriter', () => {
     await w.close()
   })
 
+  it('writes through the page cache while every aligned buffer is taken, and directly again after', async () => {
+    // The slab has 32 slots; a writer takes two.
+    const busy = await Promise.all(Array.from({ length: 16 }, () => SequentialWriter.open(file(), 'w', 0)))
+    const data = randomBytes(3 * MiB)
+    const path = file()
+    const late = await SequentialWriter.open(path, 'w', 0)
+    await late.write([data])
+    await late.sync()
+    expect(late.directBytes).toBe(0)
+    await late.close()
+    expect(readFileSync(path).equals(data)).toBe(true)
+    for (const w of busy) await w.close()
+    const again = await SequentialWriter.open(file(), 'w', 0)
+    await again.write([data])
+    await again.flush()
+    expect(again.directBytes).toBe(data.length)
+    await again.close()
+  })
+
   it('reports what reached the file as it goes', async () => {
     const path = file()
     let calls = 0

@@ -14,28 +14,52 @@ import { type FileHandle, open } from 'node:fs/promises'
  * the page cache as before, and so does everything on a file system without direct I/O.
  */
 export const ALIGN = 4096
-/** Bytes per direct write; two buffers of this size per writer. */
+/** Bytes per direct write; two buffers of this size per writer, one per reader. */
 const BLOCK_BYTES = 2 * 1024 * 1024
-/** Buffers kept for the next writer. */
-const POOL_MAX = 8
-const pool: Buffer[] = []
+/**
+ * Aligned buffers come from one slab for the whole process: a WebAssembly memory starts on a page
+ * boundary, and one memory (rather than one per buffer) keeps the address space it reserves to
+ * one. Only the slots in use have pages; with all of them in use, more files are written through
+ * the page cache.
+ */
+const SLAB_SLOTS = 32
 
 // Node has WebAssembly; this package's TypeScript libraries do not describe it.
 declare const WebAssembly: {
   Memory: new (size: { initial: number; maximum: number }) => { buffer: ArrayBuffer }
 }
 
-function alignedBuffer(): Buffer {
-  const b = pool.pop()
-  if (b) return b
-  // A WebAssembly memory starts on a page boundary, which is what direct I/O needs.
-  const memory = new WebAssembly.Memory({ initial: BLOCK_BYTES / 65536, maximum: BLOCK_BYTES / 65536 })
-  return Buffer.from(memory.buffer)
+let slab: { memory: ArrayBuffer; free: number[] } | null | undefined
+
+/** A free aligned slot of the slab, or null (no slot free, or no WebAssembly in this process). */
+function alignedBuffer(): Buffer | null {
+  if (slab === undefined) {
+    try {
+      const pages = (SLAB_SLOTS * BLOCK_BYTES) / 65536
+      const memory = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer
+      slab = { memory, free: Array.from({ length: SLAB_SLOTS }, (_, i) => SLAB_SLOTS - 1 - i) }
+    } catch {
+      slab = null
+    }
+  }
+  const slot = slab?.free.pop()
+  return slab && slot !== undefined ? Buffer.from(slab.memory, slot * BLOCK_BYTES, BLOCK_BYTES) : null
 }
 
-function release(b: Buffer): void {
-  if (pool.length < POOL_MAX) pool.push(b)
+function release(b: Buffer | null): void {
+  if (b && slab && b.buffer === slab.memory) slab.free.push(b.byteOffset / BLOCK_BYTES)
 }
+
+/** Two aligned buffers, or none. */
+function alignedPair(): [Buffer, Buffer] | null {
+  const a = alignedBuffer()
+  const b = a && alignedBuffer()
+  if (a && b) return [a, b]
+  release(a)
+  return null
+}
+
+const plainBuffer = () => Buffer.allocUnsafeSlow(BLOCK_BYTES)
 
 const alignDown = (n: number) => n - (n % ALIGN)
 
@@ -69,12 +93,13 @@ export class SequentialWriter {
   private constructor(
     readonly fh: FileHandle,
     private direct: FileHandle | null,
+    buffers: [Buffer, Buffer],
     position: number,
     private readonly onWritten: () => void,
   ) {
     this.#written = position
-    this.#buf = alignedBuffer()
-    this.#spare = alignedBuffer()
+    this.#buf = buffers[0]
+    this.#spare = buffers[1]
     this.#base = direct ? alignDown(position) : position
     this.#used = position - this.#base
   }
@@ -94,8 +119,16 @@ export class SequentialWriter {
     try {
       const st = await fh.stat()
       const at = position ?? st.size
-      const direct = st.isFile() ? await openDirect(path, constants.O_WRONLY) : null
-      const w = new SequentialWriter(fh, direct, at, onWritten)
+      const buffers = st.isFile() ? alignedPair() : null
+      const direct = buffers ? await openDirect(path, constants.O_WRONLY) : null
+      if (buffers && !direct) for (const b of buffers) release(b)
+      const w = new SequentialWriter(
+        fh,
+        direct,
+        direct && buffers ? buffers : [plainBuffer(), plainBuffer()],
+        at,
+        onWritten,
+      )
       if (w.#used > 0) {
         // The start of a partly written block, rewritten whole by the first direct write.
         const { bytesRead } = await fh.read(w.#buf, 0, w.#used, w.#base)
@@ -164,7 +197,7 @@ export class SequentialWriter {
     await this.fh.sync()
   }
 
-  /** Closes the file without flushing; buffers go back to the pool. */
+  /** Closes the file without flushing; its buffers go back to the slab. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -233,13 +266,16 @@ async function writeFully(fh: FileHandle, data: Buffer, at: number): Promise<voi
  * {@link SequentialWriter}): a file written around the page cache is read back the same way.
  */
 export class BlockReader {
-  #buf: Buffer | null = alignedBuffer()
+  #buf: Buffer | null
   #reading: Promise<unknown> = Promise.resolve()
 
   private constructor(
     readonly fh: FileHandle,
     private direct: FileHandle | null,
-  ) {}
+    buf: Buffer,
+  ) {
+    this.#buf = buf
+  }
 
   /** Whether reads bypass the page cache. */
   get isDirect(): boolean {
@@ -248,8 +284,15 @@ export class BlockReader {
 
   static async open(path: string): Promise<BlockReader> {
     const fh = await open(path, 'r')
-    const direct = (await fh.stat()).isFile() ? await openDirect(path, constants.O_RDONLY) : null
-    return new BlockReader(fh, direct)
+    try {
+      const buf = (await fh.stat()).isFile() ? alignedBuffer() : null
+      const direct = buf ? await openDirect(path, constants.O_RDONLY) : null
+      if (buf && !direct) release(buf)
+      return new BlockReader(fh, direct, direct && buf ? buf : plainBuffer())
+    } catch (e) {
+      await fh.close().catch(() => {})
+      throw e
+    }
   }
 
   /**
@@ -286,7 +329,7 @@ export class BlockReader {
     if (!this.#buf) return
     const buf = this.#buf
     this.#buf = null
-    // The buffer goes back to the pool only once no read is filling it.
+    // The buffer goes back to the slab only once no read is filling it.
     await this.#reading
     await this.direct?.close().catch(() => {})
     await this.fh.close()
