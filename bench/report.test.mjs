@@ -10,6 +10,7 @@ import {
   chartSeries,
   deriveSize,
   markdown,
+  medianRun,
   parseArgs,
   parseGnuTime,
   parseOnionshareUrl,
@@ -126,12 +127,28 @@ describe('parsing', () => {
     expect(parseTwistedPort('Starting reactor...')).toBeNull()
   })
 
+  it('picks the median run, the faster middle one of an even count', () => {
+    const runs = [
+      { s: 9, cpu: 'a' },
+      { s: 4, cpu: 'b' },
+      { s: 6, cpu: 'c' },
+    ]
+    expect(medianRun(runs, (r) => r.s).cpu).toBe('c')
+    expect(medianRun([...runs, { s: 5, cpu: 'd' }], (r) => r.s).cpu).toBe('d')
+    expect(medianRun([{ s: 1 }], (r) => r.s).s).toBe(1)
+    expect(() => medianRun([], (r) => r.s)).toThrow(/no runs/)
+  })
+
   it('takes the options, with the quick and full defaults', () => {
     const full = parseArgs([])
     expect(full.sizesMiB).toEqual([256, 1024, 4096])
     expect(full.devices).toBe(1000)
     expect(full.files).toBe(10000)
     expect(parseArgs(['--quick']).files).toBe(100)
+    expect(full.rounds).toBe(3)
+    expect(parseArgs(['--quick']).rounds).toBe(1)
+    expect(parseArgs(['--rounds', '5']).rounds).toBe(5)
+    expect(() => parseArgs(['--rounds', '0'])).toThrow(/positive/)
     const quick = parseArgs(['--quick', '--skip', 'peers,web'])
     expect(quick.sizesMiB).toEqual([32, 128])
     expect([...quick.skip]).toEqual(['peers', 'web'])

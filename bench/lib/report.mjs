@@ -4,7 +4,10 @@
 
 const MiB = 1024 * 1024
 
-/** `--quick`, `--sizes 64,256` (MiB), `--skip peers,web,…`, `--devices N`, `--files N`. */
+/**
+ * `--quick`, `--sizes 64,256` (MiB), `--skip peers,web,…`, `--devices N`, `--files N`, `--web-mib N`,
+ * `--rounds N` (runs of age, Airlock and magic-wormhole per size up to 1 GiB, the median reported).
+ */
 export function parseArgs(argv) {
   const value = (name) => {
     const i = argv.indexOf(name)
@@ -13,7 +16,7 @@ export function parseArgs(argv) {
     if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`)
     return v
   }
-  const known = new Set(['--quick', '--sizes', '--skip', '--devices', '--files', '--web-mib'])
+  const known = new Set(['--quick', '--sizes', '--skip', '--devices', '--files', '--web-mib', '--rounds'])
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}`)
   const quick = argv.includes('--quick')
   const list = (v) => v.split(',').filter(Boolean)
@@ -30,7 +33,18 @@ export function parseArgs(argv) {
     devices: positive('--devices', value('--devices') ?? (quick ? 200 : 1000)),
     files: positive('--files', value('--files') ?? (quick ? 100 : 10000)),
     webMiB: positive('--web-mib', value('--web-mib') ?? (quick ? 32 : 1024)),
+    rounds: positive('--rounds', value('--rounds') ?? (quick ? 1 : 3)),
   }
+}
+
+/**
+ * The run with the median `key` (of an even number, the faster of the middle two), so that its
+ * other figures (CPU, memory) come from the same run as the time reported.
+ */
+export function medianRun(runs, key) {
+  if (runs.length === 0) throw new Error('no runs')
+  const sorted = [...runs].sort((a, b) => key(a) - key(b))
+  return sorted[Math.floor((sorted.length - 1) / 2)]
 }
 
 /** GNU time's `-f '%e %M'` output (the last line; the command's own stderr may come first). */
