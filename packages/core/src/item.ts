@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
-import { decryptStream, encryptBytes, encryptStream } from './age.js'
+import { agePrefixSize, decryptStream, encryptBytes, encryptStream } from './age.js'
 import { bytesEqual, fromBase64Url, toBase64Url } from './bytes.js'
 import { HashMismatchError, InvalidInputError } from './errors.js'
 import type { DeviceSecrets } from './identity.js'
@@ -107,8 +107,8 @@ const prefixSizes = new Map<string, number>()
 /**
  * The exact size of the age file {@link sealItem} makes for `size` plaintext bytes to
  * `recipients`, known before encrypting (the server reserves it): the header and payload nonce
- * (measured once per recipient set by encrypting nothing; their size depends only on the
- * recipient types and count) plus the STREAM of the Padmé-padded plaintext.
+ * (their size depends only on the recipient types and count: see `agePrefixSize`) plus the
+ * STREAM of the Padmé-padded plaintext.
  */
 export async function itemCiphertextSize(
   recipients: readonly string[],
@@ -118,8 +118,11 @@ export async function itemCiphertextSize(
   const key = recipients.join('\n')
   let prefix = prefixSizes.get(key)
   if (prefix === undefined) {
-    const empty = await encryptBytes(recipients, new Uint8Array(0), { aead })
-    prefix = empty.length - TAG_SIZE
+    // Computed where the format tells (it saves a key encapsulation per recipient), measured by
+    // encrypting nothing otherwise.
+    prefix =
+      agePrefixSize(recipients) ??
+      (await encryptBytes(recipients, new Uint8Array(0), { aead })).length - TAG_SIZE
     prefixSizes.set(key, prefix)
   }
   return prefix + streamCiphertextSize(padmeLength(size))

@@ -2,6 +2,7 @@ import { generateHybridIdentity, generateX25519Identity, identityToRecipient } f
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
+  agePrefixSize,
   decryptBytes,
   decryptBytesWithPassphrase,
   decryptStream,
@@ -278,5 +279,25 @@ describe('downgrade (SECURITY-TESTS 8)', () => {
   it('identities never accept a passphrase stanza', async () => {
     const pass = await encryptBytesWithPassphrase('pw', utf8('x'), { workFactor: 4 })
     expect((await attempt(pass, [x.id])).error?.code).toBe('NO_MATCH')
+  })
+})
+
+describe('agePrefixSize', () => {
+  it('is the header and nonce encryption writes, for 1 to 4 recipients of each kind', async () => {
+    for (const kind of ['x25519', 'pq'] as const) {
+      const recipients: string[] = []
+      for (let n = 1; n <= 4; n++) {
+        const id = kind === 'pq' ? await generateHybridIdentity() : await generateX25519Identity()
+        recipients.push(await identityToRecipient(id))
+        const empty = await encryptBytes(recipients, new Uint8Array(0))
+        expect(agePrefixSize(recipients), `${n} ${kind}`).toBe(empty.length - TAG_SIZE)
+      }
+    }
+  })
+
+  it('does not guess for a recipient it does not know', () => {
+    expect(agePrefixSize([x.r, 'age1yubikey1qwerty'])).toBeNull()
+    expect(agePrefixSize(['age1tag1xyz'])).toBeNull()
+    expect(agePrefixSize([`${x.r}x`])).toBeNull()
   })
 })
