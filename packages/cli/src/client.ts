@@ -3,14 +3,7 @@ import { request as httpsRequest } from 'node:https'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
-import {
-  API_ERROR_STATUS,
-  API_PREFIX,
-  type ApiErrorCode,
-  apiErrorBodySchema,
-  isAirlockError,
-  readAll,
-} from '@airlock/core'
+import { API_ERROR_STATUS, API_PREFIX, type ApiErrorCode, apiErrorBodySchema } from '@airlock/core'
 import type { z } from 'zod'
 import { ApiError, CliError } from './errors.js'
 
@@ -61,7 +54,7 @@ export class ApiClient {
     opts: RequestOptions = {},
   ): Promise<z.infer<S>> {
     const res = await this.request(method, path, opts)
-    const text = await readText(res)
+    const text = await res.text()
     let value: unknown
     try {
       value = text === '' ? undefined : JSON.parse(text)
@@ -76,23 +69,24 @@ export class ApiClient {
   /** A request whose successful response carries no body of interest (e.g. 204). */
   async send(method: string, path: string, opts: RequestOptions = {}): Promise<void> {
     const res = await this.request(method, path, opts)
-    await res.body?.cancel().catch(() => {})
+    res.discard()
   }
 
   /**
    * Any request; resolves on a 2xx response, throws `ApiError` for an error response (after
    * one fresh login if the session had expired), `CliError('NETWORK')` if the server cannot be
-   * reached.
+   * reached. The caller reads or discards the response body.
    */
   async request(
     method: string,
     path: string,
     opts: RequestOptions & { headers?: Record<string, string>; full?: string } = {},
-  ): Promise<Response> {
+  ): Promise<ApiResponse> {
     for (let attempt = 0; ; attempt++) {
-      const res = await this.fetchOnce(method, path, opts)
-      if (res.ok) return res
-      const err = await errorOf(res)
+      const res = await this.requestOnce(method, path, opts)
+      const status = res.statusCode ?? 0
+      if (status >= 200 && status < 300) return new ApiResponse(status, res)
+      const err = errorFromText(status, await readText(res, 64 * 1024).catch(() => ''))
       if (attempt === 0 && err.apiCode === 'UNAUTHENTICATED' && !opts.anonymous && this.relogin) {
         await this.relogin()
         continue
@@ -146,57 +140,69 @@ export class ApiClient {
     throw errorFromText(status, Buffer.concat(parts).toString('utf8'))
   }
 
-  private async fetchOnce(
+  /** One request over `node:http` (lighter than `fetch`, which loads a whole HTTP client). */
+  private requestOnce(
     method: string,
     path: string,
     opts: RequestOptions & { headers?: Record<string, string>; full?: string },
-  ): Promise<Response> {
+  ): Promise<IncomingMessage> {
     const headers: Record<string, string> = { ...opts.headers }
     if (!opts.anonymous && this.token) headers.authorization = `Bearer ${this.token}`
-    let body: RequestInit['body'] | undefined
+    let body: Uint8Array | string | undefined
     if (opts.body !== undefined) {
       headers['content-type'] = 'application/json'
       body = JSON.stringify(opts.body)
     } else if (opts.bytes !== undefined) {
       headers['content-type'] = 'application/octet-stream'
-      // A copy over a plain ArrayBuffer, which every BodyInit typing accepts.
-      body = new Uint8Array(opts.bytes)
+      body = opts.bytes
     }
-    let url = opts.full ?? this.url(path)
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body))
+    const url = new URL(opts.full ?? this.url(path))
     if (opts.query) {
-      const q = new URLSearchParams()
-      for (const [k, v] of Object.entries(opts.query)) if (v !== undefined) q.set(k, String(v))
-      const s = q.toString()
-      if (s) url += `?${s}`
+      for (const [k, v] of Object.entries(opts.query)) if (v !== undefined) url.searchParams.set(k, String(v))
     }
-    const init: RequestInit = { method, headers, redirect: 'error' }
-    if (body !== undefined) init.body = body
-    if (opts.signal) init.signal = opts.signal
-    try {
-      return await fetch(url, init)
-    } catch (e) {
-      if (opts.signal?.aborted) throw e
-      throw networkError(this.origin, e)
-    }
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+        method,
+        headers,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      })
+      req.once('response', resolve)
+      req.on('error', (e) => reject(opts.signal?.aborted ? e : networkError(this.origin, e)))
+      req.end(body)
+    })
+  }
+}
+
+/** A successful response of {@link ApiClient.request}: read its body once, or discard it. */
+export class ApiResponse {
+  constructor(
+    readonly status: number,
+    private readonly res: IncomingMessage,
+  ) {}
+
+  get headers(): IncomingHttpHeaders {
+    return this.res.headers
+  }
+
+  /** The body as text, at most `max` bytes (`BAD_RESPONSE` beyond). */
+  text(max = MAX_JSON_BYTES): Promise<string> {
+    return readText(this.res, max)
+  }
+
+  discard(): void {
+    this.res.resume()
   }
 }
 
 export function networkError(origin: string, cause?: unknown): CliError {
-  const detail = cause instanceof Error && cause.cause instanceof Error ? ` (${cause.cause.message})` : ''
+  const reason = cause instanceof Error && cause.cause instanceof Error ? cause.cause : cause
+  const detail = reason instanceof Error ? ` (${reason.message})` : ''
   return new CliError('NETWORK', `cannot reach the Airlock server at ${origin}${detail}`)
 }
 
 export function badResponse(what = 'response'): CliError {
   return new CliError('BAD_RESPONSE', `the server sent a malformed ${what}`)
-}
-
-/** Turns an error response into an `ApiError`, without trusting its body. */
-export async function errorOf(res: Response): Promise<ApiError> {
-  let text = ''
-  try {
-    text = await readText(res, 64 * 1024)
-  } catch {}
-  return errorFromText(res.status, text)
 }
 
 function errorFromText(status: number, text: string): ApiError {
@@ -212,12 +218,19 @@ function errorFromText(status: number, text: string): ApiError {
 }
 
 /** Reads a response body as text, refusing more than `max` bytes. */
-async function readText(res: Response, max = MAX_JSON_BYTES): Promise<string> {
-  if (!res.body) return ''
+async function readText(res: IncomingMessage, max = MAX_JSON_BYTES): Promise<string> {
+  const parts: Buffer[] = []
+  let n = 0
   try {
-    return new TextDecoder().decode(await readAll(res.body, max))
+    for await (const chunk of res) {
+      n += (chunk as Buffer).length
+      if (n > max) throw badResponse('(oversized) response')
+      parts.push(chunk as Buffer)
+    }
   } catch (e) {
-    if (isAirlockError(e, 'LIMIT')) throw badResponse('(oversized) response')
-    throw e
+    res.destroy()
+    if (e instanceof CliError) throw e
+    throw new CliError('NETWORK', 'the connection to the server broke off')
   }
+  return Buffer.concat(parts).toString('utf8')
 }

@@ -281,7 +281,7 @@ export async function openLink(
       anonymous: true,
       headers,
     })
-    await closed.body?.cancel().catch(() => {})
+    closed.discard()
   } finally {
     await rm(tmp, { recursive: true, force: true })
   }
