@@ -1,4 +1,9 @@
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import {
+  type ClientRequest,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -109,14 +114,7 @@ export class ApiClient {
     if (this.token) headers.authorization = `Bearer ${this.token}`
     const url = new URL(path, this.origin)
     if (url.origin !== this.origin) throw new CliError('BAD_RESPONSE', 'refusing a request to another host')
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
-        method,
-        headers,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      })
-      req.once('response', resolve)
-      req.on('error', (e) => reject(opts.signal?.aborted ? e : networkError(this.origin, e)))
+    const res = await this.#http(method, url, headers, opts.signal, (req) => {
       // A server that answers early (e.g. 507) and hangs up while the body is still being sent
       // makes the socket fail after the request is done with it: not a crash, the answer counts.
       req.on('socket', (socket) => socket.on('error', () => {}))
@@ -161,15 +159,26 @@ export class ApiClient {
     if (opts.query) {
       for (const [k, v] of Object.entries(opts.query)) if (v !== undefined) url.searchParams.set(k, String(v))
     }
+    return this.#http(method, url, headers, opts.signal, (req) => req.end(body))
+  }
+
+  /** Sends a request (`send` writes its body) and resolves on the response's head. */
+  #http(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+    send: (req: ClientRequest) => void,
+  ): Promise<IncomingMessage> {
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
         method,
         headers,
-        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(signal ? { signal } : {}),
       })
       req.once('response', resolve)
-      req.on('error', (e) => reject(opts.signal?.aborted ? e : networkError(this.origin, e)))
-      req.end(body)
+      req.on('error', (e) => reject(signal?.aborted ? e : networkError(this.origin, e)))
+      send(req)
     })
   }
 }
