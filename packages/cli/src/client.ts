@@ -91,7 +91,7 @@ export class ApiClient {
       const res = await this.requestOnce(method, path, opts)
       const status = res.statusCode ?? 0
       if (status >= 200 && status < 300) return new ApiResponse(status, res)
-      const err = errorFromText(status, await readText(res, 64 * 1024).catch(() => ''))
+      const err = errorFromText(status, await errorText(res))
       if (attempt === 0 && err.apiCode === 'UNAUTHENTICATED' && !opts.anonymous && this.relogin) {
         await this.relogin()
         continue
@@ -127,15 +127,7 @@ export class ApiClient {
     })
     const status = res.statusCode ?? 0
     if (status >= 200 && status < 300) return { status, headers: res.headers, body: res }
-    const parts: Buffer[] = []
-    let n = 0
-    for await (const chunk of res) {
-      n += (chunk as Buffer).length
-      if (n > 64 * 1024) break
-      parts.push(chunk as Buffer)
-    }
-    res.destroy()
-    throw errorFromText(status, Buffer.concat(parts).toString('utf8'))
+    throw errorFromText(status, await errorText(res))
   }
 
   /** One request over `node:http` (lighter than `fetch`, which loads a whole HTTP client). */
@@ -224,6 +216,13 @@ function errorFromText(status: number, text: string): ApiError {
     | ApiErrorCode
     | undefined
   return new ApiError(status, byStatus ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST'), `HTTP ${status}`)
+}
+
+/** The body of an error response, for {@link errorFromText}: '' if it is too long or breaks off. */
+async function errorText(res: IncomingMessage): Promise<string> {
+  const text = await readText(res, 64 * 1024).catch(() => '')
+  res.destroy()
+  return text
 }
 
 /** Reads a response body as text, refusing more than `max` bytes. */

@@ -46,30 +46,37 @@ function alignedBuffer(): Buffer | null {
   return slab && slot !== undefined ? Buffer.from(slab.memory, slot * BLOCK_BYTES, BLOCK_BYTES) : null
 }
 
-function release(b: Buffer | null): void {
-  if (b && slab && b.buffer === slab.memory) slab.free.push(b.byteOffset / BLOCK_BYTES)
-}
-
-/** Two aligned buffers, or none. */
-function alignedPair(): [Buffer, Buffer] | null {
-  const a = alignedBuffer()
-  const b = a && alignedBuffer()
-  if (a && b) return [a, b]
-  release(a)
-  return null
+function release(b: Buffer): void {
+  if (slab && b.buffer === slab.memory) slab.free.push(b.byteOffset / BLOCK_BYTES)
 }
 
 const plainBuffer = () => Buffer.allocUnsafeSlow(BLOCK_BYTES)
 
 const alignDown = (n: number) => n - (n % ALIGN)
 
-/** Opens `path` again for direct writes; null where the file system or the file cannot have them. */
-async function openDirect(path: string, flags: number): Promise<FileHandle | null> {
-  try {
-    return await open(path, flags | constants.O_DIRECT)
-  } catch {
-    return null
+/**
+ * `count` aligned buffers and a second descriptor of `path` opened with `flags` and `O_DIRECT`;
+ * or, for a file that is not regular, with no slots free or on a file system without direct I/O,
+ * plain buffers and no such descriptor.
+ */
+async function directOrPlain(
+  path: string,
+  isFile: boolean,
+  flags: number,
+  count: number,
+): Promise<{ direct: FileHandle | null; buffers: Buffer[] }> {
+  const aligned: Buffer[] = []
+  for (let i = 0; isFile && i < count; i++) {
+    const b = alignedBuffer()
+    if (!b) break
+    aligned.push(b)
   }
+  if (aligned.length === count) {
+    const direct = await open(path, flags | constants.O_DIRECT).catch(() => null)
+    if (direct) return { direct, buffers: aligned }
+  }
+  for (const b of aligned) release(b)
+  return { direct: null, buffers: Array.from({ length: count }, plainBuffer) }
 }
 
 /**
@@ -119,16 +126,8 @@ export class SequentialWriter {
     try {
       const st = await fh.stat()
       const at = position ?? st.size
-      const buffers = st.isFile() ? alignedPair() : null
-      const direct = buffers ? await openDirect(path, constants.O_WRONLY) : null
-      if (buffers && !direct) for (const b of buffers) release(b)
-      const w = new SequentialWriter(
-        fh,
-        direct,
-        direct && buffers ? buffers : [plainBuffer(), plainBuffer()],
-        at,
-        onWritten,
-      )
+      const { direct, buffers } = await directOrPlain(path, st.isFile(), constants.O_WRONLY, 2)
+      const w = new SequentialWriter(fh, direct, [buffers[0]!, buffers[1]!], at, onWritten)
       if (w.#used > 0) {
         // The start of a partly written block, rewritten whole by the first direct write.
         const { bytesRead } = await fh.read(w.#buf, 0, w.#used, w.#base)
@@ -182,7 +181,7 @@ export class SequentialWriter {
     if (this.#used > 0) {
       // The unaligned end goes through the page cache; it stays buffered too, so the next write
       // can complete its block.
-      await writeFully(this.fh, this.#buf.subarray(0, this.#used), this.#base)
+      await writeAll(this.fh, [this.#buf.subarray(0, this.#used)], this.#base)
       this.#done(this.position)
     }
   }
@@ -231,7 +230,7 @@ export class SequentialWriter {
     const direct = this.direct
     if (direct) {
       try {
-        await writeFully(direct, data, at)
+        await writeAll(direct, [data], at)
         this.#directBytes += data.length
         this.#done(at + data.length)
         return
@@ -242,7 +241,7 @@ export class SequentialWriter {
         await direct.close().catch(() => {})
       }
     }
-    await writeFully(this.fh, data, at)
+    await writeAll(this.fh, [data], at)
     this.#done(at + data.length)
   }
 
@@ -253,12 +252,31 @@ export class SequentialWriter {
   }
 }
 
-async function writeFully(fh: FileHandle, data: Buffer, at: number): Promise<void> {
-  let off = 0
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off, at + off)
-    off += bytesWritten
+/**
+ * Writes every byte of `parts` with `writev`, again for whatever a short write left, at
+ * `position` (or the file position). Returns the number of bytes written.
+ */
+export async function writeAll(
+  fh: FileHandle,
+  parts: readonly Uint8Array[],
+  position?: number,
+): Promise<number> {
+  let rest = [...parts]
+  let total = 0
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, position === undefined ? undefined : position + total)
+    total += bytesWritten
+    rest = dropWritten(rest, bytesWritten)
   }
+  return total
+}
+
+function dropWritten(parts: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0
+  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length
+  const rest = parts.slice(i)
+  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n)
+  return rest
 }
 
 /**
@@ -285,10 +303,8 @@ export class BlockReader {
   static async open(path: string): Promise<BlockReader> {
     const fh = await open(path, 'r')
     try {
-      const buf = (await fh.stat()).isFile() ? alignedBuffer() : null
-      const direct = buf ? await openDirect(path, constants.O_RDONLY) : null
-      if (buf && !direct) release(buf)
-      return new BlockReader(fh, direct, direct && buf ? buf : plainBuffer())
+      const { direct, buffers } = await directOrPlain(path, (await fh.stat()).isFile(), constants.O_RDONLY, 1)
+      return new BlockReader(fh, direct, buffers[0]!)
     } catch (e) {
       await fh.close().catch(() => {})
       throw e

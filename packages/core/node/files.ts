@@ -93,33 +93,6 @@ export function fileSink(
   )
 }
 
-/**
- * Writes every byte of `parts` with `writev`, again for whatever a short write left, at
- * `position` (or the file position). Returns the number of bytes written.
- */
-export async function writeAll(
-  fh: FileHandle,
-  parts: readonly Uint8Array[],
-  position?: number,
-): Promise<number> {
-  let rest = [...parts]
-  let total = 0
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, position === undefined ? undefined : position + total)
-    total += bytesWritten
-    rest = dropWritten(rest, bytesWritten)
-  }
-  return total
-}
-
-function dropWritten(parts: Uint8Array[], n: number): Uint8Array[] {
-  let i = 0
-  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length
-  const rest = parts.slice(i)
-  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n)
-  return rest
-}
-
 let boot: Promise<string> | null = null
 
 /**

@@ -1,4 +1,4 @@
 export { nodeAead } from './aead.js'
-export { BlockReader, SequentialWriter } from './direct.js'
-export { bootId, fileSink, fileSource, writeAll } from './files.js'
+export { BlockReader, SequentialWriter, writeAll } from './direct.js'
+export { bootId, fileSink, fileSource } from './files.js'
 export { nodeSha256 } from './hash.js'
