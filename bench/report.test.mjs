@@ -1,11 +1,12 @@
 // The bench's parsing and arithmetic on a tiny file, so `npm run bench` cannot rot unnoticed
 // between the (slow, manual) runs: real child processes under GNU time, then the ratios, the
 // Markdown table and the SVG chart computed from what they reported.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { freePort, serverNodeOptions, timed } from './lib/proc.mjs'
+import { freePort, nodeCommand, timed } from './lib/proc.mjs'
 import {
   chartSeries,
   deriveSize,
@@ -271,24 +272,46 @@ describe('the Markdown table and the chart', () => {
   })
 })
 
-describe('the server options the bench runs with', () => {
-  it('are those of the server binary itself', () => {
+describe('the way the bench runs our binaries', () => {
+  it('is read from their first line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-opts-'))
     try {
       const bin = join(dir, 'bin.js')
       writeFileSync(bin, '#!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=40\n// x\n')
-      expect(serverNodeOptions(bin)).toEqual(['--max-semi-space-size=4', '--initial-old-space-size=40'])
+      expect(nodeCommand(bin)).toEqual({
+        env: {},
+        options: ['--max-semi-space-size=4', '--initial-old-space-size=40'],
+      })
+      writeFileSync(bin, '#!/usr/bin/env -S A_B=x=1:y=2 C=3 node --max-semi-space-size=1\n')
+      expect(nodeCommand(bin)).toEqual({
+        env: { A_B: 'x=1:y=2', C: '3' },
+        options: ['--max-semi-space-size=1'],
+      })
       writeFileSync(bin, '#!/usr/bin/env node\n')
-      expect(serverNodeOptions(bin)).toEqual([])
+      expect(nodeCommand(bin)).toEqual({ env: {}, options: [] })
       writeFileSync(bin, 'import x from "y"\n')
-      expect(() => serverNodeOptions(bin)).toThrow(/unexpected first line/)
+      expect(() => nodeCommand(bin)).toThrow(/unexpected first line/)
+      writeFileSync(bin, '#!/usr/bin/env -S node --inspect\n')
+      expect(() => nodeCommand(bin)).toThrow(/unexpected first line/)
     } finally {
       rmSync(dir, { recursive: true })
     }
   })
-  it('read from the built airlock-server', () => {
-    const bin = new URL('../packages/server/dist/bin.js', import.meta.url).pathname
-    expect(serverNodeOptions(bin)).toContain('--max-semi-space-size=4')
+  it('matches the built airlock-server and airlock, which run as their first line says', () => {
+    const server = nodeCommand(new URL('../packages/server/dist/bin.js', import.meta.url).pathname)
+    expect(server.options).toContain('--max-semi-space-size=1')
+    expect(server.env.GLIBC_TUNABLES).toMatch(/trim_threshold=/)
+    const cli = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname
+    const { env, options } = nodeCommand(cli)
+    expect(env.GLIBC_TUNABLES).toMatch(/trim_threshold=/)
+    // The line itself works as the kernel runs it (the rest of the line is env's one argument):
+    // env -S sets the variable and starts node.
+    const rest = readFileSync(cli, 'utf8').split('\n', 1)[0].slice('#!/usr/bin/env '.length)
+    const r = spawnSync('/usr/bin/env', [rest, '-e', 'console.log(process.env.GLIBC_TUNABLES)'], {
+      encoding: 'utf8',
+    })
+    expect(r.stdout.trim()).toBe(env.GLIBC_TUNABLES)
+    expect(options).toEqual([])
   })
 })
 

@@ -25,7 +25,7 @@ import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { CHROMIUM_PATH } from '../chromium.mjs'
 import { browserCrypto } from './browser.mjs'
-import { daemon, freePort, serverNodeOptions, timed } from './lib/proc.mjs'
+import { daemon, freePort, nodeCommand, timed } from './lib/proc.mjs'
 import { connectDevices } from './lib/push.mjs'
 import {
   markdown,
@@ -40,7 +40,15 @@ import { seed } from './lib/seed.mjs'
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
 const CLI = join(ROOT, 'packages/cli/dist/bin.js')
-const SERVER_NODE_OPTIONS = serverNodeOptions(SERVER)
+// Both run as their `#!` lines say (environment and Node options), as `airlock-server` and `airlock` do.
+const SERVER_NODE = nodeCommand(SERVER)
+const CLI_NODE = nodeCommand(CLI)
+/** `airlock …` as the arguments of timed/daemon: node, its argv, then options with the environment. */
+const airlock = (argv, opts = {}) => [
+  process.execPath,
+  [...CLI_NODE.options, CLI, ...argv],
+  { ...opts, env: { ...CLI_NODE.env, ...opts.env } },
+]
 const MiB = 1024 * 1024
 const opts = parseArgs(process.argv.slice(2))
 const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'))
@@ -192,11 +200,13 @@ async function measureSize(sizeMiB, server, A, B, peers) {
   log('airlock get…')
   const out = join(work, 'received')
   mkdirSync(out)
-  const get = await timed(process.execPath, [CLI, '--home', B, '--json', 'get', air.itemId, '--out', out])
+  const get = await timed(...airlock(['--home', B, '--json', 'get', air.itemId, '--out', out]))
   await expectSame(join(out, readdirSync(out)[0]), hash, 'airlock')
   rmSync(out, { recursive: true })
-  for (const r of airRuns)
-    spawnSync(process.execPath, [CLI, '--home', A, 'rm', r.itemId], { stdio: 'ignore' })
+  for (const r of airRuns) {
+    const [node, argv, { env }] = airlock(['--home', A, 'rm', r.itemId])
+    spawnSync(node, argv, { stdio: 'ignore', env: { ...process.env, ...env } })
+  }
 
   const result = {
     sizeMiB,
@@ -271,7 +281,7 @@ async function airlockOnce(server, A, B, plain, hash) {
   const watchCpu = watch.cpuSeconds()
   const t0 = performance.now()
   const arrived = watch.next()
-  const send = await timed(process.execPath, [CLI, '--home', A, '--json', 'send', plain])
+  const send = await timed(...airlock(['--home', A, '--json', 'send', plain]))
   const itemId = JSON.parse(send.stdout.trim().split('\n').pop()).sent?.[0]?.itemId
   if (!itemId) throw new Error(`no item id in ${send.stdout}`)
   const received = await arrived
@@ -461,7 +471,7 @@ async function smallFiles(A) {
   mkdirSync(dir)
   const body = randomBytes(1024)
   for (let i = 0; i < opts.files; i++) writeFileSync(join(dir, `f${i}.txt`), body)
-  const r = await timed(process.execPath, [CLI, '--home', A, '--json', 'send', dir])
+  const r = await timed(...airlock(['--home', A, '--json', 'send', dir]))
   const sent = JSON.parse(r.stdout.trim().split('\n').pop()).sent?.length
   if (sent !== opts.files) throw new Error(`sent ${sent} of ${opts.files} files`)
   rmSync(dir, { recursive: true })
@@ -542,8 +552,7 @@ async function expectSame(path, want, who) {
 }
 
 async function setupDevices(server, A, B) {
-  const run = (home, argv, env = {}, input) =>
-    timed(process.execPath, [CLI, '--home', home, ...argv], { env, input })
+  const run = (home, argv, env = {}, input) => timed(...airlock(['--home', home, ...argv], { env, input }))
   await run(
     A,
     ['setup', server.url, '--username', 'bench', '--name', 'a', '--recovery-out', join(work, 'rec.txt')],
@@ -551,11 +560,8 @@ async function setupDevices(server, A, B) {
       AIRLOCK_CODE: server.setupCode,
     },
   )
-  const link = await daemon(
-    process.execPath,
-    [CLI, '--home', B, '--json', 'link', server.url, '--name', 'b'],
-    /"code":"(\d{4}-\d{4}-\d{4})"/,
-  )
+  const [node, argv, opts] = airlock(['--home', B, '--json', 'link', server.url, '--name', 'b'])
+  const link = await daemon(node, argv, /"code":"(\d{4}-\d{4}-\d{4})"/, opts)
   const done = new Promise((r) => link.child.once('exit', r))
   await run(A, ['devices', 'approve'], {}, `${link.match[1]}\ny\n`)
   if ((await done) !== 0) throw new Error(`link failed: ${link.output()}`)
@@ -563,9 +569,8 @@ async function setupDevices(server, A, B) {
 
 /** `airlock watch` on B, connected (a note from A has arrived), with its next received item. */
 async function startWatch(A, B, inbox) {
-  const child = spawn(process.execPath, [CLI, '--home', B, '--json', 'watch', '--dir', inbox], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const [node, argv, { env }] = airlock(['--home', B, '--json', 'watch', '--dir', inbox])
+  const child = spawn(node, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   const exited = new Promise((r) => child.once('exit', r))
   const events = []
   let wake = () => {}
@@ -591,7 +596,7 @@ async function startWatch(A, B, inbox) {
     }
   }
   const ready = next()
-  await timed(process.execPath, [CLI, '--home', A, 'note', 'bench: watch is connected'])
+  await timed(...airlock(['--home', A, 'note', 'bench: watch is connected']))
   await ready
   return {
     next,
@@ -618,8 +623,9 @@ function procPeakRssMiB(pid) {
 async function startServer(dataDir) {
   const s = await daemon(
     process.execPath,
-    [...SERVER_NODE_OPTIONS, SERVER, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
+    [...SERVER_NODE.options, SERVER, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
     /listening on (http:\/\/\S+)/,
+    { env: SERVER_NODE.env },
   )
   return {
     url: s.match[1],

@@ -17,12 +17,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { openSqliteStore } from '../packages/server/dist/sqlite-store.js'
-import { serverNodeOptions } from './lib/proc.mjs'
+import { nodeCommand } from './lib/proc.mjs'
 import { call, seed } from './lib/seed.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
-const SERVER_NODE_OPTIONS = serverNodeOptions(SERVER)
+const SERVER_NODE = nodeCommand(SERVER)
 const args = process.argv.slice(2)
 if (args.includes('--help')) {
   console.log(
@@ -345,7 +345,8 @@ try {
       fileBytes: FILE,
       fileEvery: FILE_EVERY,
       downloadEvery: DOWNLOAD_EVERY,
-      serverNodeOptions: SERVER_NODE_OPTIONS,
+      serverNodeOptions: SERVER_NODE.options,
+      serverEnv: SERVER_NODE.env,
       storage: 'SQLite + local disk',
     },
     seconds: elapsed,
@@ -385,7 +386,9 @@ try {
     `Airlock soak, ${summary.date}, Node ${process.version}: \`${summary.command}\``,
     '',
     `${DEVICES} push WebSockets (${PER_ACCOUNT} per account) held for ${MINUTES} min on one server ` +
-      `(SQLite + local disk, \`node ${SERVER_NODE_OPTIONS.join(' ')}\`), ${SENDERS} senders ` +
+      `(SQLite + local disk, \`${Object.entries(SERVER_NODE.env)
+        .map(([k, v]) => `${k}=${v} `)
+        .join('')}node ${SERVER_NODE.options.join(' ')}\`), ${SENDERS} senders ` +
       `(${NOTE / 1024} KiB notes, a ${FILE / MiB} MiB file every ${FILE_EVERY}th item), ` +
       `${DOWNLOADERS} downloaders (every ${DOWNLOAD_EVERY}th item fetched and compared; every item deleted).`,
     '',
@@ -464,8 +467,8 @@ function hold(url, token) {
 async function startServer(dataDir) {
   const child = spawn(
     process.execPath,
-    [...SERVER_NODE_OPTIONS, SERVER, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+    [...SERVER_NODE.options, SERVER, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...SERVER_NODE.env, NODE_NO_WARNINGS: '1' } },
   )
   let out = ''
   let lines = 0

@@ -106,12 +106,20 @@ export function daemon(cmd, argv, ready, { env, cwd, timeoutMs = 120_000 } = {})
 }
 
 /**
- * The V8 options the server binary runs with, read from its `#!/usr/bin/env [-S] node …` line, so
- * that the bench measures exactly what `airlock-server` (and `npm start`) runs.
+ * How a binary of ours runs, read from its `#!/usr/bin/env [-S] [NAME=value …] node [--option=value …]`
+ * line: the environment it sets and Node's options, so that the bench measures exactly what
+ * `airlock-server`, `npm start` and `airlock` run. `spawn(process.execPath, [...options, bin, …],
+ * { env: { ...process.env, ...env } })` is the same as running the file.
  */
-export function serverNodeOptions(serverBin) {
-  const first = readFileSync(serverBin, 'utf8').split('\n', 1)[0]
-  const m = /^#!\/usr\/bin\/env (?:-S )?node((?: --[a-z-]+=\S+)*)$/.exec(first)
-  if (!m) throw new Error(`${serverBin}: unexpected first line ${JSON.stringify(first)}`)
-  return m[1].split(' ').filter(Boolean)
+export function nodeCommand(bin) {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0]
+  const m = /^#!\/usr\/bin\/env (?:-S )?((?:[A-Z_]+=\S+ )*)node((?: --[a-z-]+=\S+)*)$/.exec(first)
+  if (!m) throw new Error(`${bin}: unexpected first line ${JSON.stringify(first)}`)
+  const env = Object.fromEntries(
+    m[1]
+      .split(' ')
+      .filter(Boolean)
+      .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+  )
+  return { env, options: m[2].split(' ').filter(Boolean) }
 }
