@@ -17,6 +17,8 @@ import { ApiError, CliError } from './errors.js'
  * core's zod schemas (api.ts) before anything looks at it, error bodies included.
  */
 
+const ignoreError = () => {}
+
 /** The largest JSON response read (a page of 500 items with their manifests can be a few MiB). */
 const MAX_JSON_BYTES = 64 * 1024 * 1024
 
@@ -117,7 +119,11 @@ export class ApiClient {
     const res = await this.#http(method, url, headers, opts.signal, (req) => {
       // A server that answers early (e.g. 507) and hangs up while the body is still being sent
       // makes the socket fail after the request is done with it: not a crash, the answer counts.
-      req.on('socket', (socket) => socket.on('error', () => {}))
+      // Once per socket: kept-alive sockets carry many requests (a long `airlock watch` did pile
+      // up one listener per download).
+      req.on('socket', (socket) => {
+        if (!socket.listeners('error').includes(ignoreError)) socket.on('error', ignoreError)
+      })
       if (opts.body) {
         // A failed body (the server hung up, the source failed) ends the request with an error.
         pipeline(Readable.fromWeb(opts.body as WebReadableStream<Uint8Array>), req).catch((e) => {
