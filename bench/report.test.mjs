@@ -301,7 +301,7 @@ describe('the way the bench runs our binaries', () => {
     const server = nodeCommand(new URL('../packages/server/dist/bin.js', import.meta.url).pathname)
     expect(server.options).toContain('--max-semi-space-size=1')
     expect(server.env.GLIBC_TUNABLES).toMatch(/trim_threshold=/)
-    const cli = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname
+    const cli = new URL('../packages/cli/dist/airlock.js', import.meta.url).pathname
     const { env, options } = nodeCommand(cli)
     expect(env.GLIBC_TUNABLES).toMatch(/trim_threshold=/)
     // The line itself works as the kernel runs it (the rest of the line is env's one argument):

@@ -39,7 +39,7 @@ import { seed } from './lib/seed.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const SERVER = join(ROOT, 'packages/server/dist/bin.js')
-const CLI = join(ROOT, 'packages/cli/dist/bin.js')
+const CLI = join(ROOT, 'packages/cli/dist/airlock.js')
 // Both run as their `#!` lines say (environment and Node options), as `airlock-server` and `airlock` do.
 const SERVER_NODE = nodeCommand(SERVER)
 const CLI_NODE = nodeCommand(CLI)

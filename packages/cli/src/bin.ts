@@ -38,11 +38,11 @@ import { resolveHome } from './config.js'
 import type { Context } from './context.js'
 import { describeError, EXIT } from './errors.js'
 import { Output } from './output.js'
+import { CLI_ROOT } from './paths.js'
 import { closeInput } from './prompt.js'
 
-const version = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version
+const version = (JSON.parse(readFileSync(new URL('package.json', CLI_ROOT), 'utf8')) as { version: string })
+  .version
 
 const program = new Command('airlock')
   .description('Airlock: send files and notes end-to-end encrypted between your own devices.')

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../src/client.js'
@@ -28,7 +28,7 @@ describe('streamed requests on a kept-alive connection', () => {
       const errorListeners: number[] = []
       for (let i = 0; i < 30; i++) {
         const res = await client.stream('GET', '/file')
-        const socket = res.body.socket as Socket
+        const socket = (res.body as IncomingMessage).socket as Socket
         sockets.add(socket)
         let n = 0
         for await (const chunk of res.body) n += chunk.length

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const SERVER_BIN = join(ROOT, 'packages/server/dist/bin.js')
-export const CLI_BIN = join(ROOT, 'packages/cli/dist/bin.js')
+// The one-file build users run (the bin); it is made from dist/bin.js, tsc's output.
+export const CLI_BIN = join(ROOT, 'packages/cli/dist/airlock.js')
 
 export function assertBuilt(): void {
   for (const f of [SERVER_BIN, CLI_BIN]) {

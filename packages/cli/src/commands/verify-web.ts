@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { serverOrigin } from '../config.js'
 import type { Context } from '../context.js'
 import { CliError } from '../errors.js'
+import { CLI_ROOT } from '../paths.js'
 
 /**
  * `airlock verify-web <url>`: checks that the web app a server really serves is the reproducible
@@ -25,7 +26,7 @@ const listSchema = z.strictObject({
     .max(1000),
 })
 
-const LOCAL_BUILD = fileURLToPath(new URL('../../../web/dist/web-files.json', import.meta.url))
+const LOCAL_BUILD = fileURLToPath(new URL('../web/dist/web-files.json', CLI_ROOT))
 const MAX_FILE = 32 * 1024 * 1024
 
 function sha(alg: 'sha256' | 'sha384', data: Uint8Array, enc: 'hex' | 'base64'): string {
