@@ -312,6 +312,10 @@ async function attempt(fn) {
 /** The local mailbox and transit relay for magic-wormhole, and the static server for curl. */
 async function startPeers(tools) {
   const stops = []
+  // Registered first, so that a peer that fails to start does not leave the others running.
+  cleanup.push(async () => {
+    for (const s of stops.reverse()) await s()
+  })
   const p = { tools }
   if (!tools.wormhole) {
     const mailbox = await freePort()
@@ -362,9 +366,6 @@ async function startPeers(tools) {
   p.plainUrl = `http://127.0.0.1:${http.address().port}/upload.bin`
   p.plainStore = store
   stops.push(() => new Promise((r) => http.close(r)))
-  cleanup.push(async () => {
-    for (const s of stops.reverse()) await s()
-  })
   p.stop = async () => {
     for (const s of stops.splice(0).reverse()) await s()
   }

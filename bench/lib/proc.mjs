@@ -49,15 +49,28 @@ export function timed(cmd, argv, { env, cwd, input } = {}) {
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (for tools that cannot take port 0). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
+const handedOut = new Set()
+
+/**
+ * A loopback port nothing listens on, never one handed out before in this process: the kernel may
+ * give the same free port to two calls in a row (the bench once started magic-wormhole's mailbox
+ * and transit relay on one port).
+ */
+export async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const s = createServer()
+      s.once('error', reject)
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address()
+        s.close(() => resolve(port))
+      })
     })
-  })
+    if (!handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
 }
 
 /**
