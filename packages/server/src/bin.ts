@@ -1,7 +1,7 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=33554432 node --max-semi-space-size=1 --initial-old-space-size=40
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216:glibc.malloc.mmap_threshold=33554432 node --max-semi-space-size=1 --initial-old-space-size=40
 // Every body chunk the HTTP parser hands over is a fresh buffer that only garbage collection frees.
 // A small young generation collects them every few megabytes, which keeps the server's memory flat
-// while it receives a large file; glibc then keeps the freed memory (up to 64 MiB) instead of
+// while it receives a large file; glibc then keeps the freed memory (up to 16 MiB) instead of
 // giving it back and faulting it in again, page by page, for the next chunks. A larger starting
 // limit for the old generation stops V8 from running a full collection every few megabytes
 // received. See "Performance" in the README; the bench runs exactly this line.
