@@ -561,8 +561,8 @@ async function setupDevices(server, A, B) {
       AIRLOCK_CODE: server.setupCode,
     },
   )
-  const [node, argv, opts] = airlock(['--home', B, '--json', 'link', server.url, '--name', 'b'])
-  const link = await daemon(node, argv, /"code":"(\d{4}-\d{4}-\d{4})"/, opts)
+  const [node, argv, linkOptions] = airlock(['--home', B, '--json', 'link', server.url, '--name', 'b'])
+  const link = await daemon(node, argv, /"code":"(\d{4}-\d{4}-\d{4})"/, linkOptions)
   const done = new Promise((r) => link.child.once('exit', r))
   await run(A, ['devices', 'approve'], {}, `${link.match[1]}\ny\n`)
   if ((await done) !== 0) throw new Error(`link failed: ${link.output()}`)
