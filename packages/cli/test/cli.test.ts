@@ -254,8 +254,12 @@ describe('airlock CLI against a real server', () => {
     expect(burnt.stderr).toMatch(/linking code did not match/)
 
     // Declining on the existing device adds nothing and ends the new device's wait.
-    const link2 = new CliProcess(D, ['--json', 'link', server.url, '--name', 'stranger'])
-    const code2 = (await link2.waitFor(/"code":"(\d{4}-\d{4}-\d{4})"/))[1]!
+    // Without --json the new device draws its QR code (qrcode is loaded on demand, so this also
+    // checks that the one-file build carries it) and prints the short code below it.
+    const link2 = new CliProcess(D, ['link', server.url, '--name', 'stranger'])
+    const code2 = (await link2.waitFor(/^ {4}(\d{4}-\d{4}-\d{4})$/m))[1]!
+    expect(link2.stdout).toMatch(/[▄▀█]{7}/)
+    expect(link2.stdout).toContain('Scan the QR code')
     const declined = await cli(A, ['devices', 'approve'], { input: `${code2}\nn\n` })
     expect(declined.code).toBe(130)
     expect((await link2.exited).code).toBe(130)
