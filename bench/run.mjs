@@ -43,11 +43,11 @@ const CLI = join(ROOT, 'packages/cli/dist/airlock.js')
 // Both run as their `#!` lines say (environment and Node options), as `airlock-server` and `airlock` do.
 const SERVER_NODE = nodeCommand(SERVER)
 const CLI_NODE = nodeCommand(CLI)
-/** `airlock …` as the arguments of timed/daemon: node, its argv, then options with the environment. */
+/** `airlock …` as the arguments of spawn, timed or daemon: node, its argv, then options with the full environment. */
 const airlock = (argv, opts = {}) => [
   process.execPath,
   [...CLI_NODE.options, CLI, ...argv],
-  { ...opts, env: { ...CLI_NODE.env, ...opts.env } },
+  { ...opts, env: { ...process.env, ...CLI_NODE.env, ...opts.env } },
 ]
 const MiB = 1024 * 1024
 const opts = parseArgs(process.argv.slice(2))
@@ -204,8 +204,8 @@ async function measureSize(sizeMiB, server, A, B, peers) {
   await expectSame(join(out, readdirSync(out)[0]), hash, 'airlock')
   rmSync(out, { recursive: true })
   for (const r of airRuns) {
-    const [node, argv, { env }] = airlock(['--home', A, 'rm', r.itemId])
-    spawnSync(node, argv, { stdio: 'ignore', env: { ...process.env, ...env } })
+    const [node, argv, options] = airlock(['--home', A, 'rm', r.itemId])
+    spawnSync(node, argv, { ...options, stdio: 'ignore' })
   }
 
   const result = {
@@ -570,8 +570,8 @@ async function setupDevices(server, A, B) {
 
 /** `airlock watch` on B, connected (a note from A has arrived), with its next received item. */
 async function startWatch(A, B, inbox) {
-  const [node, argv, { env }] = airlock(['--home', B, '--json', 'watch', '--dir', inbox])
-  const child = spawn(node, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const [node, argv, options] = airlock(['--home', B, '--json', 'watch', '--dir', inbox])
+  const child = spawn(node, argv, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise((r) => child.once('exit', r))
   const events = []
   let wake = () => {}
