@@ -33,6 +33,14 @@ export type ErrorCode =
   | 'POLICY'
   | 'SHARE_LINK'
   | 'WRONG_PASSPHRASE'
+  | 'SERVER'
+  | 'NETWORK'
+  | 'BAD_RESPONSE'
+  | 'LOGIN_REFUSED'
+  | 'DEVICE_REMOVED'
+  | 'NOT_FOUND'
+  | 'RECIPIENTS_CHANGED'
+  | 'CANCELLED'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode
@@ -223,6 +231,67 @@ export class ShareLinkError extends AirlockError {
 export class WrongPassphraseError extends AirlockError {
   constructor() {
     super('WRONG_PASSPHRASE', 'wrong passphrase for this share link')
+  }
+}
+
+/** The server cannot be reached, or the connection broke off. */
+export class NetworkError extends AirlockError {
+  constructor(message = 'cannot reach the Airlock server') {
+    super('NETWORK', message)
+  }
+}
+
+/**
+ * The server answered with something that is not what the protocol allows: a malformed body, an
+ * item from another conversation, a page out of order, an upload address on another host.
+ */
+export class BadResponseError extends AirlockError {
+  constructor(what = 'response') {
+    super('BAD_RESPONSE', `the server sent a malformed ${what}`)
+  }
+}
+
+/**
+ * The server refuses this device's login (`BAD_SIGNATURE` or `UNAUTHENTICATED` at `/auth/session`):
+ * usually because the device was removed. Only the verified device log can prove that, so keys
+ * are never deleted on this error alone.
+ */
+export class LoginRefusedError extends AirlockError {
+  constructor(
+    message = 'the server refused this device: it is not (or no longer) an active device of an account there',
+  ) {
+    super('LOGIN_REFUSED', message)
+  }
+}
+
+/** The verified device log shows this device as removed. */
+export class DeviceRemovedError extends AirlockError {
+  constructor(message = 'this device was removed from the account') {
+    super('DEVICE_REMOVED', message)
+  }
+}
+
+/** What was asked for does not exist (or no longer): an item, a share, a pending upload. */
+export class NotFoundError extends AirlockError {
+  constructor(message = 'not found') {
+    super('NOT_FOUND', message)
+  }
+}
+
+/**
+ * A device was removed, or a member left, between encrypting an item and committing it: it is
+ * not committed, so nobody who should no longer get it does.
+ */
+export class RecipientsChangedError extends AirlockError {
+  constructor(message = 'the recipients changed while this was uploading; it was not sent, send it again') {
+    super('RECIPIENTS_CHANGED', message)
+  }
+}
+
+/** The person cancelled (an abort signal fired, a prompt was declined). */
+export class CancelledError extends AirlockError {
+  constructor(message = 'cancelled') {
+    super('CANCELLED', message)
   }
 }
 
