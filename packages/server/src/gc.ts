@@ -1,5 +1,6 @@
 import type { AppContext } from './context.js'
-import { retireShare, revokeSharesOf } from './routes/shares.js'
+import { itemDeleted } from './domain/items.js'
+import { retireShare } from './domain/retire-shares.js'
 
 /** Blobs without an item are deleted only after this long, so a reservation in flight is never hit. */
 const ORPHAN_GRACE_MS = 60 * 60_000
@@ -39,14 +40,8 @@ export async function collectGarbage(
   for (;;) {
     const items = await ctx.store.expireRetainedItems(now, 500)
     for (const item of items) {
-      await ctx.blobs.delete(item.id)
-      await revokeSharesOf(ctx, item.id)
       const conversation = await ctx.store.getConversation(item.conversationId)
-      await ctx.hub?.publish(conversation?.members ?? [], {
-        type: 'delete',
-        conversationId: item.conversationId,
-        seq: item.seq,
-      })
+      await itemDeleted(ctx, item, item.seq, conversation?.members ?? [])
       expired++
     }
     if (items.length < 500) break

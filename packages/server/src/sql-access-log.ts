@@ -1,6 +1,6 @@
 import { chainAccess } from '@airlock/core'
 import type { Selectable } from 'kysely'
-import { serverChainHash, serverChainStart } from './access-log.js'
+import { serverChainHash, serverChainStart } from './access-chain.js'
 import type { AccessLogTable } from './db-schema.js'
 import { ServerError } from './errors.js'
 import type { AccessRecord, LogHead, NewAccess } from './metadata-store.js'

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import type { AccessHead } from '@airlock/core'
 import { Command, Option } from 'commander'
-import { auditAccessLog } from './access-log.js'
+import { auditAccessLog } from './domain/access-log.js'
 import { openPostgresStore } from './pg-store.js'
 import { openSqliteStore } from './sqlite-store.js'
 import { addStorageOptions, storageSettings } from './storage-options.js'

@@ -1,6 +1,6 @@
 import { verifyAccessLog } from '@airlock/core'
 import { describe, expect, it } from 'vitest'
-import { auditAccessLog, toWireAccess } from '../src/access-log.js'
+import { auditAccessLog, toWireAccess } from '../src/domain/access-log.js'
 import type { MetadataStore, NewAccess } from '../src/metadata-store.js'
 import { id, T0 } from './metadata-fixtures.js'
 

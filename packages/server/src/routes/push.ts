@@ -1,8 +1,8 @@
 import { PUSH_CLOSE, type PushServerMessage, pushClientMessageSchema } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import { type Auth, authenticateToken } from '../auth.js'
 import type { AppContext } from '../context.js'
+import { type Auth, authenticateToken, sessionStillValid } from '../domain/sessions.js'
 
 const AUTH_TIMEOUT_MS = 10_000
 const PING_INTERVAL_MS = 30_000
@@ -48,7 +48,9 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
       alive = false
       socket.ping()
       if (auth)
-        void checkSession(ctx, auth).then((ok) => ok || close(PUSH_CLOSE.unauthenticated, 'session ended'))
+        void sessionStillValid(ctx, auth).then(
+          (ok) => ok || close(PUSH_CLOSE.unauthenticated, 'session ended'),
+        )
     }, PING_INTERVAL_MS)
     const cleanup = () => {
       clearTimeout(authTimer)
@@ -122,11 +124,4 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
     })
     req.log.debug('push socket opened')
   })
-}
-
-async function checkSession(ctx: AppContext, auth: Auth): Promise<boolean> {
-  if (auth.expiresAt <= ctx.now()) return false
-  const session = await ctx.store.getSession(auth.tokenHash).catch(() => null)
-  const device = await ctx.store.getDevice(auth.deviceId).catch(() => null)
-  return session !== null && device?.active === true
 }

@@ -1,8 +1,7 @@
 import { DEFAULT_POLICY, type Policy, PolicyError, policySchema } from '@airlock/core'
-import type { FastifyRequest } from 'fastify'
-import { type Auth, requireAuth } from './auth.js'
-import type { AppContext } from './context.js'
-import { ForbiddenError, ServerError } from './errors.js'
+import type { AppContext } from '../context.js'
+import { ServerError } from '../errors.js'
+import type { Auth } from './sessions.js'
 
 /**
  * The organisation's policy as the server enforces it: the stored document, or core's
@@ -20,6 +19,15 @@ export async function currentPolicy(ctx: Pick<AppContext, 'store'>): Promise<Pol
   }
 }
 
+/** Stores a new policy document set by the administrator `admin`. */
+export async function setPolicy(ctx: AppContext, admin: Auth, policy: Policy): Promise<void> {
+  await ctx.store.putPolicy({
+    document: JSON.stringify(policy),
+    updatedAt: ctx.now(),
+    updatedBy: admin.accountId,
+  })
+}
+
 /** Runs a core policy check, turning its `PolicyError` into the API's `POLICY_FORBIDS` (or size) error. */
 export function enforce<T>(check: () => T): T {
   try {
@@ -28,12 +36,4 @@ export function enforce<T>(check: () => T): T {
     if (!(e instanceof PolicyError)) throw e
     throw new ServerError(e.rule === 'max-item-size' ? 'ITEM_TOO_LARGE' : 'POLICY_FORBIDS', e.message)
   }
-}
-
-/** The request's device, whose account must be an administrator; else `FORBIDDEN`. */
-export async function requireAdmin(ctx: AppContext, req: FastifyRequest): Promise<Auth> {
-  const auth = await requireAuth(ctx, req)
-  const account = await ctx.store.getAccount(auth.accountId)
-  if (!account?.admin) throw new ForbiddenError('only administrators can do this')
-  return auth
 }

@@ -1,56 +1,28 @@
-import { createHash } from 'node:crypto'
 import {
   type AccessEntry,
   type AccessHead,
   accessEntryHash,
   accessGenesis,
-  canonicalBytes,
+  type ListAccessesResponse,
 } from '@airlock/core'
-import type { AppContext } from './context.js'
-import type { AccessRecord, MetadataStore } from './metadata-store.js'
+import { serverChainHash, serverChainStart } from '../access-chain.js'
+import type { AppContext } from '../context.js'
+import { ForbiddenError, NotFoundError } from '../errors.js'
+import type { AccessRecord, ItemRecord, MetadataStore } from '../metadata-store.js'
+import type { Auth } from './sessions.js'
 
 /**
  * The access log: every download of every blob, recorded before its first byte is sent, in two
  * hash chains. Each item has its own chain (core's `access-log.ts`), which its owner's clients
- * verify end to end; every row is also a link of one server-wide chain over all items, which
- * {@link auditAccessLog} (`airlock-server verify-access-log`) checks from the first row, so a row
- * deleted, edited or moved in the database shows even where no client has looked.
+ * verify end to end; every row is also a link of one server-wide chain over all items
+ * (`access-chain.ts`), which {@link auditAccessLog} (`airlock-server verify-access-log`) checks
+ * from the first row, so a row deleted, edited or moved in the database shows even where no
+ * client has looked.
  *
  * One download is one request for the blob whose range starts at byte 0 (no `Range`, `bytes=0-…`,
  * or a suffix range covering the whole blob). A request that starts later continues a download
  * and is not counted again; `HEAD` is not a download.
  */
-
-const SERVER_CONTEXT = 'airlock server access-log v1'
-const SERVER_GENESIS_CONTEXT = 'airlock server access-log genesis v1'
-
-function sha(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('base64url')
-}
-
-/** The `prev` of the server-wide chain's first row. */
-export function serverChainStart(): string {
-  return sha(canonicalBytes(SERVER_GENESIS_CONTEXT, {}))
-}
-
-/** A server-wide row's hash: its position, the previous hash, and the item link (which covers every field). */
-export function serverChainHash(r: {
-  seq: number
-  prev: string
-  itemId: string
-  itemSeq: number
-  itemHash: string
-}): string {
-  return sha(
-    canonicalBytes(SERVER_CONTEXT, {
-      seq: r.seq,
-      prev: r.prev,
-      itemId: r.itemId,
-      itemSeq: r.itemSeq,
-      itemHash: r.itemHash,
-    }),
-  )
-}
 
 /** Who downloaded: a device of an account, or a share link (for people without an account). */
 export type Accessor = { accountId: string; deviceId: string } | { shareId: string }
@@ -73,6 +45,55 @@ export async function recordAccess(
     shareId: 'shareId' in who ? who.shareId : null,
     address: access.address.slice(0, 128),
   })
+}
+
+/**
+ * Records a download unless it continues one already recorded: a request for the whole blob or
+ * from byte 0 starts a download; a later range continues one — unless `who` never downloaded
+ * the item, since a first request that skips the (well-known) start still counts. Call it before
+ * the first byte leaves.
+ */
+export async function recordDownload(
+  ctx: Pick<AppContext, 'store' | 'now'>,
+  download: { itemId: string; who: Accessor; address: string; range: { start: number } | null },
+): Promise<void> {
+  const { itemId, who } = download
+  const by = 'shareId' in who ? { shareId: who.shareId } : { deviceId: who.deviceId }
+  if (download.range === null || download.range.start === 0 || !(await ctx.store.hasAccessBy(itemId, by))) {
+    await recordAccess(ctx, download)
+  }
+}
+
+/**
+ * An item whose access log the caller may read: only its sending account (any of its devices),
+ * also after it recalled (deleted) the item, since the evidence outlives the item. Other members
+ * of the item's conversation get `FORBIDDEN`; everyone else `NOT_FOUND`, as if the item did not
+ * exist.
+ */
+export async function sentItem(ctx: AppContext, auth: Auth, itemId: string): Promise<ItemRecord> {
+  const item = await ctx.store.getItem(itemId)
+  if (!item) throw new NotFoundError()
+  if (item.senderAccountId !== auth.accountId) {
+    const conversation = await ctx.store.getConversation(item.conversationId)
+    if (item.state === 'committed' && conversation?.members.includes(auth.accountId))
+      throw new ForbiddenError('only the sender can see who downloaded an item')
+    throw new NotFoundError()
+  }
+  return item
+}
+
+/** A page of who downloaded `item`, as the item's hash chain. */
+export async function itemAccesses(
+  ctx: AppContext,
+  item: ItemRecord,
+  page: { since: number; limit: number },
+): Promise<ListAccessesResponse> {
+  const rows = await ctx.store.listAccesses(item.id, page.since, page.limit + 1)
+  return {
+    itemId: item.id,
+    accesses: rows.slice(0, page.limit).map(toWireAccess),
+    more: rows.length > page.limit,
+  }
 }
 
 /** A stored row as the item's owner receives it (core's `AccessEntry`). */
