@@ -115,7 +115,7 @@ function Main() {
             <button type="button" onClick={() => location.reload()}>
               Try again
             </button>
-            {error?.code === 'SERVER_REFUSED' && (
+            {error?.code === 'LOGIN_REFUSED' && (
               <button
                 type="button"
                 class="danger"
