@@ -27,9 +27,9 @@ export async function collectGarbage(
   const now = ctx.now()
   let reservations = 0
   for (;;) {
-    const ids = await ctx.store.expiredReservations(now, 500)
+    const ids = await ctx.store.items.expiredReservations(now, 500)
     for (const id of ids) {
-      if (await ctx.store.dropReservation(id)) {
+      if (await ctx.store.items.dropReservation(id)) {
         await ctx.blobs.delete(id)
         reservations++
       }
@@ -38,9 +38,9 @@ export async function collectGarbage(
   }
   let expired = 0
   for (;;) {
-    const items = await ctx.store.expireRetainedItems(now, 500)
+    const items = await ctx.store.items.expireRetainedItems(now, 500)
     for (const item of items) {
-      const conversation = await ctx.store.getConversation(item.conversationId)
+      const conversation = await ctx.store.conversations.getConversation(item.conversationId)
       await itemDeleted(ctx, item, item.seq, conversation?.members ?? [])
       expired++
     }
@@ -48,7 +48,7 @@ export async function collectGarbage(
   }
   let shares = 0
   for (;;) {
-    const due = await ctx.store.sharesToRetire(now, 100)
+    const due = await ctx.store.shares.sharesToRetire(now, 100)
     for (const share of due) await retireShare(ctx, share)
     shares += due.length
     if (due.length < 100) break
@@ -56,12 +56,18 @@ export async function collectGarbage(
   let orphans = 0
   for await (const blob of ctx.blobs.list()) {
     if (now - blob.modifiedAt < ORPHAN_GRACE_MS) continue
-    if (!(await ctx.store.hasLiveItem(blob.id)) && !(await ctx.store.hasLiveShareBlob(blob.id))) {
+    if (
+      !(await ctx.store.items.hasLiveItem(blob.id)) &&
+      !(await ctx.store.shares.hasLiveShareBlob(blob.id))
+    ) {
       await ctx.blobs.delete(blob.id)
       orphans++
     }
   }
-  const rows = await ctx.store.deleteExpired(now)
+  const rows =
+    (await ctx.store.sessions.deleteExpired(now)) +
+    (await ctx.store.accounts.deleteExpiredInvites(now)) +
+    (await ctx.store.mailboxes.deleteExpired(now))
   return { reservations, expired, shares, orphans, rows }
 }
 

@@ -5,10 +5,12 @@ import {
   accessGenesis,
   type ListAccessesResponse,
 } from '@airlock/core'
-import { serverChainHash, serverChainStart } from '../access-chain.js'
 import type { AppContext } from '../context.js'
 import { ForbiddenError, NotFoundError } from '../errors.js'
-import type { AccessRecord, ItemRecord, MetadataStore } from '../metadata-store.js'
+import { serverChainHash, serverChainStart } from '../storage/metadata/access-chain.js'
+import type { AccessRecord } from '../storage/metadata/access-log.js'
+import type { ItemRecord } from '../storage/metadata/items.js'
+import type { MetadataStore } from '../storage/metadata/metadata-store.js'
 import type { Auth } from './sessions.js'
 
 /**
@@ -37,7 +39,7 @@ export async function recordAccess(
   access: { itemId: string; who: Accessor; address: string },
 ): Promise<AccessRecord> {
   const who = access.who
-  return ctx.store.appendAccess({
+  return ctx.store.accessLog.appendAccess({
     itemId: access.itemId,
     at: ctx.now(),
     accountId: 'accountId' in who ? who.accountId : null,
@@ -59,7 +61,11 @@ export async function recordDownload(
 ): Promise<void> {
   const { itemId, who } = download
   const by = 'shareId' in who ? { shareId: who.shareId } : { deviceId: who.deviceId }
-  if (download.range === null || download.range.start === 0 || !(await ctx.store.hasAccessBy(itemId, by))) {
+  if (
+    download.range === null ||
+    download.range.start === 0 ||
+    !(await ctx.store.accessLog.hasAccessBy(itemId, by))
+  ) {
     await recordAccess(ctx, download)
   }
 }
@@ -71,10 +77,10 @@ export async function recordDownload(
  * exist.
  */
 export async function sentItem(ctx: AppContext, auth: Auth, itemId: string): Promise<ItemRecord> {
-  const item = await ctx.store.getItem(itemId)
+  const item = await ctx.store.items.getItem(itemId)
   if (!item) throw new NotFoundError()
   if (item.senderAccountId !== auth.accountId) {
-    const conversation = await ctx.store.getConversation(item.conversationId)
+    const conversation = await ctx.store.conversations.getConversation(item.conversationId)
     if (item.state === 'committed' && conversation?.members.includes(auth.accountId))
       throw new ForbiddenError('only the sender can see who downloaded an item')
     throw new NotFoundError()
@@ -88,7 +94,7 @@ export async function itemAccesses(
   item: ItemRecord,
   page: { since: number; limit: number },
 ): Promise<ListAccessesResponse> {
-  const rows = await ctx.store.listAccesses(item.id, page.since, page.limit + 1)
+  const rows = await ctx.store.accessLog.listAccesses(item.id, page.since, page.limit + 1)
   return {
     itemId: item.id,
     accesses: rows.slice(0, page.limit).map(toWireAccess),
@@ -132,7 +138,7 @@ export async function auditAccessLog(
   let rows = 0
   const fail = (seq: number, problem: string): AuditResult => ({ ok: false, rows, seq, problem })
   for (;;) {
-    const page = await store.scanAccessLog(expected - 1, pageSize)
+    const page = await store.accessLog.scanAccessLog(expected - 1, pageSize)
     for (const r of page) {
       if (r.seq !== expected)
         return fail(expected, `row ${expected} is missing or out of order (found ${r.seq})`)
@@ -155,7 +161,7 @@ export async function auditAccessLog(
   const seq = expected - 1
   if (pinned && pinned.seq > seq)
     return fail(seq + 1, `rows ${seq + 1}–${pinned.seq} recorded earlier are gone`)
-  const head = await store.accessLogHead()
+  const head = await store.accessLog.accessLogHead()
   if (head.seq !== seq || (seq > 0 && head.hash !== prev))
     return fail(seq, `the recorded head (row ${head.seq}) does not match the last row (${seq})`)
   return { ok: true, rows, items: items.size, head }

@@ -14,7 +14,7 @@ import {
 } from '@airlock/core'
 import type { AppContext } from '../context.js'
 import { ConflictError, ForbiddenError, NotFoundError, ServerError } from '../errors.js'
-import type { AccountRecord, AdminAccountRecord } from '../metadata-store.js'
+import type { AccountRecord, AdminAccountRecord } from '../storage/metadata/accounts.js'
 import { hashCode, newCode, randomId } from '../tokens.js'
 import { currentPolicy } from './policy.js'
 import type { Auth } from './sessions.js'
@@ -38,7 +38,7 @@ export async function createAccount(
     throw new ServerError('INVALID_LOG_ENTRY', 'the genesis entry does not verify')
   }
   const now = ctx.now()
-  const account = await ctx.store.createAccount({
+  const account = await ctx.store.accounts.createAccount({
     id: accountId,
     username: body.username,
     codeHash: hashCode(body.code),
@@ -66,7 +66,7 @@ export async function me(ctx: AppContext, auth: Auth): Promise<MeResponse> {
     deviceId: auth.deviceId,
     selfConversationId: account.selfConversationId,
     quotaBytes: account.quotaBytes ?? ctx.config.quota,
-    usedBytes: await ctx.store.accountUsage(account.id),
+    usedBytes: await ctx.store.accounts.accountUsage(account.id),
   }
 }
 
@@ -77,8 +77,8 @@ export async function lookupAccount(
 ): Promise<LookupResponse> {
   const account =
     'username' in query
-      ? await ctx.store.findAccountByUsername(query.username)
-      : await ctx.store.getAccount(query.accountId)
+      ? await ctx.store.accounts.findAccountByUsername(query.username)
+      : await ctx.store.accounts.getAccount(query.accountId)
   if (!account) throw new NotFoundError('no such account')
   return { accountId: account.id, username: account.username }
 }
@@ -103,7 +103,7 @@ export async function createInvite(
   const now = ctx.now()
   const inviteId = randomId()
   const expiresAt = now + (expiresInHours ?? DEFAULT_INVITE_HOURS) * 3600_000
-  await ctx.store.createInvite({
+  await ctx.store.accounts.createInvite({
     id: inviteId,
     codeHash: hashCode(code),
     createdAt: now,
@@ -115,7 +115,7 @@ export async function createInvite(
 
 /** The invites the caller's account made. */
 export async function listInvites(ctx: AppContext, auth: Auth): Promise<ListInvitesResponse> {
-  const invites = await ctx.store.listInvites(auth.accountId)
+  const invites = await ctx.store.accounts.listInvites(auth.accountId)
   return {
     invites: invites.map((i) => ({
       inviteId: i.id,
@@ -128,13 +128,13 @@ export async function listInvites(ctx: AppContext, auth: Auth): Promise<ListInvi
 
 /** The caller's account must be an administrator; else `FORBIDDEN`. */
 export async function requireAdminAccount(ctx: AppContext, auth: Auth): Promise<void> {
-  const account = await ctx.store.getAccount(auth.accountId)
+  const account = await ctx.store.accounts.getAccount(auth.accountId)
   if (!account?.admin) throw new ForbiddenError('only administrators can do this')
 }
 
 /** Every account, for administrators: names, devices and byte counts, never content. */
 export async function listAccountsForAdmin(ctx: AppContext): Promise<AdminAccount[]> {
-  return (await ctx.store.listAccountsForAdmin()).map(toAdminWire)
+  return (await ctx.store.accounts.listAccountsForAdmin()).map(toAdminWire)
 }
 
 /**
@@ -150,23 +150,23 @@ export async function updateAccount(
   if (change.disabled === true && accountId === admin.accountId) {
     throw new ConflictError('an administrator cannot disable their own account')
   }
-  if (!(await ctx.store.getAccount(accountId))) throw new NotFoundError('no such account')
-  if (change.quotaBytes !== undefined) await ctx.store.setAccountQuota(accountId, change.quotaBytes)
+  if (!(await ctx.store.accounts.getAccount(accountId))) throw new NotFoundError('no such account')
+  if (change.quotaBytes !== undefined) await ctx.store.accounts.setAccountQuota(accountId, change.quotaBytes)
   if (change.disabled !== undefined) {
-    await ctx.store.setAccountDisabled(accountId, change.disabled)
+    await ctx.store.accounts.setAccountDisabled(accountId, change.disabled)
     if (change.disabled) {
       // Its sessions are gone; its push sockets close now rather than at their next check.
-      const devices = await ctx.store.listDevices(accountId)
+      const devices = await ctx.store.logs.listDevices(accountId)
       await ctx.hub.revoke(devices.map((d) => d.id))
     }
   }
-  const account = (await ctx.store.listAccountsForAdmin()).find((a) => a.id === accountId)
+  const account = (await ctx.store.accounts.listAccountsForAdmin()).find((a) => a.id === accountId)
   if (!account) throw new NotFoundError('no such account')
   return toAdminWire(account)
 }
 
 async function ownAccount(ctx: AppContext, auth: Auth): Promise<AccountRecord> {
-  const account = await ctx.store.getAccount(auth.accountId)
+  const account = await ctx.store.accounts.getAccount(auth.accountId)
   if (!account) throw new NotFoundError()
   return account
 }

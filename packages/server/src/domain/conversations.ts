@@ -16,7 +16,7 @@ import {
 } from '@airlock/core'
 import type { AppContext } from '../context.js'
 import { InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
-import type { ConversationRecord, GroupLogRecord, GroupState } from '../metadata-store.js'
+import type { ConversationRecord, GroupLogRecord, GroupState } from '../storage/metadata/conversations.js'
 import { randomId } from '../tokens.js'
 import type { Auth } from './sessions.js'
 
@@ -33,14 +33,14 @@ export async function memberConversation(
   auth: Auth,
   id: string,
 ): Promise<ConversationRecord> {
-  const c = await ctx.store.getConversation(id)
+  const c = await ctx.store.conversations.getConversation(id)
   if (!c?.members.includes(auth.accountId)) throw new NotFoundError()
   return c
 }
 
 /** The caller's conversations, oldest first. */
 export async function listConversations(ctx: AppContext, auth: Auth): Promise<Conversation[]> {
-  return (await ctx.store.listConversations(auth.accountId)).map(toWire)
+  return (await ctx.store.conversations.listConversations(auth.accountId)).map(toWire)
 }
 
 /** A member's view of a conversation, with its retention if one is set. */
@@ -48,7 +48,7 @@ export async function describeConversation(
   ctx: AppContext,
   c: ConversationRecord,
 ): Promise<Conversation & { retentionMs?: number }> {
-  const retentionMs = await ctx.store.getConversationRetention(c.id)
+  const retentionMs = await ctx.store.conversations.getConversationRetention(c.id)
   return { ...toWire(c), ...(retentionMs === null ? {} : { retentionMs }) }
 }
 
@@ -58,7 +58,7 @@ export async function setRetention(
   c: ConversationRecord,
   retentionMs: number | null,
 ): Promise<Conversation & { retentionMs?: number }> {
-  await ctx.store.setConversationRetention(c.id, retentionMs)
+  await ctx.store.conversations.setConversationRetention(c.id, retentionMs)
   return { ...toWire(c), ...(retentionMs === null ? {} : { retentionMs }) }
 }
 
@@ -76,7 +76,8 @@ export async function createConversation(
     return { conversation: toWire(conversation), created }
   }
   const v = await checked(() => verifyGroupLog(groupIdOf(body.entry), [body.entry], deviceSigner(ctx, auth)))
-  if (await ctx.store.getConversation(v.group)) throw new ServerError('CONFLICT', 'this group id is taken')
+  if (await ctx.store.conversations.getConversation(v.group))
+    throw new ServerError('CONFLICT', 'this group id is taken')
   await knownAccounts(ctx, v)
   const record = { seq: 0, hash: v.head, entry: JSON.stringify(body.entry), createdAt: ctx.now() }
   const c = {
@@ -86,8 +87,8 @@ export async function createConversation(
     members: [...v.members.keys()],
     group: { entry: record, state: stateOf(v) },
   }
-  await ctx.store.createConversation(c)
-  const created = await ctx.store.getConversation(v.group)
+  await ctx.store.conversations.createConversation(c)
+  const created = await ctx.store.conversations.getConversation(v.group)
   await ctx.hub.publish(c.members, { type: 'members', conversationId: c.id, seq: 0 })
   return { conversation: toWire(created!), created: true }
 }
@@ -105,8 +106,8 @@ export async function readGroupLog(
 ): Promise<GroupLogResponse> {
   requireGroup(c)
   const limit = API_LIMITS.logEntriesPerPage
-  const rows = await ctx.store.getGroupLog(c.id, since, limit + 1)
-  const head = (await ctx.store.getGroupLog(c.id, c.logSeq - 1, 1))[0]
+  const rows = await ctx.store.conversations.getGroupLog(c.id, since, limit + 1)
+  const head = (await ctx.store.conversations.getGroupLog(c.id, c.logSeq - 1, 1))[0]
   if (!head) throw new NotFoundError()
   return {
     entries: rows.slice(0, limit).map((r) => JSON.parse(r.entry)),
@@ -126,7 +127,7 @@ export async function appendGroupLog(
   raw: unknown,
 ): Promise<{ head: { seq: number; hash: string } }> {
   requireGroup(c)
-  const stored = await ctx.store.getGroupLog(c.id, -1, Number.MAX_SAFE_INTEGER)
+  const stored = await ctx.store.conversations.getGroupLog(c.id, -1, Number.MAX_SAFE_INTEGER)
   const trusted: CheckGroupSigner = async () => {}
   const v = await checked(async () => {
     const current = await verifyGroupLog(
@@ -148,7 +149,7 @@ export async function appendGroupLog(
     entry: JSON.stringify(raw),
     createdAt: ctx.now(),
   }
-  await ctx.store.appendGroupEntry(c.id, record, stateOf(v))
+  await ctx.store.conversations.appendGroupEntry(c.id, record, stateOf(v))
   // A removed member learns of the change too.
   const told = [...new Set([...c.members, ...v.members.keys()])]
   await ctx.hub.publish(told, { type: 'members', conversationId: c.id, seq: v.seq })
@@ -164,9 +165,9 @@ async function directConversation(
   const other = body.members[0]!
   if (other === auth.accountId)
     throw new InvalidBodyError('a direct conversation has exactly one other member')
-  if (!(await ctx.store.getAccount(other))) throw new InvalidBodyError('unknown member account')
+  if (!(await ctx.store.accounts.getAccount(other))) throw new InvalidBodyError('unknown member account')
   const directKey = [auth.accountId, other].sort().join(' ')
-  const existing = await ctx.store.findDirectConversation(directKey)
+  const existing = await ctx.store.conversations.findDirectConversation(directKey)
   if (existing) return { conversation: existing, created: false }
   const c = {
     id: randomId(),
@@ -176,14 +177,14 @@ async function directConversation(
     directKey,
   }
   try {
-    await ctx.store.createConversation(c)
+    await ctx.store.conversations.createConversation(c)
   } catch (e) {
     // Both sides created it at once: the unique key kept one.
-    const raced = await ctx.store.findDirectConversation(directKey)
+    const raced = await ctx.store.conversations.findDirectConversation(directKey)
     if (raced) return { conversation: raced, created: false }
     throw e
   }
-  return { conversation: (await ctx.store.getConversation(c.id))!, created: true }
+  return { conversation: (await ctx.store.conversations.getConversation(c.id))!, created: true }
 }
 
 /**
@@ -198,9 +199,9 @@ function deviceSigner(ctx: AppContext, auth: Auth): CheckGroupSigner {
         'a group change must be signed by the device that sends it',
       )
     }
-    const device = await ctx.store.getDevice(auth.deviceId)
+    const device = await ctx.store.logs.getDevice(auth.deviceId)
     if (!device?.active) throw new ServerError('FORBIDDEN', 'this device is not active')
-    const [at] = await ctx.store.getLog(auth.accountId, e.signer.logSeq - 1, 1)
+    const [at] = await ctx.store.logs.getLog(auth.accountId, e.signer.logSeq - 1, 1)
     if (at?.seq !== e.signer.logSeq || at.hash !== e.signer.logHead) {
       throw new ServerError(
         'INVALID_GROUP_ENTRY',
@@ -229,7 +230,7 @@ function groupIdOf(entry: unknown): string {
 
 async function knownAccounts(ctx: AppContext, v: VerifiedGroup): Promise<void> {
   for (const account of v.members.keys()) {
-    if (!(await ctx.store.getAccount(account))) throw new InvalidBodyError('unknown member account')
+    if (!(await ctx.store.accounts.getAccount(account))) throw new InvalidBodyError('unknown member account')
   }
 }
 

@@ -21,8 +21,8 @@ import type { Auth } from './sessions.js'
  */
 export async function readDeviceLog(ctx: AppContext, accountId: string, since: number): Promise<LogResponse> {
   const limit = API_LIMITS.logEntriesPerPage
-  const rows = await ctx.store.getLog(accountId, since, limit + 1)
-  const head = await ctx.store.getLogHead(accountId)
+  const rows = await ctx.store.logs.getLog(accountId, since, limit + 1)
+  const head = await ctx.store.logs.getLogHead(accountId)
   if (!head) throw new NotFoundError()
   return { entries: rows.slice(0, limit).map((r) => JSON.parse(r.entry)), head, more: rows.length > limit }
 }
@@ -48,7 +48,7 @@ export async function appendDeviceLog(
   if (entry.account !== accountId || entry.op === 'genesis') {
     throw new ServerError('INVALID_LOG_ENTRY', 'the entry does not belong to this log')
   }
-  const head = await ctx.store.getLogHead(accountId)
+  const head = await ctx.store.logs.getLogHead(accountId)
   if (!head) throw new NotFoundError()
   if (entry.seq !== head.seq + 1 || entry.prev !== head.hash) {
     throw new ServerError('STALE_HEAD', 'the entry does not extend the current head of the log')
@@ -60,7 +60,7 @@ export async function appendDeviceLog(
     throw new ServerError('INVALID_LOG_ENTRY', 'the entry does not verify against the log')
   }
   const hash = entryHash(entry)
-  await ctx.store.appendLogEntry(
+  await ctx.store.logs.appendLogEntry(
     accountId,
     { seq: entry.seq, prev: entry.prev, hash, entry: encodeLogEntry(entry), createdAt: ctx.now() },
     entry.op === 'add'
@@ -81,9 +81,12 @@ export async function listDevices(
   auth: Auth,
   accountId: string,
 ): Promise<ListDevicesResponse> {
-  if (accountId !== auth.accountId && !(await ctx.store.shareConversation(auth.accountId, accountId)))
+  if (
+    accountId !== auth.accountId &&
+    !(await ctx.store.conversations.shareConversation(auth.accountId, accountId))
+  )
     throw new NotFoundError()
-  const devices = await ctx.store.listDevices(accountId)
+  const devices = await ctx.store.logs.listDevices(accountId)
   return {
     devices: devices.map((d) => ({
       deviceId: d.id,
@@ -97,7 +100,7 @@ export async function listDevices(
 async function allEntries(ctx: AppContext, accountId: string): Promise<unknown[]> {
   const out: unknown[] = []
   for (;;) {
-    const rows = await ctx.store.getLog(accountId, out.length - 1, 1000)
+    const rows = await ctx.store.logs.getLog(accountId, out.length - 1, 1000)
     for (const r of rows) out.push(JSON.parse(r.entry))
     if (rows.length < 1000) return out
   }

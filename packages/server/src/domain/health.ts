@@ -5,6 +5,6 @@ const PROBE_ID = 'airlock-readiness-probe'
 
 /** Resolves once the metadata store (and, with `blobs`, the blob store) answers; else throws. */
 export async function probeStorage(ctx: AppContext, opts: { blobs: boolean }): Promise<void> {
-  await ctx.store.countAccounts()
+  await ctx.store.accounts.countAccounts()
   if (opts.blobs) await ctx.blobs.status(PROBE_ID)
 }

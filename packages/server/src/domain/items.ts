@@ -11,10 +11,11 @@ import {
   type ReserveItemResponse,
   retentionFor,
 } from '@airlock/core'
-import type { FollowedBlob } from '../blob-store.js'
 import type { AppContext } from '../context.js'
 import { ConflictError, ForbiddenError, InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
-import type { ConversationRecord, ItemRecord } from '../metadata-store.js'
+import type { FollowedBlob } from '../storage/blob/blob-store.js'
+import type { ConversationRecord } from '../storage/metadata/conversations.js'
+import type { ItemRecord } from '../storage/metadata/items.js'
 import { randomId } from '../tokens.js'
 import { recordAccess, recordDownload } from './access-log.js'
 import { currentPolicy, enforce } from './policy.js'
@@ -49,7 +50,7 @@ export async function reserveItem(
   }
   const now = ctx.now()
   if (body.label !== undefined) {
-    const prior = await ctx.store.findItemByLabel(auth.deviceId, body.label)
+    const prior = await ctx.store.items.findItemByLabel(auth.deviceId, body.label)
     if (prior && prior.conversationId === conversation.id && prior.expiresAt > now) {
       if (prior.state === 'committed')
         throw new ServerError('ALREADY_COMMITTED', 'an item with this label is already committed')
@@ -61,7 +62,7 @@ export async function reserveItem(
       }
     }
   }
-  const account = await ctx.store.getAccount(auth.accountId)
+  const account = await ctx.store.accounts.getAccount(auth.accountId)
   if (!account) throw new NotFoundError()
   // The organisation's policy binds the sensitivity label: it must be in the set, and its
   // maximum retention (with the server's and the conversation's) sets when the item is deleted.
@@ -71,11 +72,11 @@ export async function reserveItem(
   )
   const retainMs = retentionFor(policy, {
     label: sensitivity,
-    conversationRetentionMs: await ctx.store.getConversationRetention(conversation.id),
+    conversationRetentionMs: await ctx.store.conversations.getConversationRetention(conversation.id),
   })
   const id = randomId()
   const expiresAt = now + ctx.config.uploadTtlHours * 3600_000
-  await ctx.store.reserveItem(
+  await ctx.store.items.reserveItem(
     {
       id,
       conversationId: conversation.id,
@@ -94,7 +95,7 @@ export async function reserveItem(
   try {
     await ctx.blobs.create(id, body.ciphertextSize)
   } catch (e) {
-    await ctx.store.dropReservation(id)
+    await ctx.store.items.dropReservation(id)
     throw e
   }
   // Members' devices may follow the upload as it arrives (GET /items/:id/live).
@@ -113,7 +114,7 @@ export async function listItems(
   conversation: ConversationRecord,
   page: { since: number; limit: number },
 ): Promise<ListItemsResponse> {
-  const rows = await ctx.store.listItems(conversation.id, page.since, page.limit + 1)
+  const rows = await ctx.store.items.listItems(conversation.id, page.since, page.limit + 1)
   const now = ctx.now()
   // Past its retention an item is gone at once; garbage collection leaves its tombstone.
   const items = rows.slice(0, page.limit).filter((i) => !retentionPassed(i, now))
@@ -135,14 +136,14 @@ export async function commitItem(
   if (!blob) throw new NotFoundError('the upload is gone')
   if (blob.size !== blob.length) throw new ServerError('UPLOAD_INCOMPLETE', 'upload the whole blob first')
   await ctx.blobs.commit(item.id)
-  const account = await ctx.store.getAccount(auth.accountId)
-  const seq = await ctx.store.commitItem(
+  const account = await ctx.store.accounts.getAccount(auth.accountId)
+  const seq = await ctx.store.items.commitItem(
     item.id,
     manifest,
     ctx.now(),
     account?.quotaBytes ?? ctx.config.quota,
   )
-  const conversation = await ctx.store.getConversation(item.conversationId)
+  const conversation = await ctx.store.conversations.getConversation(item.conversationId)
   await ctx.hub.publish(conversation?.members ?? [], {
     type: 'item',
     conversationId: item.conversationId,
@@ -214,12 +215,12 @@ export async function followItem(
  */
 export async function deleteItem(ctx: AppContext, auth: Auth, itemId: string): Promise<DeleteItemResponse> {
   const item = await liveItem(ctx, itemId)
-  const conversation = await ctx.store.getConversation(item.conversationId)
+  const conversation = await ctx.store.conversations.getConversation(item.conversationId)
   const member = conversation?.members.includes(auth.accountId) ?? false
   if (!member || (item.state === 'reserved' && item.senderAccountId !== auth.accountId))
     throw new NotFoundError()
   if (item.senderAccountId !== auth.accountId) throw new ForbiddenError('only the sender can delete an item')
-  const seq = await ctx.store.deleteItem(item.id, ctx.now())
+  const seq = await ctx.store.items.deleteItem(item.id, ctx.now())
   await itemDeleted(ctx, item, seq, conversation?.members ?? [])
   return { itemId: item.id, seq }
 }
@@ -256,7 +257,7 @@ export async function visibleItem(
   const visible =
     item.state === 'committed' ? !retentionPassed(item, now) : opts.uploading === true && item.expiresAt > now
   if (!visible) throw new NotFoundError()
-  const conversation = await ctx.store.getConversation(item.conversationId)
+  const conversation = await ctx.store.conversations.getConversation(item.conversationId)
   if (!conversation?.members.includes(auth.accountId)) throw new NotFoundError()
   return item
 }
@@ -296,7 +297,7 @@ export function itemToWire(item: ItemRecord): CommittedItem | ItemTombstone {
 
 /** A reserved or committed item; `NOT_FOUND` for an unknown or deleted one. */
 async function liveItem(ctx: AppContext, itemId: string): Promise<ItemRecord> {
-  const item = await ctx.store.getItem(itemId)
+  const item = await ctx.store.items.getItem(itemId)
   if (!item || item.state === 'deleted') throw new NotFoundError()
   return item
 }

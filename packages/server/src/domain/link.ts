@@ -7,7 +7,7 @@ import {
 } from '@airlock/core'
 import type { AppContext } from '../context.js'
 import { isServerError, NotFoundError, ServerError, UnauthenticatedError } from '../errors.js'
-import type { LinkSide, MailboxRecord } from '../metadata-store.js'
+import type { LinkSide, MailboxRecord } from '../storage/metadata/mailboxes.js'
 import { hashSecret, newNameplate, randomId, randomSecret } from '../tokens.js'
 import type { Auth } from './sessions.js'
 
@@ -47,7 +47,7 @@ export class LinkRelay {
         expiresAt: now + MAILBOX_TTL_MS,
       }
       try {
-        await this.ctx.store.createMailbox(m)
+        await this.ctx.store.mailboxes.createMailbox(m)
       } catch (e) {
         if (isServerError(e, 'CONFLICT')) continue
         throw e
@@ -61,14 +61,14 @@ export class LinkRelay {
   async join(auth: Auth, ref: { mailboxId: string } | { nameplate: string }): Promise<LinkJoinResponse> {
     const m =
       'mailboxId' in ref
-        ? await this.ctx.store.getMailbox(ref.mailboxId)
-        : await this.ctx.store.findMailboxByNameplate(ref.nameplate)
+        ? await this.ctx.store.mailboxes.getMailbox(ref.mailboxId)
+        : await this.ctx.store.mailboxes.findMailboxByNameplate(ref.nameplate)
     if (!m) throw new NotFoundError('no such linking mailbox')
     live(this.ctx, m)
     if (m.state === 'joined' && m.joinedDeviceId === auth.deviceId) return joined(m)
-    if (!(await this.ctx.store.joinMailbox(m.id, auth.accountId, auth.deviceId))) {
+    if (!(await this.ctx.store.mailboxes.joinMailbox(m.id, auth.accountId, auth.deviceId))) {
       // Someone else got there first: nobody can trust this mailbox any more.
-      await this.ctx.store.endMailbox(m.id, 'burnt')
+      await this.ctx.store.mailboxes.endMailbox(m.id, 'burnt')
       this.waiters.wake(m.id)
       throw new ServerError('GONE', 'this linking mailbox was already joined and is now closed')
     }
@@ -84,7 +84,7 @@ export class LinkRelay {
   async side(mailboxId: string, secret: string | undefined, auth: Auth | null): Promise<MailboxSide> {
     if (secret === undefined && !auth)
       throw new UnauthenticatedError('the mailbox secret or a bearer token is required')
-    const m = await this.ctx.store.getMailbox(mailboxId)
+    const m = await this.ctx.store.mailboxes.getMailbox(mailboxId)
     if (!m) throw new NotFoundError('no such linking mailbox')
     live(this.ctx, m)
     if (secret !== undefined) {
@@ -100,7 +100,7 @@ export class LinkRelay {
   /** Relays one message from `at`'s side; the existing device only once it has joined. */
   async send(at: MailboxSide, body: string): Promise<{ index: number }> {
     if (at.side === 'existing' && at.mailbox.state !== 'joined') throw new NotFoundError()
-    const index = await this.ctx.store.addLinkMessage(
+    const index = await this.ctx.store.mailboxes.addLinkMessage(
       at.mailbox.id,
       at.side,
       body,
@@ -120,14 +120,14 @@ export class LinkRelay {
     let mailbox = at.mailbox
     const deadline = Date.now() + waitMs
     for (;;) {
-      const messages = await this.ctx.store.getLinkMessages(mailbox.id, other, after)
+      const messages = await this.ctx.store.mailboxes.getLinkMessages(mailbox.id, other, after)
       const remaining = deadline - Date.now()
       if (messages.length > 0 || remaining <= 0 || mailbox.state !== initial || this.waiters.closing) {
         return { state: mailbox.state, messages: messages.map(({ index, body }) => ({ index, body })) }
       }
       // Other instances cannot wake this one: with a shared database, look again every second.
       await this.waiters.wait(mailbox.id, this.ctx.config.databaseUrl ? Math.min(remaining, 1000) : remaining)
-      const fresh = await this.ctx.store.getMailbox(mailbox.id)
+      const fresh = await this.ctx.store.mailboxes.getMailbox(mailbox.id)
       if (!fresh) throw gone()
       mailbox = live(this.ctx, fresh)
     }
@@ -135,7 +135,7 @@ export class LinkRelay {
 
   /** Ends the mailbox: closed after a successful link, burnt after a failed one. */
   async close(at: MailboxSide, outcome: 'done' | 'failed'): Promise<void> {
-    await this.ctx.store.endMailbox(at.mailbox.id, outcome === 'done' ? 'closed' : 'burnt')
+    await this.ctx.store.mailboxes.endMailbox(at.mailbox.id, outcome === 'done' ? 'closed' : 'burnt')
     this.waiters.wake(at.mailbox.id)
   }
 
@@ -145,7 +145,7 @@ export class LinkRelay {
   }
 
   private async fail(m: MailboxRecord): Promise<void> {
-    const state = await this.ctx.store.recordMailboxFailure(m.id, MAX_FAILURES)
+    const state = await this.ctx.store.mailboxes.recordMailboxFailure(m.id, MAX_FAILURES)
     if (state === 'burnt') this.waiters.wake(m.id)
   }
 }

@@ -9,7 +9,7 @@ import type { Auth } from './sessions.js'
  * newer server wrote it) falls back to the default rather than to no policy.
  */
 export async function currentPolicy(ctx: Pick<AppContext, 'store'>): Promise<Policy> {
-  const row = await ctx.store.getPolicy()
+  const row = await ctx.store.policy.getPolicy()
   if (!row) return DEFAULT_POLICY
   try {
     const r = policySchema.safeParse(JSON.parse(row.document))
@@ -21,7 +21,7 @@ export async function currentPolicy(ctx: Pick<AppContext, 'store'>): Promise<Pol
 
 /** Stores a new policy document set by the administrator `admin`. */
 export async function setPolicy(ctx: AppContext, admin: Auth, policy: Policy): Promise<void> {
-  await ctx.store.putPolicy({
+  await ctx.store.policy.putPolicy({
     document: JSON.stringify(policy),
     updatedAt: ctx.now(),
     updatedBy: admin.accountId,

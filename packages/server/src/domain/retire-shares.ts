@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.js'
-import type { ShareRecord } from '../metadata-store.js'
+import type { ShareRecord } from '../storage/metadata/shares.js'
 
 /**
  * The end of share links' lives, apart from the rest of `shares.ts` because an item's deletion
@@ -12,8 +12,8 @@ export async function revokeSharesOf(
   ctx: Pick<AppContext, 'store' | 'blobs'>,
   itemId: string,
 ): Promise<void> {
-  for (const id of await ctx.store.liveSharesOfItem(itemId))
-    await retireShare(ctx, await ctx.store.revokeShare(id))
+  for (const id of await ctx.store.shares.liveSharesOfItem(itemId))
+    await retireShare(ctx, await ctx.store.shares.revokeShare(id))
 }
 
 /**
@@ -27,7 +27,7 @@ export async function retireShare(
   if (share.blobsDeleted) return
   if (share.state !== 'revoked' && share.state !== 'expired' && share.state !== 'exhausted') return
   for (const b of share.blobs) await ctx.blobs.delete(b.id)
-  await ctx.store.markShareBlobsDeleted(share.id)
+  await ctx.store.shares.markShareBlobsDeleted(share.id)
 }
 
 /** Retires `shareId` now if it is due (rather than at the next garbage collection). */
@@ -36,7 +36,7 @@ export async function retireIfDue(
   shareId: string,
   scan: number,
 ): Promise<void> {
-  for (const due of await ctx.store.sharesToRetire(ctx.now(), scan)) {
+  for (const due of await ctx.store.shares.sharesToRetire(ctx.now(), scan)) {
     if (due.id === shareId) await retireShare(ctx, due)
   }
 }

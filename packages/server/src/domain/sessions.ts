@@ -27,8 +27,8 @@ const CHALLENGE_TTL_MS = 60_000
 export async function issueChallenge(ctx: AppContext, deviceId: string): Promise<ChallengeResponse> {
   const challenge = randomSecret()
   const expiresAt = ctx.now() + CHALLENGE_TTL_MS
-  const device = await ctx.store.getDevice(deviceId)
-  if (device?.active) await ctx.store.putChallenge({ challenge, deviceId: device.id, expiresAt })
+  const device = await ctx.store.logs.getDevice(deviceId)
+  if (device?.active) await ctx.store.sessions.putChallenge({ challenge, deviceId: device.id, expiresAt })
   return { challenge, expiresAt }
 }
 
@@ -41,13 +41,13 @@ export async function issueChallenge(ctx: AppContext, deviceId: string): Promise
 export async function openSession(ctx: AppContext, body: SessionRequest): Promise<SessionResponse> {
   const now = ctx.now()
   // Taken (deleted) before anything is checked: a challenge is good for one attempt only.
-  const challenge = await ctx.store.takeChallenge(body.challenge)
+  const challenge = await ctx.store.sessions.takeChallenge(body.challenge)
   if (!ctx.origins().has(body.origin)) {
     throw new UnauthenticatedError('this server does not answer to that origin (see --public-url)')
   }
   const failed = new ServerError('BAD_SIGNATURE', 'login failed')
   if (!challenge || challenge.deviceId !== body.deviceId || challenge.expiresAt <= now) throw failed
-  const device = await ctx.store.getDevice(body.deviceId)
+  const device = await ctx.store.logs.getDevice(body.deviceId)
   if (!device?.active) throw failed
   try {
     verifyCanonical(device.signKey, AUTH_SIGN_CONTEXT, authSignedValue(body), body.signature)
@@ -55,10 +55,10 @@ export async function openSession(ctx: AppContext, body: SessionRequest): Promis
     throw failed
   }
   // Only after the signature verified, so this answer tells nothing to someone without the key.
-  if (await ctx.store.isAccountDisabled(device.accountId)) throw new AccountDisabledError()
+  if (await ctx.store.accounts.isAccountDisabled(device.accountId)) throw new AccountDisabledError()
   const token = randomSecret()
   const expiresAt = now + ctx.config.sessionTtlSeconds * 1000
-  await ctx.store.createSession({
+  await ctx.store.sessions.createSession({
     tokenHash: hashSecret(token),
     deviceId: device.id,
     accountId: device.accountId,
@@ -69,7 +69,7 @@ export async function openSession(ctx: AppContext, body: SessionRequest): Promis
 
 /** Logout: ends this session at once. */
 export async function endSession(ctx: AppContext, auth: Auth): Promise<void> {
-  await ctx.store.deleteSession(auth.tokenHash)
+  await ctx.store.sessions.deleteSession(auth.tokenHash)
 }
 
 /**
@@ -79,16 +79,16 @@ export async function endSession(ctx: AppContext, auth: Auth): Promise<void> {
  */
 export async function authenticateToken(ctx: AppContext, token: string): Promise<Auth> {
   const tokenHash = hashSecret(token)
-  const session = await ctx.store.getSession(tokenHash)
+  const session = await ctx.store.sessions.getSession(tokenHash)
   if (!session || session.expiresAt <= ctx.now()) throw new UnauthenticatedError('session expired or unknown')
-  const device = await ctx.store.getDevice(session.deviceId)
+  const device = await ctx.store.logs.getDevice(session.deviceId)
   if (!device?.active || device.accountId !== session.accountId) {
-    await ctx.store.deleteSession(tokenHash)
+    await ctx.store.sessions.deleteSession(tokenHash)
     throw new UnauthenticatedError('session expired or unknown')
   }
   // Disabling deletes the sessions; this also covers a login that raced the disable.
-  if (await ctx.store.isAccountDisabled(session.accountId)) {
-    await ctx.store.deleteSession(tokenHash)
+  if (await ctx.store.accounts.isAccountDisabled(session.accountId)) {
+    await ctx.store.sessions.deleteSession(tokenHash)
     throw new AccountDisabledError()
   }
   return { accountId: session.accountId, deviceId: session.deviceId, tokenHash, expiresAt: session.expiresAt }
@@ -97,7 +97,7 @@ export async function authenticateToken(ctx: AppContext, token: string): Promise
 /** True while an authenticated session (a push socket's) is unexpired, present, and its device active. */
 export async function sessionStillValid(ctx: AppContext, auth: Auth): Promise<boolean> {
   if (auth.expiresAt <= ctx.now()) return false
-  const session = await ctx.store.getSession(auth.tokenHash).catch(() => null)
-  const device = await ctx.store.getDevice(auth.deviceId).catch(() => null)
+  const session = await ctx.store.sessions.getSession(auth.tokenHash).catch(() => null)
+  const device = await ctx.store.logs.getDevice(auth.deviceId).catch(() => null)
   return session !== null && device?.active === true
 }

@@ -12,7 +12,7 @@ import {
 } from '@airlock/core'
 import type { AppContext } from '../context.js'
 import { InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
-import type { ShareRecord } from '../metadata-store.js'
+import type { ShareRecord } from '../storage/metadata/shares.js'
 import { hashSecret, randomId, randomSecret } from '../tokens.js'
 import { recordDownload } from './access-log.js'
 import { visibleItem } from './items.js'
@@ -42,12 +42,12 @@ export async function createShare(
   body: CreateShareRequest,
 ): Promise<CreateShareResponse> {
   const checked = await checkShareRequest(ctx, auth, body)
-  const account = await ctx.store.getAccount(auth.accountId)
+  const account = await ctx.store.accounts.getAccount(auth.accountId)
   if (!account) throw new NotFoundError()
   const now = ctx.now()
   const id = randomId()
   const blobs = body.ciphertextSizes.map((size) => ({ id: randomId(), size }))
-  await ctx.store.createShare(
+  await ctx.store.shares.createShare(
     {
       id,
       accountId: auth.accountId,
@@ -64,7 +64,7 @@ export async function createShare(
   try {
     for (const b of blobs) await ctx.blobs.create(b.id, b.size)
   } catch (e) {
-    await retireShare(ctx, await ctx.store.revokeShare(id))
+    await retireShare(ctx, await ctx.store.shares.revokeShare(id))
     throw e
   }
   return {
@@ -148,19 +148,19 @@ export async function commitShare(
     }
     for (const b of share.blobs) await ctx.blobs.commit(b.id)
   }
-  return toSummary(await ctx.store.commitShare(share.id, manifest), ctx.now())
+  return toSummary(await ctx.store.shares.commitShare(share.id, manifest), ctx.now())
 }
 
 /** The caller's account's share links, newest first. */
 export async function listShares(ctx: AppContext, auth: Auth): Promise<ListSharesResponse> {
   const now = ctx.now()
-  const rows = await ctx.store.listShares(auth.accountId, LIST_LIMIT)
+  const rows = await ctx.store.shares.listShares(auth.accountId, LIST_LIMIT)
   return { shares: rows.map((s) => toSummary(s, now)) }
 }
 
 /** Revokes a link at once: its download sessions end and its blobs are deleted. */
 export async function revokeShare(ctx: AppContext, share: ShareRecord): Promise<ShareSummary> {
-  const revoked = await ctx.store.revokeShare(share.id)
+  const revoked = await ctx.store.shares.revokeShare(share.id)
   await retireShare(ctx, revoked)
   return toSummary(revoked, ctx.now())
 }
@@ -182,13 +182,13 @@ export async function openShareDownload(ctx: AppContext, shareId: string): Promi
   const share = await liveShare(ctx, shareId)
   const session = randomSecret()
   const expiresAt = ctx.now() + SHARE_LIMITS.sessionMs
-  await ctx.store.openShare(share.id, { tokenHash: hashSecret(session), expiresAt }, ctx.now())
+  await ctx.store.shares.openShare(share.id, { tokenHash: hashSecret(session), expiresAt }, ctx.now())
   return { session, expiresAt }
 }
 
 /** A share link by id; `NOT_FOUND` if there is none. */
 export async function shareById(ctx: AppContext, shareId: string): Promise<ShareRecord> {
-  const share = await ctx.store.getShare(shareId)
+  const share = await ctx.store.shares.getShare(shareId)
   if (!share) throw new NotFoundError()
   return share
 }
@@ -196,7 +196,14 @@ export async function shareById(ctx: AppContext, shareId: string): Promise<Share
 /** Renews the download session `token` of `share`; `GONE` once it has ended or the link is over. */
 export async function requireShareSession(ctx: AppContext, share: ShareRecord, token: string): Promise<void> {
   const now = ctx.now()
-  if (!(await ctx.store.touchShareSession(hashSecret(token), share.id, now, now + SHARE_LIMITS.sessionMs))) {
+  if (
+    !(await ctx.store.shares.touchShareSession(
+      hashSecret(token),
+      share.id,
+      now,
+      now + SHARE_LIMITS.sessionMs,
+    ))
+  ) {
     throw new ServerError('GONE', 'this download has ended, or the link expired or was revoked')
   }
 }
@@ -224,7 +231,7 @@ export async function readShareBlob(
 
 /** Ends a download session; the last download of a used-up link takes its blobs with it now. */
 export async function closeShareDownload(ctx: AppContext, share: ShareRecord, token: string): Promise<void> {
-  await ctx.store.endShareSession(hashSecret(token))
+  await ctx.store.shares.endShareSession(hashSecret(token))
   if (share.state === 'exhausted') await retireIfDue(ctx, share.id, 100)
 }
 
@@ -234,7 +241,7 @@ export async function closeShareDownload(ctx: AppContext, share: ShareRecord, to
  * `ALREADY_COMMITTED` or `GONE` once the share is no longer uploading.
  */
 export async function ownShareUpload(ctx: AppContext, auth: Auth, blobId: string): Promise<boolean> {
-  const share = await ctx.store.getShareByBlob(blobId)
+  const share = await ctx.store.shares.getShareByBlob(blobId)
   if (!share) return false
   if (share.accountId !== auth.accountId || share.deviceId !== auth.deviceId) throw new NotFoundError()
   if (share.state === 'uploading' && share.uploadExpiresAt > ctx.now()) return true

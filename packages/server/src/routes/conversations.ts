@@ -22,7 +22,7 @@ import {
 } from '../domain/conversations.js'
 import { requireAuth } from '../http/auth.js'
 import { pathParam } from '../http/params.js'
-import type { ConversationRecord } from '../metadata-store.js'
+import type { ConversationRecord } from '../storage/metadata/conversations.js'
 import { parseInput } from '../validation.js'
 
 /** Conversations and group membership logs (`domain/conversations.ts`); account lookup by name. */

@@ -23,7 +23,7 @@ import { NotFoundError, ServerError } from '../errors.js'
 import { requireAuth } from '../http/auth.js'
 import { pathParam } from '../http/params.js'
 import { sendBlob } from '../http/range.js'
-import type { ShareRecord } from '../metadata-store.js'
+import type { ShareRecord } from '../storage/metadata/shares.js'
 import { parseInput } from '../validation.js'
 
 /**

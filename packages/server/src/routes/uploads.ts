@@ -13,7 +13,7 @@ import {
   ServerError,
 } from '../errors.js'
 import { requireAuth } from '../http/auth.js'
-import { BlobTusStore } from '../tus-store.js'
+import { BlobTusStore } from '../storage/blob/tus-store.js'
 
 /**
  * The tus endpoint (`/api/v1/uploads`) for item blobs and share-link blobs. Every request except `OPTIONS` carries the

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { PushEvent } from '@airlock/core'
 import type pg from 'pg'
-import { currentSchema, type PgSettings, pgClient, pgPool } from './pg-store.js'
-import { type HubMessage, InProcessPushHub, type PushHub, type Subscriber } from './push.js'
+import { currentSchema, type PgSettings, pgClient, pgPool } from '../pg.js'
+import { type HubMessage, InProcessPushHub, type PushHub, type Subscriber } from './push-hub.js'
 
 /** NOTIFY payloads must stay under 8000 bytes; account and device ids are ~22 characters. */
 const IDS_PER_NOTIFY = 200

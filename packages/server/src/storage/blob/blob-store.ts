@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import { ConflictError } from './errors.js'
+import { ConflictError } from '../../errors.js'
 
 /**
  * Where item ciphertext lives. A blob is first *staged* — created with its exact final length and

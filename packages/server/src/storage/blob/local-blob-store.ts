@@ -15,6 +15,13 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { BlockReader, bootId, SequentialWriter } from '@airlock/core/node'
 import {
+  BadRequestError,
+  ConflictError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ServerError,
+} from '../../errors.js'
+import {
   type BlobListing,
   type BlobStatus,
   type BlobStore,
@@ -22,7 +29,6 @@ import {
   type FollowedBlob,
   isValidBlobId,
 } from './blob-store.js'
-import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, ServerError } from './errors.js'
 
 /**
  * A `BlobStore` in a local directory:

@@ -1,10 +1,10 @@
 import { join } from 'node:path'
-import type { BlobStore } from './blob-store.js'
-import type { ServerConfig } from './config.js'
-import { LocalBlobStore } from './local-blob-store.js'
-import type { MetadataStore } from './metadata-store.js'
-import { InProcessPushHub, type PushHub } from './push.js'
-import { openSqliteStore } from './sqlite-store.js'
+import type { ServerConfig } from '../config.js'
+import type { BlobStore } from './blob/blob-store.js'
+import { LocalBlobStore } from './blob/local-blob-store.js'
+import type { MetadataStore } from './metadata/metadata-store.js'
+import { openSqliteStore } from './metadata/sqlite.js'
+import { InProcessPushHub, type PushHub } from './push/push-hub.js'
 
 /** The three stores a server runs on, chosen by its settings. */
 export interface Storage {
@@ -32,12 +32,12 @@ export async function openStorage(config: ServerConfig): Promise<Storage> {
   try {
     const pg = config.databaseUrl ? { url: config.databaseUrl } : null
     const store = pg
-      ? await (await import('./pg-store.js')).openPostgresStore(pg)
+      ? await (await import('./metadata/postgres.js')).openPostgresStore(pg)
       : await openSqliteStore(join(config.dataDir, 'airlock.db'))
     closers.push(() => store.close())
     let blobs: BlobStore
     if (config.s3) {
-      const { S3BlobStore } = await import('./s3-blob-store.js')
+      const { S3BlobStore } = await import('./blob/s3-blob-store.js')
       const s3 = await S3BlobStore.open(config.s3)
       closers.push(() => s3.close())
       blobs = s3
@@ -47,8 +47,8 @@ export async function openStorage(config: ServerConfig): Promise<Storage> {
     let hub: PushHub
     if (pg) {
       const [{ PgPushHub }, { PgUploadLock, withUploadLock }] = await Promise.all([
-        import('./pg-push-hub.js'),
-        import('./upload-lock.js'),
+        import('./push/pg-push-hub.js'),
+        import('./blob/upload-lock.js'),
       ])
       const pgHub = await PgPushHub.open(pg)
       closers.push(() => pgHub.close())

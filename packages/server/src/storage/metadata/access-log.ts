@@ -1,22 +1,68 @@
 import { chainAccess } from '@airlock/core'
 import type { Selectable } from 'kysely'
+import { ServerError } from '../../errors.js'
 import { serverChainHash, serverChainStart } from './access-chain.js'
-import type { AccessLogTable } from './db-schema.js'
-import { ServerError } from './errors.js'
-import type { AccessRecord, LogHead, NewAccess } from './metadata-store.js'
-import { SqlItemStore } from './sql-items.js'
+import type { LogHead } from './device-logs.js'
+import type { SqlDialect } from './dialect.js'
+import type { Db } from './rows.js'
+import type { AccessLogTable } from './schema.js'
 
 /**
- * The SQL `MetadataStore` methods for the access log. Each append locks the one
- * `access_log_head` row (PostgreSQL: `SELECT … FOR UPDATE`; SQLite has one writer), reads the
- * item's last link, and inserts a row carrying both chain links, so two downloads at once, on one
- * instance or several, never fork either chain; the unique keys on `seq` and `(item_id,
- * item_seq)` would refuse a fork even without the lock.
+ * The access log: every blob download, hash-chained per item (core's `access-log.ts`) and
+ * server-wide (`access-chain.ts`). Rows are never changed or deleted.
  */
-export class SqlAccessLogStore extends SqlItemStore {
+export interface AccessLogStore {
+  /**
+   * Appends one access of `access.itemId` to both chains at once, serialised with every other
+   * append (on any instance), and returns the stored row.
+   */
+  appendAccess(access: NewAccess): Promise<AccessRecord>
+  /** True if this device (or share link) has an access of the item recorded already. */
+  hasAccessBy(itemId: string, by: { deviceId: string } | { shareId: string }): Promise<boolean>
+  /** Accesses of one item with `itemSeq > since`, ascending, at most `limit`. */
+  listAccesses(itemId: string, since: number, limit: number): Promise<AccessRecord[]>
+  /** Every access with server-wide `seq > since`, ascending, at most `limit` (for verification). */
+  scanAccessLog(since: number, limit: number): Promise<AccessRecord[]>
+  /** The server-wide chain's head as recorded beside it (`{seq: 0, hash: ''}` when empty). */
+  accessLogHead(): Promise<LogHead>
+}
+
+export interface NewAccess {
+  itemId: string
+  at: number
+  /** The downloading account and device, or null for a share-link download. */
+  accountId: string | null
+  deviceId: string | null
+  shareId: string | null
+  address: string
+}
+
+export interface AccessRecord extends NewAccess {
+  /** Server-wide chain: position from 1, previous row's hash, this row's hash. */
+  seq: number
+  prev: string
+  hash: string
+  /** The item's own chain (core's `AccessEntry`): position from 1, previous hash, hash. */
+  itemSeq: number
+  itemPrev: string
+  itemHash: string
+}
+
+/**
+ * Each append locks the one `access_log_head` row, reads the item's last link, and inserts a row
+ * carrying both chain links, so two downloads at once, on one instance or several, never fork
+ * either chain; the unique keys on `seq` and `(item_id, item_seq)` would refuse a fork even
+ * without the lock.
+ */
+export class SqlAccessLogStore implements AccessLogStore {
+  constructor(
+    private readonly db: Db,
+    private readonly dialect: SqlDialect,
+  ) {}
+
   async appendAccess(a: NewAccess): Promise<AccessRecord> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lockRow(trx, 'access_log_head', 'server')
+      await this.dialect.lockRow(trx, 'access_log_head', 'server')
       const head = await trx
         .selectFrom('access_log_head')
         .select(['seq', 'hash'])

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import type { BlobStore } from './blob-store.js'
-import type { Database } from './db-schema.js'
-import type { SqlMetadataStore } from './sql-store.js'
+import type { BlobStore } from './blob/blob-store.js'
+import type { SqlMetadataStore } from './metadata/metadata-store.js'
+import type { Database } from './metadata/schema.js'
 
 /** Why a storage migration stopped. */
 export class MigrationError extends Error {
@@ -70,7 +70,7 @@ export async function migrateStorage(
     progress(`${table}: ${rows[table]} rows`)
   }
   // The access log's one head row exists on both sides (made by the migration): carry it over.
-  const head = await from.store.accessLogHead()
+  const head = await from.store.accessLog.accessLogHead()
   await to.store.database
     .updateTable('access_log_head')
     .set({ seq: head.seq, hash: head.hash })

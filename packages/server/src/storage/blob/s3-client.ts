@@ -1,5 +1,5 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
-import { ServerError } from './errors.js'
+import { ServerError } from '../../errors.js'
 
 /** Where blobs go in S3-compatible object storage (AWS S3, MinIO, Ceph RGW, …). */
 export interface S3Settings {

@@ -1,15 +1,100 @@
 import type { Selectable } from 'kysely'
-import type { SharesTable } from './db-schema.js'
-import { NotFoundError, ServerError } from './errors.js'
-import type { NewShare, NewShareSession, ShareRecord } from './metadata-store.js'
-import { SqlPolicyStore } from './sql-policy.js'
-import { type Db, usage } from './sql-rows.js'
+import { NotFoundError, ServerError } from '../../errors.js'
+import type { SqlDialect } from './dialect.js'
+import { type Db, usage } from './rows.js'
+import type { SharesTable } from './schema.js'
 
-/** The SQL `MetadataStore` methods for share links: shares, their blobs and download sessions. */
-export class SqlShareStore extends SqlPolicyStore {
+/**
+ * Share links: a share made from items, one blob per file (counted against the account's quota
+ * until deleted), its state (`uploading` → `active` → `exhausted`, or `revoked` / `expired`) and
+ * its download sessions.
+ */
+export interface ShareStore {
+  /**
+   * Inserts an `uploading` share with its blob rows unless the blobs would take the account past
+   * `quotaBytes` (`QUOTA_EXCEEDED`). Share blobs count against the quota until they are deleted.
+   */
+  createShare(share: NewShare, quotaBytes: number | null): Promise<void>
+  getShare(id: string): Promise<ShareRecord | null>
+  /** The share owning this blob id, if any. */
+  getShareByBlob(blobId: string): Promise<ShareRecord | null>
+  /** The account's shares, newest first, at most `limit`. */
+  listShares(accountId: string, limit: number): Promise<ShareRecord[]>
+  /** Uploading or active shares made from this item (revoked with it when it is deleted or expires). */
+  liveSharesOfItem(itemId: string): Promise<string[]>
+  /**
+   * `uploading` → `active` with its sealed manifest. Throws `NOT_FOUND`, `ALREADY_COMMITTED`, or
+   * `GONE` if the share is no longer uploading (revoked, or its upload expired).
+   */
+  commitShare(id: string, manifest: Uint8Array): Promise<ShareRecord>
+  /**
+   * `uploading` or `active` → `revoked`, ending its download sessions; any other state is left
+   * as it is. Returns the record; `NOT_FOUND` for an unknown share.
+   */
+  revokeShare(id: string): Promise<ShareRecord>
+  /**
+   * Takes one download of an `active`, unexpired share and starts a download session: counts
+   * the download, and an `active` share that reaches `maxDownloads` becomes `exhausted`. Throws
+   * `NOT_FOUND` (unknown or still uploading) or `GONE` (revoked, exhausted or expired).
+   */
+  openShare(id: string, session: NewShareSession, now: number): Promise<ShareRecord>
+  /**
+   * True if the session exists for this share, has not expired, and its share is `active` or
+   * `exhausted` (downloads in flight finish) and unexpired; then renews it to `renewTo`.
+   */
+  touchShareSession(tokenHash: string, shareId: string, now: number, renewTo: number): Promise<boolean>
+  endShareSession(tokenHash: string): Promise<void>
+  /**
+   * Shares whose blobs are due for deletion and not yet deleted: revoked; exhausted without a
+   * live session; active past expiry and uploading past the upload deadline (both are marked
+   * `expired` here).
+   */
+  sharesToRetire(now: number, limit: number): Promise<ShareRecord[]>
+  /** Records that the share's blobs are deleted (they stop counting against the quota). */
+  markShareBlobsDeleted(id: string): Promise<void>
+  /** True if a share whose blobs are not deleted owns this blob id (garbage collection). */
+  hasLiveShareBlob(blobId: string): Promise<boolean>
+}
+
+export type ShareRecordState = 'uploading' | 'active' | 'revoked' | 'expired' | 'exhausted'
+
+export interface NewShare {
+  id: string
+  accountId: string
+  deviceId: string
+  /** The items the link was made from, which the creator could read. */
+  itemIds: string[]
+  /** One blob per file, in order. */
+  blobs: { id: string; size: number }[]
+  createdAt: number
+  expiresAt: number
+  /** Uploads not committed by then are abandoned. */
+  uploadExpiresAt: number
+  /** null: unlimited. */
+  maxDownloads: number | null
+}
+
+export interface ShareRecord extends NewShare {
+  state: ShareRecordState
+  downloads: number
+  manifest: Uint8Array | null
+  blobsDeleted: boolean
+}
+
+export interface NewShareSession {
+  tokenHash: string
+  expiresAt: number
+}
+
+export class SqlShareStore implements ShareStore {
+  constructor(
+    private readonly db: Db,
+    private readonly dialect: SqlDialect,
+  ) {}
+
   async createShare(share: NewShare, quotaBytes: number | null): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await this.lockRow(trx, 'accounts', share.accountId)
+      await this.dialect.lockRow(trx, 'accounts', share.accountId)
       if (quotaBytes !== null) {
         const size = share.blobs.reduce((n, b) => n + b.size, 0)
         if ((await usage(trx, share.accountId)) + size > quotaBytes) {
@@ -67,7 +152,7 @@ export class SqlShareStore extends SqlPolicyStore {
 
   async commitShare(id: string, manifest: Uint8Array): Promise<ShareRecord> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lockRow(trx, 'shares', id)
+      await this.dialect.lockRow(trx, 'shares', id)
       const share = await shareById(trx, id)
       if (!share) throw new NotFoundError('no such share')
       if (share.state === 'active' || share.state === 'exhausted')
@@ -91,7 +176,7 @@ export class SqlShareStore extends SqlPolicyStore {
 
   async revokeShare(id: string): Promise<ShareRecord> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lockRow(trx, 'shares', id)
+      await this.dialect.lockRow(trx, 'shares', id)
       const share = await shareById(trx, id)
       if (!share) throw new NotFoundError('no such share')
       if (share.state !== 'uploading' && share.state !== 'active') return share
@@ -103,7 +188,7 @@ export class SqlShareStore extends SqlPolicyStore {
 
   async openShare(id: string, session: NewShareSession, now: number): Promise<ShareRecord> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lockRow(trx, 'shares', id)
+      await this.dialect.lockRow(trx, 'shares', id)
       const share = await shareById(trx, id)
       if (!share || share.state === 'uploading') throw new NotFoundError('no such share link')
       if (share.state !== 'active' || share.expiresAt <= now) {

@@ -9,13 +9,19 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3'
 import {
+  BadRequestError,
+  ConflictError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ServerError,
+} from '../../errors.js'
+import {
   type BlobListing,
   type BlobStatus,
   type BlobStore,
   BlobWriters,
   isValidBlobId,
 } from './blob-store.js'
-import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, ServerError } from './errors.js'
 import { DEFAULT_PART_SIZE, isMissing, type S3Settings, s3, s3Client, unavailable } from './s3-client.js'
 import { S3Staging, type StagedState, stagedSize } from './s3-staging.js'
 

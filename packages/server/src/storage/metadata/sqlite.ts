@@ -1,8 +1,9 @@
 import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
-import type { Database } from './db-schema.js'
+import { sqliteDialect } from './dialect.js'
+import { type SqlMetadataStore, sqlMetadataStore } from './metadata-store.js'
 import { migrateToLatest } from './migrations.js'
-import { SqlMetadataStore } from './sql-store.js'
+import type { Database } from './schema.js'
 
 /**
  * Opens (creating if needed) the embedded SQLite metadata store at `path` (`:memory:` for tests)
@@ -24,5 +25,5 @@ export async function openSqliteStore(path: string): Promise<SqlMetadataStore> {
     await db.destroy()
     throw e
   }
-  return new SqlMetadataStore(db)
+  return sqlMetadataStore(db, sqliteDialect)
 }

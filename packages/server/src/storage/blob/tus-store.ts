@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { DataStore, ERRORS, Upload } from '@tus/utils'
+import { isServerError } from '../../errors.js'
 import type { BlobStore } from './blob-store.js'
-import { isServerError } from './errors.js'
 
 /** A tus protocol error: tus answers with `status_code` and `body`. */
 class TusHttpError extends Error {

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream'
 import type pg from 'pg'
+import { ConflictError, ServerError } from '../../errors.js'
+import { currentSchema, type PgSettings, pgClient } from '../pg.js'
 import type { BlobStore } from './blob-store.js'
-import { ConflictError, ServerError } from './errors.js'
-import { currentSchema, type PgSettings, pgClient } from './pg-store.js'
 
 /**
  * One writer per upload across every server instance. Blob stores already refuse a second

@@ -1,31 +1,80 @@
-import { ConflictError, NotFoundError, RateLimitedError } from './errors.js'
-import type {
-  LinkMessageRecord,
-  LinkSide,
-  MailboxRecord,
-  MailboxState,
-  MetadataStore,
-  NewMailbox,
-} from './metadata-store.js'
-import { count, type Db, mailboxRecord } from './sql-rows.js'
-import { SqlShareStore } from './sql-shares.js'
+import type { Selectable } from 'kysely'
+import { ConflictError, NotFoundError, RateLimitedError } from '../../errors.js'
+import type { SqlDialect } from './dialect.js'
+import { count, type Db } from './rows.js'
+import type { LinkMailboxesTable } from './schema.js'
 
 /**
- * A `MetadataStore` over any Kysely database with the schema of `migrations.ts`, written in the SQL
- * subset SQLite and PostgreSQL share; each adapter opens the connection and migrates. Accounts
- * and device logs are in `sql-accounts.ts`, conversations and items in `sql-items.ts`, the access log in
- * `sql-access-log.ts`, policy in `sql-policy.ts`, share links in `sql-shares.ts`; linking
- * mailboxes and expiry here.
+ * Device-linking mailboxes: short-lived relays of opaque messages between a new device and the
+ * existing device that joins, found by a four-digit nameplate while open. Mailbox secrets are
+ * stored only as SHA-256 hashes.
  */
-export class SqlMetadataStore extends SqlShareStore implements MetadataStore {
+export interface MailboxStore {
+  /** Throws `CONFLICT` if the nameplate is taken by a live mailbox. */
+  createMailbox(m: NewMailbox): Promise<void>
+  getMailbox(id: string): Promise<MailboxRecord | null>
+  /** The open mailbox with this nameplate, if any. */
+  findMailboxByNameplate(nameplate: string): Promise<MailboxRecord | null>
+  /** open → joined by this device; false if it was not open. */
+  joinMailbox(id: string, accountId: string, deviceId: string): Promise<boolean>
+  /** Closes or burns a mailbox and frees its nameplate. */
+  endMailbox(id: string, state: 'closed' | 'burnt'): Promise<void>
+  /** Counts a failed attempt; burns the mailbox at `maxFailures`. Returns the new state. */
+  recordMailboxFailure(id: string, maxFailures: number): Promise<MailboxState>
+  /** Appends a message; throws `RATE_LIMITED` past `maxPerSide` messages from that side. */
+  addLinkMessage(mailboxId: string, side: LinkSide, body: string, maxPerSide: number): Promise<number>
+  /** Messages from `side` with `index > after`, ascending. */
+  getLinkMessages(mailboxId: string, side: LinkSide, after: number): Promise<LinkMessageRecord[]>
+  /** Deletes expired mailboxes and their messages; returns how many mailboxes. */
+  deleteExpired(now: number): Promise<number>
+}
+
+export type MailboxState = 'open' | 'joined' | 'closed' | 'burnt'
+export type LinkSide = 'new' | 'existing'
+
+export interface NewMailbox {
+  id: string
+  nameplate: string
+  secretHash: string
+  createdAt: number
+  expiresAt: number
+}
+
+export interface MailboxRecord {
+  id: string
+  nameplate: string | null
+  secretHash: string
+  state: MailboxState
+  createdAt: number
+  expiresAt: number
+  joinedAccountId: string | null
+  joinedDeviceId: string | null
+  failures: number
+}
+
+export interface LinkMessageRecord {
+  index: number
+  side: LinkSide
+  body: string
+}
+
+export class SqlMailboxStore implements MailboxStore {
   constructor(
-    db: Db,
-    private readonly onClose: () => Promise<void> = async () => {},
-  ) {
-    super(db)
-  }
+    private readonly db: Db,
+    private readonly dialect: SqlDialect,
+  ) {}
 
   async createMailbox(m: NewMailbox): Promise<void> {
+    try {
+      await this.insertMailbox(m)
+    } catch (e) {
+      // Another instance took the nameplate between the check and the insert.
+      if (this.dialect.uniqueViolation(e)) throw new ConflictError('nameplate in use')
+      throw e
+    }
+  }
+
+  private async insertMailbox(m: NewMailbox): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const taken = await trx
         .selectFrom('link_mailboxes')
@@ -83,7 +132,7 @@ export class SqlMetadataStore extends SqlShareStore implements MetadataStore {
 
   async recordMailboxFailure(id: string, maxFailures: number): Promise<MailboxState> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lockRow(trx, 'link_mailboxes', id)
+      await this.dialect.lockRow(trx, 'link_mailboxes', id)
       const r = await trx.selectFrom('link_mailboxes').selectAll().where('id', '=', id).executeTakeFirst()
       if (!r) throw new NotFoundError('no such mailbox')
       const failures = r.failures + 1
@@ -100,7 +149,7 @@ export class SqlMetadataStore extends SqlShareStore implements MetadataStore {
 
   async addLinkMessage(mailboxId: string, side: LinkSide, body: string, maxPerSide: number): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lockRow(trx, 'link_mailboxes', mailboxId)
+      await this.dialect.lockRow(trx, 'link_mailboxes', mailboxId)
       const counts = await trx
         .selectFrom('link_messages')
         .select([
@@ -137,26 +186,23 @@ export class SqlMetadataStore extends SqlShareStore implements MetadataStore {
 
   async deleteExpired(now: number): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      let n = 0
-      n += count(await trx.deleteFrom('challenges').where('expires_at', '<=', now).executeTakeFirst())
-      n += count(await trx.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst())
-      n += count(
-        await trx
-          .deleteFrom('codes')
-          .where('kind', '=', 'invite')
-          .where('used_at', 'is', null)
-          .where('expires_at', '<=', now)
-          .executeTakeFirst(),
-      )
       const expired = trx.selectFrom('link_mailboxes').select('id').where('expires_at', '<=', now)
       await trx.deleteFrom('link_messages').where('mailbox_id', 'in', expired).execute()
-      n += count(await trx.deleteFrom('link_mailboxes').where('expires_at', '<=', now).executeTakeFirst())
-      return n
+      return count(await trx.deleteFrom('link_mailboxes').where('expires_at', '<=', now).executeTakeFirst())
     })
   }
+}
 
-  async close(): Promise<void> {
-    await this.db.destroy()
-    await this.onClose()
+function mailboxRecord(r: Selectable<LinkMailboxesTable>): MailboxRecord {
+  return {
+    id: r.id,
+    nameplate: r.nameplate,
+    secretHash: r.secret_hash,
+    state: r.state,
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    joinedAccountId: r.joined_account_id,
+    joinedDeviceId: r.joined_device_id,
+    failures: Number(r.failures),
   }
 }
