@@ -666,20 +666,23 @@ export type ParamsOf<N extends EndpointName> = Table[N] extends { params: infer 
   ? { [K in keyof z.input<P>]: string | number }
   : undefined
 
+/** True when every property of `T` may be left out (so may `T` itself). */
+type AllOptional<T> = Partial<T> extends T ? true : false
+
 type ParamsPart<E> = E extends { params: infer P extends z.ZodType }
   ? { params: { [K in keyof z.input<P>]: string | number } }
   : { params?: undefined }
 
 /** The query as the server parses it (numbers as numbers); sent as decimal strings. */
 type QueryPart<E> = E extends { query: infer Q extends z.ZodType }
-  ? {} extends z.output<Q>
+  ? AllOptional<z.output<Q>> extends true
     ? { query?: z.output<Q> }
     : { query: z.output<Q> }
   : { query?: undefined }
 
 type BodyPart<E> = E extends { request: infer R }
   ? R extends z.ZodType
-    ? {} extends z.input<R>
+    ? AllOptional<z.input<R>> extends true
       ? { body?: z.input<R> }
       : { body: z.input<R> }
     : R extends 'bytes'
@@ -700,7 +703,7 @@ export type RequestOf<N extends EndpointName> = ParamsPart<Table[N]> &
   SessionPart<Table[N]>
 
 /**
- * What endpoint `N` answers, as its response schema parses it; `void` for an answer without a
+ * What endpoint `N` answers, as its response schema parses it; `undefined` for an answer without a
  * body; `never` for bytes and WebSocket endpoints, whose answers the caller streams.
  */
 export type ResponseOf<N extends EndpointName> = Table[N]['response'] extends infer R
@@ -746,7 +749,7 @@ export function endpointPath<N extends EndpointName>(
 export async function callEndpoint<N extends CallableEndpointName>(
   transport: Transport,
   name: N,
-  ...call: {} extends CallOf<N> ? [call?: CallOf<N>] : [call: CallOf<N>]
+  ...call: AllOptional<CallOf<N>> extends true ? [call?: CallOf<N>] : [call: CallOf<N>]
 ): Promise<ResponseOf<N>> {
   const e: Endpoint = ENDPOINTS[name]
   const c = (call[0] ?? {}) as {
