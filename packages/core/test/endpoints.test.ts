@@ -5,13 +5,11 @@ import { renderApiDoc } from '../src/api-doc.js'
 import {
   type CallableEndpointName,
   callEndpoint,
-  ENDPOINTS,
-  type Endpoint,
-  type EndpointName,
   endpointPath,
   type RequestOf,
   type ResponseOf,
-} from '../src/endpoints.js'
+} from '../src/call-endpoint.js'
+import { ENDPOINTS, type Endpoint, type EndpointName } from '../src/endpoints.js'
 import { BadResponseError, InvalidInputError } from '../src/errors.js'
 import {
   type ExchangeResponse,
