@@ -1,11 +1,6 @@
-import {
-  appendLogResponseSchema,
-  type Conversation,
-  conversationSchema,
-  listConversationsResponseSchema,
-  lookupResponseSchema,
-} from './api.js'
+import type { Conversation } from './api.js'
 import { randomBytes, toBase64Url } from './bytes.js'
+import { callEndpoint } from './call-endpoint.js'
 import type { VerifiedLog } from './device-log.js'
 import type { Directory } from './directory.js'
 import { BadResponseError, InvalidInputError, NotFoundError } from './errors.js'
@@ -38,7 +33,7 @@ export function selfConversation(accountId: string, selfConversationId: string):
 
 /** Every conversation the server lists for me. */
 export async function listConversations(t: Transport): Promise<Conversation[]> {
-  return (await t.json('GET', '/conversations', listConversationsResponseSchema)).conversations
+  return (await callEndpoint(t, 'listConversations', {})).conversations
 }
 
 /**
@@ -48,7 +43,7 @@ export async function listConversations(t: Transport): Promise<Conversation[]> {
 export async function getConversation(t: Transport, accountId: string, cid: string): Promise<Conversation> {
   let c: Conversation
   try {
-    c = await t.json('GET', `/conversations/${encodeURIComponent(cid)}`, conversationSchema)
+    c = await callEndpoint(t, 'getConversation', { params: { cid } })
   } catch (e) {
     if (isServerError(e, 'NOT_FOUND')) throw new NotFoundError(`no conversation ${cid}`)
     throw e
@@ -70,7 +65,7 @@ export async function lookupAccount(
   const wanted = username.trim()
   let found: { accountId: string; username: string }
   try {
-    found = await t.json('GET', '/accounts/lookup', lookupResponseSchema, { query: { username: wanted } })
+    found = await callEndpoint(t, 'lookupAccount', { query: { username: wanted } })
   } catch (e) {
     if (isServerError(e, 'NOT_FOUND') || isServerError(e, 'BAD_REQUEST'))
       throw new NotFoundError(`nobody is called ${printable(wanted)} on this server`)
@@ -87,7 +82,7 @@ export async function lookupAccount(
  */
 export async function openDirect(c: ConversationClient, accountId: string): Promise<Conversation> {
   if (accountId === c.accountId) throw new InvalidInputError('that is you: send to your own devices instead')
-  const conv = await c.transport.json('POST', '/conversations', conversationSchema, {
+  const conv = await callEndpoint(c.transport, 'createConversation', {
     body: { kind: 'direct', members: [accountId] },
   })
   if (conv.kind !== 'direct') throw new BadResponseError('conversation (not a direct one)')
@@ -124,9 +119,7 @@ export async function createGroup(
   }
   const group = toBase64Url(randomBytes(16))
   const entry = createGroupEntry({ group, name, members, signer: c.device, signerLog: await c.syncedLog() })
-  const conv = await c.transport.json('POST', '/conversations', conversationSchema, {
-    body: { kind: 'group', entry },
-  })
+  const conv = await callEndpoint(c.transport, 'createConversation', { body: { kind: 'group', entry } })
   if (conv.conversationId !== group || conv.kind !== 'group') throw new BadResponseError('conversation')
   return c.directory.group(group)
 }
@@ -147,12 +140,10 @@ export async function changeGroup(
     const g = await c.directory.group(conversationId)
     const entry = appendGroupEntry(g, change, c.device, await c.syncedLog())
     try {
-      const res = await c.transport.json(
-        'POST',
-        `/conversations/${encodeURIComponent(conversationId)}/log`,
-        appendLogResponseSchema,
-        { body: { entry } },
-      )
+      const res = await callEndpoint(c.transport, 'appendGroupLog', {
+        params: { cid: conversationId },
+        body: { entry },
+      })
       if (res.head.seq !== g.seq + 1) throw new BadResponseError('group log head')
       break
     } catch (e) {

@@ -47,6 +47,7 @@ export {
 } from './pake.js'
 export * from './policy.js'
 export * from './risk.js'
+export * from './sending.js'
 export * from './session.js'
 export * from './share.js'
 export { CHUNK_SIZE, type ChunkAead, nobleAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
