@@ -1,17 +1,11 @@
-import {
-  type AdminAccountsResponse,
-  adminUpdateAccountRequestSchema,
-  apiAccountIdSchema,
-  type Policy,
-  putPolicyRequestSchema,
-} from '@airlock/core'
+import { type AdminAccountsResponse, ENDPOINTS, type Policy } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../context.js'
 import { listAccountsForAdmin, updateAccount } from '../domain/accounts.js'
 import { currentPolicy, setPolicy } from '../domain/policy.js'
 import { requireAdmin, requireAuth } from '../http/auth.js'
-import { pathParam } from '../http/params.js'
-import { parseInput } from '../validation.js'
+import { bodyOf, on } from '../http/endpoint.js'
+import { paramOf } from '../http/params.js'
 
 /**
  * The organisation's policy (`GET /policy` for every signed-in device, `PUT /admin/policy` for
@@ -20,30 +14,30 @@ import { parseInput } from '../validation.js'
  * blob, an item id or anything derived from content beyond byte counts.
  */
 export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/policy', async (req) => {
+  on(app, 'getPolicy', async (req) => {
     await requireAuth(ctx, req)
     const res: Policy = await currentPolicy(ctx)
     return res
   })
 
-  app.put('/admin/policy', async (req) => {
+  on(app, 'putPolicy', async (req) => {
     const auth = await requireAdmin(ctx, req)
-    const policy = parseInput(putPolicyRequestSchema, req.body)
+    const policy = bodyOf(ENDPOINTS.putPolicy, req.body)
     await setPolicy(ctx, auth, policy)
     req.log.info('policy changed')
     return policy
   })
 
-  app.get('/admin/accounts', async (req) => {
+  on(app, 'adminListAccounts', async (req) => {
     await requireAdmin(ctx, req)
     const res: AdminAccountsResponse = { accounts: await listAccountsForAdmin(ctx) }
     return res
   })
 
-  app.patch('/admin/accounts/:id', async (req) => {
+  on(app, 'adminUpdateAccount', async (req) => {
     const auth = await requireAdmin(ctx, req)
-    const accountId = pathParam(req.params, 'id', apiAccountIdSchema, 'no such account')
-    const body = parseInput(adminUpdateAccountRequestSchema, req.body)
+    const accountId = paramOf(ENDPOINTS.adminUpdateAccount, 'id', req.params, 'no such account')
+    const body = bodyOf(ENDPOINTS.adminUpdateAccount, req.body)
     const res = await updateAccount(ctx, auth, accountId, body)
     if (body.disabled !== undefined) req.log.info({ disabled: body.disabled }, 'account access changed')
     return res

@@ -2,6 +2,7 @@ import type { HealthResponse } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../context.js'
 import { probeStorage } from '../domain/health.js'
+import { on } from '../http/endpoint.js'
 
 /**
  * `GET /healthz`: 200 while the metadata store answers (liveness). `GET /readyz`: 200 when the
@@ -9,12 +10,12 @@ import { probeStorage } from '../domain/health.js'
  * route by.
  */
 export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/healthz', async (_req, reply) => {
+  on(app, 'health', async (_req, reply) => {
     await probeStorage(ctx, { blobs: false })
     const res: HealthResponse = { ok: true, version: ctx.version }
     return reply.header('cache-control', 'no-store').send(res)
   })
-  app.get('/readyz', async (req, reply) => {
+  on(app, 'ready', async (req, reply) => {
     void reply.header('cache-control', 'no-store')
     try {
       await probeStorage(ctx, { blobs: true })

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import { conversationIdSchema, itemIdSchema, itemsQuerySchema, reserveItemRequestSchema } from '@airlock/core'
+import { ENDPOINTS } from '@airlock/core'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
 import { memberConversation } from '../domain/conversations.js'
@@ -16,9 +16,9 @@ import {
 } from '../domain/items.js'
 import { ServerError } from '../errors.js'
 import { requireAuth } from '../http/auth.js'
-import { pathParam } from '../http/params.js'
+import { bodyOf, on, queryOf } from '../http/endpoint.js'
+import { paramOf } from '../http/params.js'
 import { sendBlob } from '../http/range.js'
-import { parseInput } from '../validation.js'
 
 /** At most this many uploads are followed at once per server; others wait for the commit. */
 const MAX_FOLLOWING = 256
@@ -32,38 +32,43 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
   /** Live downloads in progress (GET /items/:id/live), each holding a file and a connection. */
   let following = 0
   const conversation = async (req: FastifyRequest) =>
-    memberConversation(ctx, await requireAuth(ctx, req), pathParam(req.params, 'cid', conversationIdSchema))
-  const itemId = (req: FastifyRequest) => pathParam(req.params, 'id', itemIdSchema)
+    memberConversation(ctx, await requireAuth(ctx, req), paramOf(ENDPOINTS.listItems, 'cid', req.params))
+  const itemId = (req: FastifyRequest) => paramOf(ENDPOINTS.getItem, 'id', req.params)
 
-  app.post('/conversations/:cid/items', async (req, reply) => {
+  on(app, 'reserveItem', async (req, reply) => {
     const auth = await requireAuth(ctx, req)
     const c = await conversation(req)
-    const body = parseInput(reserveItemRequestSchema, req.body)
+    const body = bodyOf(ENDPOINTS.reserveItem, req.body)
     const { response, created } = await reserveItem(ctx, auth, c, body)
     return reply.code(created ? 201 : 200).send(response)
   })
 
-  app.get('/conversations/:cid/items', async (req) => {
+  on(app, 'listItems', async (req) => {
     const c = await conversation(req)
-    const query = parseInput(itemsQuerySchema, req.query, 'query')
+    const query = queryOf(ENDPOINTS.listItems, req.query)
     return listItems(ctx, c, { since: query.since ?? 0, limit: query.limit ?? 100 })
   })
 
-  app.get('/items/:id', async (req) => {
+  on(app, 'getItem', async (req) => {
     const auth = await requireAuth(ctx, req)
     return itemToWire(await visibleItem(ctx, auth, itemId(req)))
   })
 
-  app.put('/items/:id/manifest', { bodyLimit: ctx.config.maxManifestSize }, async (req) => {
-    const auth = await requireAuth(ctx, req)
-    const item = await ownReservation(ctx, auth, itemId(req))
-    if (!(req.body instanceof Uint8Array)) {
-      throw new ServerError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as application/octet-stream')
-    }
-    return commitItem(ctx, auth, item, new Uint8Array(req.body))
-  })
+  on(
+    app,
+    'commitItem',
+    async (req) => {
+      const auth = await requireAuth(ctx, req)
+      const item = await ownReservation(ctx, auth, itemId(req))
+      if (!(req.body instanceof Uint8Array)) {
+        throw new ServerError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as application/octet-stream')
+      }
+      return commitItem(ctx, auth, item, new Uint8Array(req.body))
+    },
+    { bodyLimit: ctx.config.maxManifestSize },
+  )
 
-  app.get('/items/:id/blob', async (req, reply) => {
+  on(app, 'downloadItem', async (req, reply) => {
     const auth = await requireAuth(ctx, req)
     const item = await visibleItem(ctx, auth, itemId(req))
     // HEAD (which Fastify answers from this route) is not a download.
@@ -79,7 +84,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
    * abandoned or stalls. Nothing here is an item yet: a client keeps what it receives private until
    * the item is committed and its signed manifest verifies it. A committed item is served whole.
    */
-  app.get('/items/:id/live', async (req, reply) => {
+  on(app, 'followUpload', async (req, reply) => {
     const auth = await requireAuth(ctx, req)
     const item = await visibleItem(ctx, auth, itemId(req), { uploading: true })
     if (ctx.blobs.follow && following >= MAX_FOLLOWING) {
@@ -111,7 +116,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
   })
 
-  app.delete('/items/:id', async (req) => {
+  on(app, 'deleteItem', async (req) => {
     const auth = await requireAuth(ctx, req)
     return deleteItem(ctx, auth, itemId(req))
   })

@@ -1,15 +1,10 @@
-import {
-  linkCloseRequestSchema,
-  linkJoinRequestSchema,
-  linkReceiveRequestSchema,
-  linkSendRequestSchema,
-} from '@airlock/core'
+import { ENDPOINTS } from '@airlock/core'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
 import { LinkRelay, type MailboxSide } from '../domain/link.js'
 import { optionalAuth, requireAuth } from '../http/auth.js'
+import { bodyOf, on } from '../http/endpoint.js'
 import { LIMITS } from '../rate-limit.js'
-import { parseInput } from '../validation.js'
 
 /**
  * The device-linking mailbox (`domain/link.ts`): the new device opens it without an account, the
@@ -27,33 +22,33 @@ export function linkRoutes(app: FastifyInstance, ctx: AppContext): void {
   ): Promise<MailboxSide> =>
     relay.side(mailboxId, secret, secret === undefined ? await optionalAuth(ctx, req) : null)
 
-  app.post('/link', async (req, reply) => {
+  on(app, 'createMailbox', async (req, reply) => {
     ctx.limiter.take(`link-create:${req.ip}`, LIMITS.linkCreate)
     const res = await relay.open()
     return reply.code(201).header('cache-control', 'no-store').send(res)
   })
 
-  app.post('/link/join', async (req) => {
+  on(app, 'joinMailbox', async (req) => {
     const auth = await requireAuth(ctx, req)
     ctx.limiter.take(`link-join:${req.ip}`, LIMITS.linkJoin)
-    return relay.join(auth, parseInput(linkJoinRequestSchema, req.body))
+    return relay.join(auth, bodyOf(ENDPOINTS.joinMailbox, req.body))
   })
 
-  app.post('/link/send', async (req) => {
+  on(app, 'sendLinkMessage', async (req) => {
     ctx.limiter.take(`link-ops:${req.ip}`, LIMITS.linkOps)
-    const body = parseInput(linkSendRequestSchema, req.body)
+    const body = bodyOf(ENDPOINTS.sendLinkMessage, req.body)
     return relay.send(await side(req, body.mailboxId, body.secret), body.body)
   })
 
-  app.post('/link/receive', async (req) => {
+  on(app, 'receiveLinkMessages', async (req) => {
     ctx.limiter.take(`link-ops:${req.ip}`, LIMITS.linkOps)
-    const body = parseInput(linkReceiveRequestSchema, req.body)
+    const body = bodyOf(ENDPOINTS.receiveLinkMessages, req.body)
     return relay.receive(await side(req, body.mailboxId, body.secret), body.after, body.waitMs)
   })
 
-  app.post('/link/close', async (req, reply) => {
+  on(app, 'closeMailbox', async (req, reply) => {
     ctx.limiter.take(`link-ops:${req.ip}`, LIMITS.linkOps)
-    const body = parseInput(linkCloseRequestSchema, req.body)
+    const body = bodyOf(ENDPOINTS.closeMailbox, req.body)
     await relay.close(await side(req, body.mailboxId, body.secret), body.outcome)
     return reply.code(204).send()
   })

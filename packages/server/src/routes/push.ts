@@ -1,4 +1,4 @@
-import { PUSH_CLOSE, type PushServerMessage, pushClientMessageSchema } from '@airlock/core'
+import { ENDPOINTS, PUSH_CLOSE, type PushServerMessage } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { AppContext } from '../context.js'
@@ -21,7 +21,7 @@ export const PUSH_SOCKETS_PER_ACCOUNT = 64
  */
 export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
   const sockets = new Map<string, number>()
-  app.get('/push', { websocket: true }, (socket, req) => {
+  app.get(ENDPOINTS.push.path, { websocket: true }, (socket, req) => {
     let auth: Auth | null = null
     let counted: string | null = null
     let unsubscribe: (() => void) | null = null
@@ -78,7 +78,7 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
       } catch {
         parsed = null
       }
-      const r = pushClientMessageSchema.safeParse(parsed)
+      const r = ENDPOINTS.push.messages.client.safeParse(parsed)
       if (!r.success) {
         send({ type: 'error', code: 'INVALID_BODY', message: 'malformed message' })
         return close(PUSH_CLOSE.badMessage, 'malformed message')

@@ -1,9 +1,4 @@
-import {
-  createShareRequestSchema,
-  SHARE_SESSION_HEADER,
-  shareIdSchema,
-  shareSessionSchema,
-} from '@airlock/core'
+import { ENDPOINTS, SHARE_SESSION_HEADER, shareSessionSchema } from '@airlock/core'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
 import {
@@ -21,10 +16,10 @@ import {
 } from '../domain/shares.js'
 import { NotFoundError, ServerError } from '../errors.js'
 import { requireAuth } from '../http/auth.js'
-import { pathParam } from '../http/params.js'
+import { bodyOf, on } from '../http/endpoint.js'
+import { paramOf } from '../http/params.js'
 import { sendBlob } from '../http/range.js'
 import type { ShareRecord } from '../storage/metadata/shares.js'
-import { parseInput } from '../validation.js'
 
 /**
  * Share links (`domain/shares.ts`). The owner's device creates a link (`POST /shares`), uploads
@@ -35,7 +30,7 @@ import { parseInput } from '../validation.js'
  * and ends it (`POST …/close`). Expired, used-up and revoked links answer 410 `GONE`.
  */
 export function shareRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const shareId = (req: FastifyRequest) => pathParam(req.params, 'id', shareIdSchema)
+  const shareId = (req: FastifyRequest) => paramOf(ENDPOINTS.getPublicShare, 'id', req.params)
 
   /** The share of a request carrying a live download session for it; `GONE` otherwise. */
   const sessionShare = async (req: FastifyRequest): Promise<{ share: ShareRecord; token: string }> => {
@@ -45,44 +40,48 @@ export function shareRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { share, token }
   }
 
-  app.post('/shares', async (req, reply) => {
+  on(app, 'createShare', async (req, reply) => {
     const auth = await requireAuth(ctx, req)
-    const body = parseInput(createShareRequestSchema, req.body)
+    const body = bodyOf(ENDPOINTS.createShare, req.body)
     return reply.code(201).send(await createShare(ctx, auth, body))
   })
 
-  app.put('/shares/:id/manifest', { bodyLimit: ctx.config.maxManifestSize }, async (req) => {
-    const auth = await requireAuth(ctx, req)
-    const share = await ownShare(ctx, auth, shareId(req), { device: true })
-    if (!(req.body instanceof Uint8Array)) {
-      throw new ServerError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as application/octet-stream')
-    }
-    return commitShare(ctx, share, new Uint8Array(req.body))
-  })
+  on(
+    app,
+    'commitShare',
+    async (req) => {
+      const auth = await requireAuth(ctx, req)
+      const share = await ownShare(ctx, auth, shareId(req), { device: true })
+      if (!(req.body instanceof Uint8Array)) {
+        throw new ServerError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as application/octet-stream')
+      }
+      return commitShare(ctx, share, new Uint8Array(req.body))
+    },
+    { bodyLimit: ctx.config.maxManifestSize },
+  )
 
-  app.get('/shares', async (req) => listShares(ctx, await requireAuth(ctx, req)))
+  on(app, 'listShares', async (req) => listShares(ctx, await requireAuth(ctx, req)))
 
-  app.delete('/shares/:id', async (req) => {
+  on(app, 'revokeShare', async (req) => {
     const auth = await requireAuth(ctx, req)
     return revokeShare(ctx, await ownShare(ctx, auth, shareId(req)))
   })
 
   // ---------------------------------------------------------------- public: no account
 
-  app.get('/public/shares/:id', async (req) => publicShare(ctx, shareId(req)))
+  on(app, 'getPublicShare', async (req) => publicShare(ctx, shareId(req)))
 
-  app.post('/public/shares/:id/open', async (req) => openShareDownload(ctx, shareId(req)))
+  on(app, 'openShare', async (req) => openShareDownload(ctx, shareId(req)))
 
-  app.get('/public/shares/:id/blobs/:n', async (req, reply) => {
+  on(app, 'downloadShareFile', async (req, reply) => {
     const { share } = await sessionShare(req)
-    const n = (req.params as { n?: string }).n ?? ''
-    const index = /^(0|[1-9][0-9]{0,2})$/.test(n) ? Number(n) : -1
+    const index = paramOf(ENDPOINTS.downloadShareFile, 'n', req.params)
     const blob = share.blobs[index]
     if (!blob) throw new NotFoundError()
     return sendBlob(req, reply, blob.size, (range) => readShareBlob(ctx, share, index, range, req.ip))
   })
 
-  app.post('/public/shares/:id/close', async (req, reply) => {
+  on(app, 'closeShare', async (req, reply) => {
     const { share, token } = await sessionShare(req)
     await closeShareDownload(ctx, share, token)
     return reply.code(204).send()

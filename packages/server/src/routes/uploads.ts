@@ -1,4 +1,4 @@
-import { API_PREFIX, TUS_ITEM_METADATA_KEY } from '@airlock/core'
+import { API_PREFIX, ENDPOINTS, TUS_ITEM_METADATA_KEY } from '@airlock/core'
 import type { Server as TusServer } from '@tus/server'
 import { Metadata } from '@tus/utils'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -48,16 +48,19 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
   }
   const methods = ['POST', 'HEAD', 'PATCH', 'OPTIONS'] as const
-  app.route({ method: [...methods], url: '/uploads', handler: handle })
-  app.route({ method: [...methods], url: '/uploads/:id', handler: handle })
+  // Every method on both paths of the table's tus endpoints, so those tus does not use are
+  // answered in Airlock's error format.
+  const [create, resumeAt] = [ENDPOINTS.tusCreate.path, ENDPOINTS.tusAppend.path]
+  app.route({ method: [...methods], url: create, handler: handle })
+  app.route({ method: [...methods], url: resumeAt, handler: handle })
   const refuse = async () => {
     throw new ServerError(
       'METHOD_NOT_ALLOWED',
       'download with GET /items/:id/blob, delete with DELETE /items/:id',
     )
   }
-  app.route({ method: ['GET', 'DELETE'], url: '/uploads', handler: refuse })
-  app.route({ method: ['GET', 'DELETE'], url: '/uploads/:id', handler: refuse })
+  app.route({ method: ['GET', 'DELETE'], url: create, handler: refuse })
+  app.route({ method: ['GET', 'DELETE'], url: resumeAt, handler: refuse })
 }
 
 function createTusServer(Server: typeof TusServer, ctx: AppContext): TusServer {
