@@ -2,6 +2,8 @@ import {
   API_PREFIX,
   apiUrl,
   BadResponseError,
+  type DownloadOptions,
+  type DownloadResponse,
   type ExchangeOptions,
   type ExchangeResponse,
   isAirlockError,
@@ -86,6 +88,13 @@ export class Api implements Transport {
     if (!res.ok) throw await errorOf(res)
     await res.body?.cancel().catch(() => {})
     return { status: res.status, header: (name) => res.headers.get(name) ?? undefined }
+  }
+
+  /** For core's flows: a `GET` of a byte stream (share blobs). */
+  async download(path: string, opts: DownloadOptions = {}): Promise<DownloadResponse> {
+    const res = await this.request('GET', path, opts)
+    if (!res.body) throw new BadResponseError('download (without a body)')
+    return { status: res.status, header: (name) => res.headers.get(name) ?? undefined, body: res.body }
   }
 
   /** Any request; resolves on 2xx, throws `ServerError` (after one fresh login on an expired session). */
