@@ -345,6 +345,11 @@ export class Items {
     return this.conversations.fresh().recipients(await this.reader.conversation(cid))
   }
 
+  /** The verified manifest of an item of the timeline (for share links), if it is there. */
+  manifestOf(itemId: string): Manifest | undefined {
+    return this.manifests.get(itemId)
+  }
+
   /** Every item of the timeline that verified, oldest first (for export). */
   verified(): { itemId: string; name: string; kind: 'file' | 'note'; size: number; created: number }[] {
     return [...this.manifests.entries()].map(([itemId, m]) => ({
