@@ -1,12 +1,6 @@
-import {
-  createShareResponseSchema,
-  openShareResponseSchema,
-  publicShareResponseSchema,
-  SHARE_SESSION_HEADER,
-  type ShareSummary,
-  shareSummarySchema,
-} from './api.js'
+import { SHARE_SESSION_HEADER, type ShareSummary } from './api.js'
 import { fromBase64Url } from './bytes.js'
+import { callEndpoint, endpointPath } from './call-endpoint.js'
 import { BadResponseError, InvalidInputError, isAirlockError, NetworkError, NotFoundError } from './errors.js'
 import { itemFileName } from './filename.js'
 import type { Sha256Factory } from './item.js'
@@ -112,7 +106,7 @@ export async function createShare(
   const sizes = await Promise.all(
     sources.map((s) => shareFileCiphertextSize(keys.fileRecipient, s.manifest.plaintextSize, opts.aead)),
   )
-  const created = await t.json('POST', '/shares', createShareResponseSchema, {
+  const created = await callEndpoint(t, 'createShare', {
     body: {
       itemIds: sources.map((s) => s.itemId),
       ciphertextSizes: sizes,
@@ -160,13 +154,14 @@ export async function createShare(
       fileIdentity: keys.fileIdentity,
       files,
     })
-    const summary = await t.json('PUT', `/shares/${created.shareId}/manifest`, shareSummarySchema, {
-      bytes: manifest,
+    const summary = await callEndpoint(t, 'commitShare', {
+      params: { id: created.shareId },
+      body: manifest,
     })
     return { shareId: created.shareId, link: shareLinkUrl(t.origin, created.shareId, keys.fragment), summary }
   } catch (e) {
     // A link that could not be finished is withdrawn, so its partial files do not linger.
-    await t.send('DELETE', `/shares/${created.shareId}`).catch(() => {})
+    await callEndpoint(t, 'revokeShare', { params: { id: created.shareId } }).catch(() => {})
     throw e
   }
 }
@@ -197,7 +192,7 @@ export async function openShare(
   link: ShareLink,
   passphrase?: () => Promise<string | undefined>,
 ): Promise<OpenedShare> {
-  const info = await gone(() => t.json('GET', `/public/shares/${link.shareId}`, publicShareResponseSchema))
+  const info = await gone(() => callEndpoint(t, 'getPublicShare', { params: { id: link.shareId } }))
   const base = { link, expiresAt: info.expiresAt, downloadsLeft: info.downloadsLeft }
   const pass = link.needsPassphrase ? await passphrase?.() : undefined
   if (link.needsPassphrase && pass === undefined) return { ...base, manifest: null }
@@ -211,24 +206,23 @@ export async function openShare(
 export interface ShareDownload {
   link: ShareLink
   manifest: ShareManifest
-  headers: Record<string, string>
+  /** The download session, sent in `SHARE_SESSION_HEADER`. */
+  session: string
 }
 
 /** Starts the download of an opened link: this is where the server counts it. */
 export async function startShareDownload(t: Transport, opened: OpenedShare): Promise<ShareDownload> {
   if (!opened.manifest) throw new InvalidInputError('the share is not open yet (it needs its passphrase)')
   const { link } = opened
-  const session = await gone(() =>
-    t.json('POST', `/public/shares/${link.shareId}/open`, openShareResponseSchema, { anonymous: true }),
-  )
-  return { link, manifest: opened.manifest, headers: { [SHARE_SESSION_HEADER]: session.session } }
+  const opening = await gone(() => callEndpoint(t, 'openShare', { params: { id: link.shareId } }))
+  return { link, manifest: opened.manifest, session: opening.session }
 }
 
 /** Ends a download's session (it would idle out on its own): failures are ignored. */
 export async function finishShareDownload(t: Transport, dl: ShareDownload): Promise<void> {
-  await t
-    .send('POST', `/public/shares/${dl.link.shareId}/close`, { anonymous: true, headers: dl.headers })
-    .catch(() => {})
+  await callEndpoint(t, 'closeShare', { params: { id: dl.link.shareId }, session: dl.session }).catch(
+    () => {},
+  )
 }
 
 /** Where a downloaded file's ciphertext is kept until it has all arrived. */
@@ -265,7 +259,8 @@ export async function downloadShareFile(
   const file = dl.manifest.files[index]
   if (!file) throw new InvalidInputError('no such file in the share')
   const size = file.ciphertextSize
-  const path = `/public/shares/${dl.link.shareId}/blobs/${index}`
+  const path = endpointPath('downloadShareFile', { id: dl.link.shareId, n: index })
+  const session = { [SHARE_SESSION_HEADER]: dl.session }
   await retryTransient(
     null,
     async () => {
@@ -275,7 +270,7 @@ export async function downloadShareFile(
       const res = await gone(() =>
         t.download(path, {
           anonymous: true,
-          headers: have > 0 ? { ...dl.headers, range: `bytes=${have}-` } : dl.headers,
+          headers: have > 0 ? { ...session, range: `bytes=${have}-` } : session,
           ...(opts.signal ? { signal: opts.signal } : {}),
         }),
       )

@@ -1,5 +1,5 @@
 import { type AccessEntry, type AccessHead, verifyAccessLog } from './access-log.js'
-import { listAccessesResponseSchema } from './api.js'
+import { callEndpoint } from './call-endpoint.js'
 import { BadResponseError, NotFoundError } from './errors.js'
 import { isServerError, type Transport } from './transport.js'
 
@@ -31,9 +31,12 @@ export async function fetchVerifiedAccessLog(
 ): Promise<{ entries: AccessEntry[]; head: AccessHead }> {
   const entries: AccessEntry[] = []
   for (;;) {
-    let page: Awaited<ReturnType<typeof fetchPage>>
+    let page: Awaited<ReturnType<typeof callEndpoint<'listAccesses'>>>
     try {
-      page = await fetchPage(t, itemId, entries.length)
+      page = await callEndpoint(t, 'listAccesses', {
+        params: { id: itemId },
+        query: { since: entries.length, limit: PAGE },
+      })
     } catch (e) {
       if (isServerError(e, 'NOT_FOUND')) throw new NotFoundError(`no item ${itemId} sent by this account`)
       throw e
@@ -45,10 +48,4 @@ export async function fetchVerifiedAccessLog(
   const head = verifyAccessLog(itemId, entries, await pins?.get(itemId))
   await pins?.put(itemId, head)
   return { entries, head }
-}
-
-function fetchPage(t: Transport, itemId: string, since: number) {
-  return t.json('GET', `/items/${itemId}/accesses`, listAccessesResponseSchema, {
-    query: { since, limit: PAGE },
-  })
 }
