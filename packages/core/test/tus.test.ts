@@ -79,8 +79,10 @@ async function drain(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   }
 }
 
-function data(n: number): Uint8Array {
-  return Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff)
+function data(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n)
+  for (let i = 0; i < n; i++) out[i] = (i * 7 + 3) & 0xff
+  return out
 }
 
 /** A stream of `bytes` from `offset` in pieces of `piece` bytes. */

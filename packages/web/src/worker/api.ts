@@ -27,8 +27,6 @@ const MAX_JSON_BYTES = 64 * 1024 * 1024
 export interface RequestOptions {
   body?: unknown
   bytes?: Uint8Array
-  /** A disk-backed body (an OPFS file), sent with the caller's content type. */
-  blob?: Blob
   query?: Record<string, string | number | undefined>
   anonymous?: boolean
   signal?: AbortSignal
@@ -121,8 +119,6 @@ export class Api implements Transport {
     } else if (opts.bytes !== undefined) {
       headers['content-type'] = 'application/octet-stream'
       body = new Uint8Array(opts.bytes)
-    } else if (opts.blob !== undefined) {
-      body = opts.blob
     }
     const url = apiUrl(this.origin, API_PREFIX, path, opts.query)
     const init: RequestInit = { method, headers, redirect: 'error', cache: 'no-store', credentials: 'omit' }
