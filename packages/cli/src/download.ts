@@ -7,7 +7,9 @@ import {
   fromBase64Url,
   HashMismatchError,
   isAirlockError,
+  isTransientError as isTransient,
   type Manifest,
+  NetworkError,
   openItemContent,
 } from '@airlock/core'
 import { fileSource, nodeSha256, writeAll } from '@airlock/core/node'
@@ -16,7 +18,6 @@ import { itemFileName, openItemManifest } from './items.js'
 import type { Output, Progress } from './output.js'
 import { saveStream } from './placement.js'
 import type { Session } from './session.js'
-import { isTransient } from './tus.js'
 
 /**
  * Receiving an item: verify the manifest first, download the ciphertext to
@@ -126,11 +127,11 @@ async function fetchRest(
   } catch (e) {
     res.body.destroy()
     if (e instanceof CliError || isAirlockError(e)) throw e
-    throw new CliError('NETWORK', 'the download was interrupted')
+    throw new NetworkError('the download was interrupted')
   } finally {
     await fh.close()
   }
-  if (pos !== size) throw new CliError('NETWORK', 'the download ended early')
+  if (pos !== size) throw new NetworkError('the download ended early')
   return hash?.digest() ?? null
 }
 

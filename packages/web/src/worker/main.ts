@@ -1,12 +1,15 @@
 /// <reference lib="webworker" />
 import {
   acceptLink,
+  checkUploadUrl,
   type DeviceRecord,
   deviceFingerprint,
   logFingerprint,
+  NotFoundError,
   offerLink,
   type Policy,
   parseLinkInput,
+  tusUpload,
 } from '@airlock/core'
 import { describeError, WebError } from '../errors.ts'
 import type { WorkerEvents, WorkerMessage, WorkerQuestion, WorkerRequest } from '../worker-protocol.ts'
@@ -216,11 +219,20 @@ const api = {
       signal(opId),
     )
   },
-  spooled(itemId: string) {
-    return ready().items.spooled(itemId)
-  },
   pending() {
     return ready().items.pending()
+  },
+  /** Uploads a prepared item's spooled ciphertext with core's tus uploader, resuming where the server is. */
+  async upload(itemId: string, opId: string) {
+    const { account: a, items: it } = ready()
+    const p = (await it.pending()).find((x) => x.itemId === itemId)
+    if (!p) throw new NotFoundError('no such upload in progress')
+    await tusUpload(a.api, checkUploadUrl(origin, p.uploadUrl), {
+      size: p.ciphertextSize,
+      source: await it.spooled(itemId),
+      signal: signal(opId),
+      onProgress: (done) => emit('progress', { opId, phase: 'upload', done, total: p.ciphertextSize }),
+    })
   },
   commit(itemId: string) {
     return ready().items.commit(itemId)
@@ -246,9 +258,6 @@ const api = {
     const { account: a } = ready()
     await a.sync()
     return itemAccesses(a, itemId)
-  },
-  token() {
-    return ready().account.freshToken()
   },
   exportAll(passphrase: string, opId: string) {
     const r = ready()
