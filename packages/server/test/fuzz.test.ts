@@ -62,7 +62,7 @@ const jsonRoutes = (): [string, string, string[], boolean][] => [
   [
     'POST',
     `/conversations/${alice.selfConversationId}/items`,
-    ['ciphertextSize', 'label', 'sensitivity'],
+    ['ciphertextSize', 'idempotencyKey', 'sensitivity'],
     true,
   ],
   ['PUT', `/conversations/${alice.selfConversationId}/retention`, ['retentionMs'], true],

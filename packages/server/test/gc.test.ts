@@ -48,7 +48,7 @@ describe('garbage collection', () => {
         senderDeviceId: account.device,
         ciphertextSize: 10,
         manifestSize: 0,
-        label: null,
+        idempotencyKey: null,
         createdAt: 0,
         expiresAt,
       },

@@ -103,9 +103,9 @@ describe('malformed and oversized requests (real server process)', () => {
     expect4xx(
       await request(server.url, 'POST', `/conversations/${alice.selfConversationId}/items`, {
         token,
-        json: { ciphertextSize: 10, label: '../../etc/passwd' },
+        json: { ciphertextSize: 10, idempotencyKey: '../../etc/passwd' },
       }),
-      'label',
+      'idempotency key',
     )
     await healthy()
   })

@@ -228,6 +228,14 @@ describe('share links (real server process)', () => {
     itemId = own
     try {
       const s = await makeShare()
+      // A HEAD (a link checker, a browser's preview) is not a download.
+      const open = await request(server.url, 'POST', `/public/shares/${s.shareId}/open`)
+      const headers = { [SHARE_SESSION_HEADER]: open.json.session }
+      const head = await request(server.url, 'HEAD', `/public/shares/${s.shareId}/blobs/0`, { headers })
+      expect(head.status).toBe(200)
+      expect((await request(server.url, 'GET', `/items/${own}/accesses`, { token })).json.accesses).toEqual(
+        [],
+      )
       expect(await download(s)).toEqual(s.plaintext)
       const log = await request(server.url, 'GET', `/items/${own}/accesses`, { token })
       expect(log.json.accesses).toMatchObject([{ shareId: s.shareId, accountId: null, deviceId: null }])
