@@ -1,10 +1,12 @@
 import {
+  BadResponseError,
   type Conversation,
   conversationSchema,
   isAirlockError,
   listConversationsResponseSchema,
   logFingerprint,
   lookupResponseSchema,
+  NotFoundError,
   printable,
 } from '@airlock/core'
 import { CliError, isApiError } from './errors.js'
@@ -23,10 +25,10 @@ export async function listConversations(s: Session): Promise<Conversation[]> {
 export async function getConversation(s: Session, cid: string): Promise<Conversation> {
   try {
     const c = await s.client.json('GET', `/conversations/${encodeURIComponent(cid)}`, conversationSchema)
-    if (c.conversationId !== cid) throw new CliError('BAD_RESPONSE', 'the server sent another conversation')
+    if (c.conversationId !== cid) throw new BadResponseError('conversation (another one)')
     return c
   } catch (e) {
-    if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', `no conversation ${cid}`)
+    if (isApiError(e, 'NOT_FOUND')) throw new NotFoundError(`no conversation ${cid}`)
     throw e
   }
 }
@@ -35,14 +37,13 @@ export async function getConversation(s: Session, cid: string): Promise<Conversa
 export async function lookupColleague(s: Session, username: string): Promise<string> {
   try {
     const r = await s.client.json('GET', '/accounts/lookup', lookupResponseSchema, { query: { username } })
-    if (r.username !== username)
-      throw new CliError('BAD_RESPONSE', 'the server answered for another username')
+    if (r.username !== username) throw new BadResponseError('account lookup (another username)')
     // A server that now says this name is another account than the one pinned under it is refused.
     await s.directory.checkUsername(username, r.accountId)
     return r.accountId
   } catch (e) {
     if (isApiError(e, 'NOT_FOUND') || isApiError(e, 'BAD_REQUEST')) {
-      throw new CliError('NOT_FOUND', `nobody is called ${printable(username)} on this server`)
+      throw new NotFoundError(`nobody is called ${printable(username)} on this server`)
     }
     throw e
   }
@@ -61,8 +62,7 @@ export async function directWith(s: Session, username: string): Promise<Conversa
     body: { kind: 'direct', members: [accountId] },
   })
   const peer = await s.directory.directPeer(c)
-  if (peer !== accountId)
-    throw new CliError('BAD_RESPONSE', 'the server gave a conversation with someone else')
+  if (peer !== accountId) throw new BadResponseError('conversation (with someone else)')
   const { firstSeen, pinned } = await pinColleague(s, username, accountId)
   if (!firstSeen && !pinned.verified) {
     s.out.info(
@@ -121,7 +121,7 @@ export async function groupNamed(s: Session, name: string, required: boolean): P
   const found = await findGroups(s, bare)
   if (found.length > 1)
     throw new CliError('USAGE', `${printable(bare)} names ${found.length} groups; give the group id`)
-  if (found.length === 0 && required) throw new CliError('NOT_FOUND', `no group called ${printable(bare)}`)
+  if (found.length === 0 && required) throw new NotFoundError(`no group called ${printable(bare)}`)
   return found[0] ?? null
 }
 

@@ -1,6 +1,6 @@
-import { API_PREFIX } from '@airlock/core'
+import { API_PREFIX, BadResponseError, isAirlockError } from '@airlock/core'
 import type { ApiClient, StreamResponse } from './client.js'
-import { CliError, isApiError, isCliError } from './errors.js'
+import { isApiError, isCliError } from './errors.js'
 
 /**
  * The two tus 1.0 requests the CLI needs: `HEAD` (how far did the upload get?) and `PATCH`
@@ -22,18 +22,17 @@ export function checkUploadUrl(client: ApiClient, uploadUrl: string): string {
   let path = uploadUrl
   if (/^https?:/i.test(uploadUrl)) {
     const u = new URL(uploadUrl)
-    if (u.origin !== client.origin)
-      throw new CliError('BAD_RESPONSE', 'the server named an upload URL on another host')
+    if (u.origin !== client.origin) throw new BadResponseError('upload URL (on another host)')
     path = u.pathname
   }
-  if (!UPLOAD_PATH.test(path)) throw new CliError('BAD_RESPONSE', 'the server sent a malformed upload URL')
+  if (!UPLOAD_PATH.test(path)) throw new BadResponseError('upload URL')
   return path
 }
 
 function offsetHeader(res: StreamResponse, name: string): number {
   const v = res.headers[name]
   if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(v)) {
-    throw new CliError('BAD_RESPONSE', `the server sent a malformed ${name} header`)
+    throw new BadResponseError(`${name} header`)
   }
   return Number(v)
 }
@@ -84,7 +83,8 @@ async function withRelogin<T>(client: ApiClient, f: () => Promise<T>): Promise<T
 
 /** True for failures worth retrying: the network, the server restarting or busy, an offset race. */
 export function isTransient(e: unknown): boolean {
-  if (isCliError(e, 'NETWORK')) return true
+  // A CliError NETWORK still comes from the files not yet moved to core's NetworkError.
+  if (isAirlockError(e, 'NETWORK') || isCliError(e, 'NETWORK')) return true
   if (isApiError(e)) {
     return e.status >= 500 || e.status === 409 || e.status === 429 || e.apiCode === 'UNAUTHENTICATED'
   }

@@ -1,8 +1,11 @@
 import { readFile, stat } from 'node:fs/promises'
 import {
+  BadResponseError,
   type Conversation,
   commitItemResponseSchema,
   itemCiphertextSize,
+  NetworkError,
+  RecipientsChangedError,
   reserveItemResponseSchema,
   resolveRecipients,
   sealItem,
@@ -11,7 +14,7 @@ import {
 import { bootId, fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { writeFileAtomic } from './config.js'
 import { getConversation, selfConversation } from './conversations.js'
-import { CliError, isApiError, isCliError } from './errors.js'
+import { CliError, describeError, isApiError, isCliError } from './errors.js'
 import {
   lockEntry,
   type OutboxEntry,
@@ -207,7 +210,7 @@ export async function sendItem(
 }
 
 function pending(cause: unknown): CliError {
-  const why = cause instanceof Error ? ` (${cause.message})` : ''
+  const why = cause === undefined ? '' : ` (${describeError(cause).message})`
   return new CliError(
     'UPLOAD_PENDING',
     `the upload was interrupted${why}; it is saved: run \`airlock resume\` to continue`,
@@ -221,10 +224,7 @@ async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
   await s.syncLog()
   if (await recipientsChanged(s, entry)) {
     await abandon(s, entry)
-    throw new CliError(
-      'RECIPIENTS_CHANGED',
-      'a device was removed while this was uploading; it was not sent, send it again',
-    )
+    throw new RecipientsChangedError()
   }
   let seq: number | null = null
   await retrying(
@@ -233,7 +233,7 @@ async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
         const r = await s.client.json('PUT', `/items/${entry.itemId}/manifest`, commitItemResponseSchema, {
           bytes: manifest,
         })
-        if (r.itemId !== entry.itemId) throw new CliError('BAD_RESPONSE', 'the server committed another item')
+        if (r.itemId !== entry.itemId) throw new BadResponseError('commit answer (another item)')
         seq = r.seq
       } catch (e) {
         // An earlier run committed it and was killed before clearing the outbox.
@@ -269,8 +269,7 @@ async function pushBytes(
         () => spool.spill(),
         async () => {
           const status = await tusStatus(s.client, path)
-          if (status.length !== total)
-            throw new CliError('BAD_RESPONSE', 'the server reports another upload length')
+          if (status.length !== total) throw new BadResponseError('upload length (not the reserved one)')
           if (first) progress.resumeAt(status.offset)
           first = false
           // Bytes that leave this machine are not progress unless the server keeps them: a server
@@ -279,7 +278,7 @@ async function pushBytes(
             best = status.offset
             stuck = 0
           } else if (++stuck >= MAX_STUCK_ATTEMPTS) {
-            throw pending(new CliError('NETWORK', 'the server stored no more of the upload'))
+            throw pending(new NetworkError('the server stored no more of the upload'))
           }
           if (status.offset === total) return
           if (!spool.has(status.offset)) throw spoolGap()
@@ -294,7 +293,7 @@ async function pushBytes(
           })
           const body = spool.reader(status.offset).pipeThrough(counting)
           const offset = await tusPatch(s.client, path, status.offset, body, signal)
-          if (offset !== total) throw new CliError('NETWORK', 'the upload stopped early')
+          if (offset !== total) throw new NetworkError('the upload stopped early')
         },
       ),
     signal,

@@ -92,7 +92,7 @@ function Main() {
   }, [])
 
   const banner = error && (
-    <div class={error.security ? 'banner security' : 'banner'} role="alert">
+    <div class={error.kind === 'security' ? 'banner security' : 'banner'} role="alert">
       <span>{error.message}</span>
       <button type="button" class="link" onClick={() => setError(null)} aria-label="Dismiss">
         ✕
@@ -115,7 +115,7 @@ function Main() {
             <button type="button" onClick={() => location.reload()}>
               Try again
             </button>
-            {error?.code === 'SERVER_REFUSED' && (
+            {error?.code === 'LOGIN_REFUSED' && (
               <button
                 type="button"
                 class="danger"

@@ -55,5 +55,5 @@ export function on<T>(event: string, f: (data: T) => void): () => void {
 
 export function errorInfo(e: unknown): ErrorInfo {
   if (e instanceof WorkerCallError) return e.info
-  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e), security: false }
+  return { code: 'INTERNAL', kind: 'failed', message: e instanceof Error ? e.message : String(e) }
 }

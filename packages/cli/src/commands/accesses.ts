@@ -1,8 +1,10 @@
 import {
   type AccessEntry,
   type AccessHead,
+  BadResponseError,
   itemIdSchema,
   listAccessesResponseSchema,
+  NotFoundError,
   printable,
   verifyAccessLog,
 } from '@airlock/core'
@@ -60,14 +62,12 @@ async function fetchAccesses(s: Session, itemId: string): Promise<AccessEntry[]>
         query: { since: out.length, limit: PAGE },
       })
     } catch (e) {
-      if (isApiError(e, 'NOT_FOUND'))
-        throw new CliError('NOT_FOUND', `no item ${itemId} sent by this account`)
+      if (isApiError(e, 'NOT_FOUND')) throw new NotFoundError(`no item ${itemId} sent by this account`)
       if (isApiError(e, 'FORBIDDEN'))
         throw new CliError('USAGE', 'only the sending account can see who downloaded this item')
       throw e
     }
-    if (page.itemId !== itemId)
-      throw new CliError('BAD_RESPONSE', 'the server sent the accesses of another item')
+    if (page.itemId !== itemId) throw new BadResponseError('access log (of another item)')
     out.push(...page.accesses)
     if (!page.more || page.accesses.length === 0) return out
   }

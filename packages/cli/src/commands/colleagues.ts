@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import {
   appendGroupEntry,
+  BadResponseError,
   type Conversation,
   conversationSchema,
   createGroupEntry,
   type GroupChange,
   groupFingerprint,
   logFingerprint,
+  NotFoundError,
   printable,
   type VerifiedGroup,
 } from '@airlock/core'
@@ -19,7 +21,7 @@ import {
   lookupColleague,
   pinColleague,
 } from '../conversations.js'
-import { CliError, isApiError } from '../errors.js'
+import { CliError, describeError, isApiError } from '../errors.js'
 import { confirm } from '../prompt.js'
 import { Session } from '../session.js'
 
@@ -41,7 +43,7 @@ export async function listColleagues(ctx: Context): Promise<void> {
         devices: log.active.length,
         verified: pinned.verified,
       }),
-      (e: Error) => ({ fingerprint: null, devices: 0, verified: false, error: e.message }),
+      (e: unknown) => ({ fingerprint: null, devices: 0, verified: false, error: describeError(e).message }),
     )
     rows.push({ username: c.username, accountId: c.accountId, ...r })
   }
@@ -118,8 +120,7 @@ export async function verifyColleague(
 export async function forgetColleague(ctx: Context, username: string): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
   const pinned = (await s.directory.listColleagues()).filter((c) => c.username === username)
-  if (pinned.length === 0)
-    throw new CliError('NOT_FOUND', `no colleague called ${printable(username)} is pinned`)
+  if (pinned.length === 0) throw new NotFoundError(`no colleague called ${printable(username)} is pinned`)
   for (const c of pinned) await s.directory.forget(c.accountId)
   ctx.out.result(
     { username, forgotten: pinned.map((c) => c.accountId) },
@@ -176,7 +177,7 @@ export async function createGroup(ctx: Context, name: string, usernames: string[
   const c = await s.client.json('POST', '/conversations', conversationSchema, {
     body: { kind: 'group', entry },
   })
-  if (c.conversationId !== entry.group) throw new CliError('BAD_RESPONSE', 'the server created another group')
+  if (c.conversationId !== entry.group) throw new BadResponseError('group answer (another group)')
   await showGroup(ctx, s, await s.directory.group(c.conversationId), 'created')
 }
 

@@ -2,6 +2,7 @@ import { mkdtemp, open, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
+  BadResponseError,
   type CommittedItem,
   type CreateShareResponse,
   createShareKeys,
@@ -9,8 +10,11 @@ import {
   decryptShareFile,
   encryptShareFile,
   fromBase64Url,
+  isAirlockError,
   listSharesResponseSchema,
   type Manifest,
+  NetworkError,
+  NotFoundError,
   openShareManifest,
   openShareResponseSchema,
   parseShareLink,
@@ -95,7 +99,7 @@ export async function share(ctx: Context, ids: string[], opts: ShareOptions): Pr
     },
   })
   if (created.uploads.length !== items.length)
-    throw new CliError('BAD_RESPONSE', 'the server sent the wrong uploads')
+    throw new BadResponseError('list of uploads (not the files of this link)')
   let summary: ShareSummary
   try {
     summary = await uploadShare(s, ctx, keys, items, sizes, created)
@@ -166,7 +170,7 @@ async function uploadFile(s: Session, path: string, file: string, size: number):
     try {
       const { offset } = attempt === 0 ? { offset: 0 } : await tusStatus(s.client, path)
       if (offset < size && (await tusPatch(s.client, path, offset, fileSource(file, offset))) !== size) {
-        throw new CliError('NETWORK', 'the upload ended early')
+        throw new NetworkError('the upload ended early')
       }
       return
     } catch (e) {
@@ -220,7 +224,7 @@ export async function revokeShare(ctx: Context, id: string): Promise<void> {
   try {
     r = await s.client.json('DELETE', `/shares/${id}`, shareSummarySchema)
   } catch (e) {
-    if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', `no share link ${id}`)
+    if (isApiError(e, 'NOT_FOUND')) throw new NotFoundError(`no share link ${id}`)
     throw e
   }
   ctx.out.result({ shareId: r.shareId, state: r.state }, `revoked ${r.shareId} (${r.state})`)
@@ -251,7 +255,7 @@ export async function openLink(
     : undefined
   const manifest = await openShareManifest(fromBase64Url(info.manifest), link.fragment, passphrase)
   if (info.files.length !== manifest.files.length)
-    throw new CliError('BAD_RESPONSE', 'the server lists other files than the link holds')
+    throw new BadResponseError('file list (not the files the link holds)')
   const opened = await gone(() =>
     client.json('POST', `/public/shares/${link.shareId}/open`, openShareResponseSchema, { anonymous: true }),
   )
@@ -314,23 +318,25 @@ async function fetchBlob(
         (res.status !== 206 || !String(res.headers['content-range']).startsWith(`bytes ${have}-`))
       ) {
         res.body.destroy()
-        throw new CliError('BAD_RESPONSE', 'the server answered a range request with another range')
+        throw new BadResponseError('range (not the one asked for)')
       }
       const fh = await open(part, have > 0 ? 'a' : 'w', 0o600)
       let n = have
       try {
         for await (const chunk of res.body) {
           n += (chunk as Buffer).length
-          if (n > size) throw new CliError('BAD_RESPONSE', 'the server sent more bytes than the file has')
+          if (n > size) throw new BadResponseError('file (more bytes than it has)')
           await fh.write(chunk as Buffer)
         }
       } catch (e) {
         res.body.destroy()
-        throw e instanceof CliError ? e : new CliError('NETWORK', 'the download was interrupted')
+        throw e instanceof CliError || isAirlockError(e)
+          ? e
+          : new NetworkError('the download was interrupted')
       } finally {
         await fh.close()
       }
-      if ((await stat(part)).size !== size) throw new CliError('NETWORK', 'the download ended early')
+      if ((await stat(part)).size !== size) throw new NetworkError('the download ended early')
       return
     } catch (e) {
       if (!isTransient(e) || isApiError(e, 'UNAUTHENTICATED') || attempt >= 5) throw e
@@ -345,8 +351,8 @@ async function gone<T>(f: () => Promise<T>): Promise<T> {
     return await f()
   } catch (e) {
     if (isApiError(e, 'GONE'))
-      throw new CliError('NOT_FOUND', 'this share link has expired, was used up, or was revoked')
-    if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', 'no such share link on this server')
+      throw new NotFoundError('this share link has expired, was used up, or was revoked')
+    if (isApiError(e, 'NOT_FOUND')) throw new NotFoundError('no such share link on this server')
     throw e
   }
 }

@@ -1,4 +1,11 @@
-import { API_ERROR_STATUS, API_PREFIX, apiErrorBodySchema, isAirlockError, readAll } from '@airlock/core'
+import {
+  API_ERROR_STATUS,
+  API_PREFIX,
+  type ApiErrorCode,
+  apiErrorBodySchema,
+  isAirlockError,
+  readAll,
+} from '@airlock/core'
 import type { z } from 'zod'
 import { ApiError, WebError } from '../errors.ts'
 
@@ -113,7 +120,9 @@ async function errorOf(res: Response): Promise<ApiError> {
     const r = apiErrorBodySchema.safeParse(JSON.parse(text))
     if (r.success) return new ApiError(res.status, r.data.error.code, r.data.error.message)
   } catch {}
-  const byStatus = Object.entries(API_ERROR_STATUS).find(([, s]) => s === res.status)?.[0]
+  const byStatus = (Object.entries(API_ERROR_STATUS) as [ApiErrorCode, number][]).find(
+    ([, s]) => s === res.status,
+  )?.[0]
   return new ApiError(
     res.status,
     byStatus ?? (res.status >= 500 ? 'INTERNAL' : 'BAD_REQUEST'),

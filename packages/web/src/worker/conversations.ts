@@ -251,7 +251,7 @@ export class Conversations {
     } catch (e) {
       if (isApiError(e, 'NOT_FOUND'))
         throw new WebError('NOT_FOUND', `no one is called “${printable(wanted)}” on this server`)
-      if (isApiError(e, 'INVALID_QUERY') || isApiError(e, 'INVALID_BODY'))
+      if (isApiError(e, 'BAD_REQUEST') || isApiError(e, 'INVALID_BODY'))
         throw new WebError('USAGE', 'that is not a valid username')
       throw e
     }

@@ -3,11 +3,14 @@ import {
   acceptLink,
   type DeviceRecord,
   deviceFingerprint,
+  InvalidInputError,
   logFingerprint,
+  NotFoundError,
+  NotSetUpError,
   offerLink,
   parseLinkInput,
 } from '@airlock/core'
-import { describeError, WebError } from '../errors.ts'
+import { describeError } from '../errors.ts'
 import type { Request, WorkerMessage } from '../rpc.ts'
 import { itemAccesses } from './accesses.ts'
 import { Account, forget, newDevice } from './account.ts'
@@ -58,7 +61,7 @@ function ask(event: string, data: object): Promise<boolean> {
 }
 
 function ready(): { account: Account; items: Items; conversations: Conversations } {
-  if (!account || !items || !conversations) throw new WebError('NOT_SET_UP', 'this browser is not set up yet')
+  if (!account || !items || !conversations) throw new NotSetUpError('this browser is not set up yet')
   return { account, items, conversations }
 }
 
@@ -174,9 +177,9 @@ const methods: Record<string, (...args: never[]) => unknown> = {
     const { account: a } = ready()
     await a.sync()
     const record = a.log.active.find((d) => d.id === deviceId)
-    if (!record) throw new WebError('NOT_FOUND', 'that device is not active')
+    if (!record) throw new NotFoundError('that device is not active')
     if (record.id === a.device.record.id)
-      throw new WebError('USAGE', 'remove this browser from another device')
+      throw new InvalidInputError('remove this browser from another device')
     await a.append('remove', record)
   },
   list(conversationId: string, since: number) {
@@ -318,7 +321,7 @@ self.onmessage = async (m: MessageEvent<Request>) => {
   const { id, method, args } = m.data
   try {
     const f = methods[method]
-    if (!f) throw new WebError('INTERNAL', `unknown method ${method}`)
+    if (!f) throw new Error(`unknown method ${method}`)
     const value = await (f as (...a: unknown[]) => unknown)(...args)
     self.postMessage({ id, ok: true, value } satisfies WorkerMessage)
   } catch (e) {

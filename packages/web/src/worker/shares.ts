@@ -1,10 +1,14 @@
 import {
+  BadResponseError,
   createShareKeys,
   createShareResponseSchema,
   decryptShareFile,
   encryptShareFile,
   fromBase64Url,
+  InvalidInputError,
+  isAirlockError,
   listSharesResponseSchema,
+  NotFoundError,
   openShareManifest,
   openShareResponseSchema,
   parseShareLink,
@@ -76,13 +80,14 @@ export async function createShare(
     for (const [i, p] of plain.entries()) {
       const upload = created.uploads[i]
       if (!upload || !/^\/api\/v1\/uploads\/[A-Za-z0-9_-]{22}$/.test(upload.uploadUrl))
-        throw new WebError('BAD_RESPONSE', 'the server sent a malformed upload URL')
+        throw new BadResponseError('upload URL')
       const enc = await encryptShareFile(keys.fileRecipient, p.file.stream(), p.file.size)
       const spool = `share-${op}-${i}`
       spools.push(spool)
       await opfs.writeFile(spool, enc.ciphertext, undefined, signal)
       const sealed = enc.finish()
-      if (sealed.size !== sizes[i]) throw new WebError('BAD_RESPONSE', 'the ciphertext size changed')
+      if (sealed.size !== sizes[i])
+        throw new InvalidInputError('the file changed while it was being encrypted; choose it again')
       await uploadSpool(account, upload.uploadUrl.slice('/api/v1'.length), await opfs.readFile(spool), signal)
       sent += sealed.size
       progress(sent, total)
@@ -123,7 +128,7 @@ async function uploadSpool(account: Account, path: string, file: File, signal: A
         const head = await account.api.request('HEAD', path, { headers: tus, signal })
         offset = Number(head.headers.get('upload-offset'))
         if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size)
-          throw new WebError('BAD_RESPONSE', 'the server sent a malformed upload offset')
+          throw new BadResponseError('upload offset')
       }
       if (offset === file.size && attempt > 0) return
       await account.api.send('PATCH', path, {
@@ -137,7 +142,10 @@ async function uploadSpool(account: Account, path: string, file: File, signal: A
       })
       return
     } catch (e) {
-      const transient = (e instanceof WebError && e.code === 'NETWORK') || (isApiError(e) && e.status >= 500)
+      const transient =
+        isAirlockError(e, 'NETWORK') ||
+        (e instanceof WebError && e.code === 'NETWORK') ||
+        (isApiError(e) && e.status >= 500)
       if (!transient || attempt >= 5 || signal.aborted) throw e
       await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
     }
@@ -177,7 +185,7 @@ export async function openShare(href: string, passphrase?: string): Promise<Open
   if (link.needsPassphrase && !passphrase) return { ...base, files: null }
   const manifest = await openShareManifest(fromBase64Url(info.manifest), link.fragment, passphrase)
   if (manifest.files.length !== info.files.length)
-    throw new WebError('BAD_RESPONSE', 'the server lists other files than the link holds')
+    throw new BadResponseError('file list (not the files the link holds)')
   opened = { link, manifest, api }
   return { ...base, files: manifest.files.map((f) => ({ name: f.name, size: f.size, type: f.type })) }
 }
@@ -187,7 +195,7 @@ export async function downloadShare(
   progress: (done: number, total: number) => void,
   signal: AbortSignal,
 ): Promise<{ file: File; name: string; risk: Risk | null }[]> {
-  if (!opened) throw new WebError('NOT_FOUND', 'open the link first')
+  if (!opened) throw new NotFoundError('open the link first')
   const { link, manifest, api } = opened
   const session = await gone(() =>
     api.json('POST', `/public/shares/${link.shareId}/open`, openShareResponseSchema, { anonymous: true }),
@@ -234,8 +242,8 @@ async function gone<T>(f: () => Promise<T>): Promise<T> {
     return await f()
   } catch (e) {
     if (isApiError(e, 'GONE'))
-      throw new WebError('SHARE_GONE', 'This link has expired, was used up, or was revoked by its owner.')
-    if (isApiError(e, 'NOT_FOUND')) throw new WebError('SHARE_GONE', 'There is no such link on this server.')
+      throw new NotFoundError('this link has expired, was used up, or was revoked by its owner')
+    if (isApiError(e, 'NOT_FOUND')) throw new NotFoundError('there is no such link on this server')
     throw e
   }
 }
