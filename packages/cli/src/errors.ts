@@ -18,11 +18,11 @@ export type CliErrorCode =
   | MovedToCore
 
 /**
- * @deprecated Core has these as classes (`NetworkError`, `BadResponseError`, `LoginRefusedError`,
- * `DeviceRemovedError`, `NotFoundError`). Only the files whose flows are moving into core still
- * throw them as `CliError`s; the codes go with those throw sites.
+ * @deprecated Core has these as classes (`BadResponseError`, `NotFoundError`). Only session.ts and
+ * items.ts, whose flows are moving into core, still throw them as `CliError`s; the codes go with
+ * those throw sites.
  */
-type MovedToCore = 'NETWORK' | 'BAD_RESPONSE' | 'LOGIN_FAILED' | 'DEVICE_REMOVED' | 'NOT_FOUND'
+type MovedToCore = 'BAD_RESPONSE' | 'NOT_FOUND'
 
 export class CliError extends Error {
   readonly code: CliErrorCode
@@ -88,10 +88,7 @@ const CLI_EXIT = {
   FINGERPRINT_MISMATCH: EXIT.security,
   NOT_ADMIN: EXIT.notAdmin,
   // As core's kinds of these codes say.
-  NETWORK: KIND_EXIT.network,
   BAD_RESPONSE: KIND_EXIT.security,
-  LOGIN_FAILED: KIND_EXIT.auth,
-  DEVICE_REMOVED: KIND_EXIT.auth,
   NOT_FOUND: KIND_EXIT.notFound,
 } as const satisfies Record<CliErrorCode, number>
 

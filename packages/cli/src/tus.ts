@@ -1,6 +1,6 @@
 import { API_PREFIX, BadResponseError, isAirlockError } from '@airlock/core'
 import type { ApiClient, StreamResponse } from './client.js'
-import { isApiError, isCliError } from './errors.js'
+import { isApiError } from './errors.js'
 
 /**
  * The two tus 1.0 requests the CLI needs: `HEAD` (how far did the upload get?) and `PATCH`
@@ -83,8 +83,7 @@ async function withRelogin<T>(client: ApiClient, f: () => Promise<T>): Promise<T
 
 /** True for failures worth retrying: the network, the server restarting or busy, an offset race. */
 export function isTransient(e: unknown): boolean {
-  // A CliError NETWORK still comes from the files not yet moved to core's NetworkError.
-  if (isAirlockError(e, 'NETWORK') || isCliError(e, 'NETWORK')) return true
+  if (isAirlockError(e, 'NETWORK')) return true
   if (isApiError(e)) {
     return e.status >= 500 || e.status === 409 || e.status === 429 || e.apiCode === 'UNAUTHENTICATED'
   }

@@ -224,7 +224,7 @@ export const ERROR_KINDS = {
   SERVER: { kind: 'refused', says: 'sentence' },
   NETWORK: { kind: 'network', says: 'message' },
   BAD_RESPONSE: { kind: 'security', says: 'message' },
-  LOGIN_REFUSED: { kind: 'auth', says: 'sentence' },
+  LOGIN_REFUSED: { kind: 'auth', says: 'message' },
   DEVICE_REMOVED: { kind: 'auth', says: 'message' },
   NOT_FOUND: { kind: 'notFound', says: 'message' },
   RECIPIENTS_CHANGED: { kind: 'conflict', says: 'sentence' },

@@ -260,7 +260,7 @@ export class BadResponseError extends AirlockError {
  */
 export class LoginRefusedError extends AirlockError {
   constructor(
-    message = 'the server refused this device: it is not (or no longer) an active device of an account there',
+    message = 'the server refused this device: it is not (or no longer) an active device of an account there, perhaps removed on another device; its keys are kept',
   ) {
     super('LOGIN_REFUSED', message)
   }

@@ -8,32 +8,19 @@ import { AirlockError, describeError as describe, type ErrorCode, type ErrorKind
 export type WebErrorCode = 'UNSUPPORTED' | 'STORAGE' | MovedToCore
 
 /**
- * @deprecated Core has these as classes (`NetworkError`, `BadResponseError`, `NotSetUpError`,
- * `DeviceRemovedError`, `LoginRefusedError`, `RecipientsChangedError`, `NotFoundError`,
- * `InvalidInputError`, `CancelledError`). Only the worker files whose flows are moving into core
- * still throw them as `WebError`s; the codes go with those throw sites.
+ * @deprecated Core has these as classes (`NotSetUpError`, `DeviceRemovedError`,
+ * `InvalidInputError`, `NotFoundError`, `RecipientsChangedError`). Only worker/account.ts and
+ * worker/items.ts, whose flows are moving into core, still throw them as `WebError`s; the codes go
+ * with those throw sites.
  */
-type MovedToCore =
-  | 'NETWORK'
-  | 'BAD_RESPONSE'
-  | 'NOT_SET_UP'
-  | 'DEVICE_REMOVED'
-  | 'SERVER_REFUSED'
-  | 'RECIPIENTS_CHANGED'
-  | 'NOT_FOUND'
-  | 'USAGE'
-  | 'CANCELLED'
+type MovedToCore = 'NOT_SET_UP' | 'DEVICE_REMOVED' | 'USAGE' | 'NOT_FOUND' | 'RECIPIENTS_CHANGED'
 
 const CORE_CODE = {
-  NETWORK: 'NETWORK',
-  BAD_RESPONSE: 'BAD_RESPONSE',
   NOT_SET_UP: 'NOT_SET_UP',
   DEVICE_REMOVED: 'DEVICE_REMOVED',
-  SERVER_REFUSED: 'LOGIN_REFUSED',
-  RECIPIENTS_CHANGED: 'RECIPIENTS_CHANGED',
-  NOT_FOUND: 'NOT_FOUND',
   USAGE: 'INVALID_INPUT',
-  CANCELLED: 'CANCELLED',
+  NOT_FOUND: 'NOT_FOUND',
+  RECIPIENTS_CHANGED: 'RECIPIENTS_CHANGED',
 } as const satisfies Record<MovedToCore, ErrorCode>
 
 export class WebError extends Error {

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { open, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import {
+  BadResponseError,
   createAccountResponseSchema,
   createGenesis,
   type DeviceSecrets,
   deviceFingerprint,
   entryValue,
   generateDevice,
+  LoginRefusedError,
   login,
   prepareLogEntry,
   publishLogEntry,
@@ -70,12 +72,12 @@ export async function setup(ctx: Context, serverUrl: string, opts: SetupOptions)
     })
   } catch (e) {
     if (isApiError(e, 'FORBIDDEN'))
-      throw new CliError('LOGIN_FAILED', 'the code is unknown, already used or expired')
+      throw new LoginRefusedError('the code is unknown, already used or expired')
     if (isApiError(e, 'USERNAME_TAKEN')) throw new CliError('USAGE', `the username ${username} is taken`)
     throw e
   }
   if (created.accountId !== accountId || created.deviceId !== device.record.id) {
-    throw new CliError('BAD_RESPONSE', 'the server created another account')
+    throw new BadResponseError('account answer (another account)')
   }
   let log = verifyLog(accountId, [entryValue(genesis)])
   await saveEnrollment(home, device, log, {

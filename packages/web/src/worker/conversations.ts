@@ -10,15 +10,17 @@ import {
   type GroupChange,
   type GroupRole,
   groupFingerprint,
+  InvalidInputError,
   listConversationsResponseSchema,
   logFingerprint,
   lookupResponseSchema,
+  NotFoundError,
   printable,
   randomBytes,
   toBase64Url,
   type VerifiedGroup,
 } from '@airlock/core'
-import { describeError, type ErrorInfo, isApiError, WebError } from '../errors.ts'
+import { describeError, type ErrorInfo, isApiError } from '../errors.ts'
 import type { Account } from './account.ts'
 import { badResponse } from './api.ts'
 import { directoryStore, knownUsername, rememberUsername } from './directory-store.ts'
@@ -240,9 +242,9 @@ export class Conversations {
       return found
     } catch (e) {
       if (isApiError(e, 'NOT_FOUND'))
-        throw new WebError('NOT_FOUND', `no one is called “${printable(wanted)}” on this server`)
+        throw new NotFoundError(`no one is called “${printable(wanted)}” on this server`)
       if (isApiError(e, 'BAD_REQUEST') || isApiError(e, 'INVALID_BODY'))
-        throw new WebError('USAGE', 'that is not a valid username')
+        throw new InvalidInputError('that is not a valid username')
       throw e
     }
   }

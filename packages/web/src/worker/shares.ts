@@ -24,7 +24,7 @@ import {
   shareFileCiphertextSize,
   shareSummarySchema,
 } from '@airlock/core'
-import { isApiError, WebError } from '../errors.ts'
+import { isApiError } from '../errors.ts'
 import { type Risk, riskOf } from '../risk.ts'
 import type { Account } from './account.ts'
 import { Api } from './api.ts'
@@ -142,10 +142,7 @@ async function uploadSpool(account: Account, path: string, file: File, signal: A
       })
       return
     } catch (e) {
-      const transient =
-        isAirlockError(e, 'NETWORK') ||
-        (e instanceof WebError && e.code === 'NETWORK') ||
-        (isApiError(e) && e.status >= 500)
+      const transient = isAirlockError(e, 'NETWORK') || (isApiError(e) && e.status >= 500)
       if (!transient || attempt >= 5 || signal.aborted) throw e
       await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
     }
