@@ -6,7 +6,7 @@ import { generateX25519Identity, identityToRecipient } from 'age-encryption'
 import { afterAll, describe, expect, it } from 'vitest'
 import { decryptBytes, encryptBytes, encryptStream } from '../src/age.js'
 import { randomBytes } from '../src/bytes.js'
-import { bytesStream, readAll } from '../src/streams.js'
+import { bytesStream, readAll } from '../src/byte-streams.js'
 import { checkVector, loadVectors } from '../test/cctv.js'
 import { nodeAead } from './aead.js'
 

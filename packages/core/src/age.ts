@@ -20,7 +20,7 @@ import {
   encryptStream as encryptSTREAM,
   nobleAead,
 } from './stream.js'
-import { readAll, readerSource } from './streams.js'
+import { readAll, readerSource } from './byte-streams.js'
 
 /**
  * age v1 (C2SP) on top of `age-encryption`: that library parses and checks headers and wraps

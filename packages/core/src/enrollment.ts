@@ -1,4 +1,5 @@
-import { appendLogResponseSchema, type MeResponse, meResponseSchema } from './api.js'
+import type { MeResponse } from './api.js'
+import { callEndpoint } from './call-endpoint.js'
 import {
   appendEntry,
   type DeviceLogEntry,
@@ -33,7 +34,7 @@ export async function enrollDevice(
   const log = await fetchVerifiedLog(logPagesOver(t, accountId), accountId, pin)
   if (!findActiveDevice(log, device.record.id))
     throw new BadResponseError('device log (this device is not in it)')
-  const me = await t.json('GET', '/accounts/me', meResponseSchema)
+  const me = await callEndpoint(t, 'me', {})
   if (me.accountId !== accountId || me.deviceId !== device.record.id)
     throw new BadResponseError('account answer (another account)')
   return { log, me }
@@ -61,12 +62,10 @@ export function prepareLogEntry(
  * (`BadResponseError` otherwise); `ServerError` `STALE_HEAD` when another device appended first.
  */
 export async function publishLogEntry(t: Transport, p: PreparedEntry): Promise<VerifiedLog> {
-  const res = await t.json(
-    'POST',
-    `/accounts/${encodeURIComponent(p.next.accountId)}/log`,
-    appendLogResponseSchema,
-    { body: { entry: entryValue(p.entry) } },
-  )
+  const res = await callEndpoint(t, 'appendDeviceLog', {
+    params: { id: p.next.accountId },
+    body: { entry: p.entry },
+  })
   if (res.head.seq !== p.next.seq || res.head.hash !== p.next.head)
     throw new BadResponseError('device-log head')
   return p.next

@@ -17,7 +17,7 @@ import {
 } from './manifest.js'
 import { padmeLength, padStream, unpadStream } from './padding.js'
 import { type ChunkAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
-import { bytesStream, readAll } from './streams.js'
+import { bytesStream, readAll } from './byte-streams.js'
 
 /**
  * An item is one age file (the padded plaintext) plus its sealed manifest. These are the only

@@ -22,7 +22,7 @@ import {
 } from './errors.js'
 import { type DeviceRecord, type DeviceSecrets, signCanonical, verifyCanonical } from './identity.js'
 import type { ChunkAead } from './stream.js'
-import { bytesStream, readAll } from './streams.js'
+import { bytesStream, readAll } from './byte-streams.js'
 
 /**
  * The manifest of an item: who sent it (device and the log state it saw), to which devices, and

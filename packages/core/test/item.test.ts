@@ -25,7 +25,7 @@ import {
 } from '../src/manifest.js'
 import { padmeLength } from '../src/padding.js'
 import { type ChunkAead, encryptStream as encryptSTREAM, nobleAead } from '../src/stream.js'
-import { bytesStream, readAll } from '../src/streams.js'
+import { bytesStream, readAll } from '../src/byte-streams.js'
 import { drain } from './drain.js'
 
 let a1: DeviceSecrets

@@ -15,7 +15,7 @@ import {
   shareFileCiphertextSize,
   shareLinkUrl,
 } from '../src/share.js'
-import { bytesStream, readAll } from '../src/streams.js'
+import { bytesStream, readAll } from '../src/byte-streams.js'
 
 const WORK = { workFactor: 10 }
 

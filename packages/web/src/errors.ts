@@ -9,18 +9,16 @@ export type WebErrorCode = 'UNSUPPORTED' | 'STORAGE' | MovedToCore
 
 /**
  * @deprecated Core has these as classes (`NotSetUpError`, `DeviceRemovedError`,
- * `InvalidInputError`, `NotFoundError`, `RecipientsChangedError`). Only worker/account.ts and
- * worker/items.ts, whose flows are moving into core, still throw them as `WebError`s; the codes go
- * with those throw sites.
+ * `InvalidInputError`, `NotFoundError`). Only worker/account.ts and worker/items.ts, whose flows
+ * are moving into core, still throw them as `WebError`s; the codes go with those throw sites.
  */
-type MovedToCore = 'NOT_SET_UP' | 'DEVICE_REMOVED' | 'USAGE' | 'NOT_FOUND' | 'RECIPIENTS_CHANGED'
+type MovedToCore = 'NOT_SET_UP' | 'DEVICE_REMOVED' | 'USAGE' | 'NOT_FOUND'
 
 const CORE_CODE = {
   NOT_SET_UP: 'NOT_SET_UP',
   DEVICE_REMOVED: 'DEVICE_REMOVED',
   USAGE: 'INVALID_INPUT',
   NOT_FOUND: 'NOT_FOUND',
-  RECIPIENTS_CHANGED: 'RECIPIENTS_CHANGED',
 } as const satisfies Record<MovedToCore, ErrorCode>
 
 export class WebError extends Error {
