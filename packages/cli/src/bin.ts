@@ -60,11 +60,12 @@ Secrets are never read from the command line. They come from, in order:
   AIRLOCK_PASSPHRASE    export or share-link passphrase, or --passphrase-file FILE
   otherwise a prompt on the terminal, or one line of standard input.
 
-Exit codes: 0 ok, 1 failure, 2 usage, 3 not set up / configuration, 4 server unreachable,
-5 login refused (device removed?) or wrong passphrase, 6 verification failed (nothing was
-written), 7 not found (or a share link expired, used up or revoked), 8 upload interrupted
-(run \`airlock resume\`), 9 an access log does not verify (tampered), 10 not an administrator,
-11 refused by the organisation's policy, 130 cancelled.`,
+Exit codes: 0 ok, 1 failure, 2 usage or malformed input (a key, a link), 3 not set up /
+configuration, 4 server unreachable, 5 login refused (device removed?) or wrong passphrase,
+6 verification failed (nothing was written), 7 not found (or expired, used up or revoked: a
+share link, a linking code), 8 upload interrupted (run \`airlock resume\`), 9 an access log
+does not verify (tampered), 10 not an administrator, 11 refused by the organisation's policy,
+130 cancelled.`,
   )
 
 /** Runs a command with its context; every failure becomes one line on stderr and an exit code. */

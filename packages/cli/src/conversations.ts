@@ -7,6 +7,7 @@ import {
   isAirlockError,
   logFingerprint,
   lookupAccount,
+  NotFoundError,
   openDirect,
   printable,
 } from '@airlock/core'
@@ -94,7 +95,7 @@ export async function groupNamed(s: Session, name: string, required: boolean): P
   const found = await findGroups(s, bare)
   if (found.length > 1)
     throw new CliError('USAGE', `${printable(bare)} names ${found.length} groups; give the group id`)
-  if (found.length === 0 && required) throw new CliError('NOT_FOUND', `no group called ${printable(bare)}`)
+  if (found.length === 0 && required) throw new NotFoundError(`no group called ${printable(bare)}`)
   return found[0] ?? null
 }
 

@@ -222,7 +222,7 @@ describe('airlock CLI against a real server', () => {
     const out = join(dir, 'get-tampered')
     const r = await cli(B, ['get', '--out', out, '--', id])
     expect(r.code).toBe(6)
-    expect(r.stderr).toMatch(/does not match the signed hash/)
+    expect(r.stderr).toMatch(/does not match what the sender signed/)
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(await readdir(out).catch(() => [])).toEqual([])
     expect(await readdir(join(B, 'downloads'))).toEqual([])

@@ -141,7 +141,8 @@ describe('a malicious server relaying device linking (evil-server harness, real 
     await sleep(2000)
     const approve = await cli(A, ['--json', 'devices', 'approve'], { input: `${url}\ny\n` })
     expect(errorCode(approve)).toBe('LINK_EXPIRED')
-    expect(approve.code).toBe(6)
+    // Expired is gone, like an expired share link (7), not a failed verification (6).
+    expect(approve.code).toBe(7)
     const linked = await ended(link2)
     expect(errorCode(linked)).toBe('LINK_EXPIRED')
     await expectNoDeviceAdded(pinned)

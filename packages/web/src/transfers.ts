@@ -111,11 +111,12 @@ export async function send(
     const err = errorInfo(e)
     setTransfer(opId, { phase: 'failed', error: err, cancel: undefined })
     // A refusal by the organisation's policy is shown as a banner, not only in the transfer list.
-    if (POLICY_CODES.has(err.code)) opts.onRefused?.(err)
+    if (err.kind === 'policy' || SIZE_CODES.has(err.code)) opts.onRefused?.(err)
   }
 }
 
-const POLICY_CODES = new Set(['API_POLICY_FORBIDS', 'API_ITEM_TOO_LARGE', 'API_QUOTA_EXCEEDED', 'POLICY'])
+/** Refusals of the file's size, which the person can act on like a policy refusal. */
+const SIZE_CODES = new Set(['ITEM_TOO_LARGE', 'QUOTA_EXCEEDED'])
 
 /** Uploads a prepared item's spooled ciphertext and commits it; used for new sends and after a reload. */
 export async function resumeUpload(p: PendingUpload, opId: string): Promise<void> {

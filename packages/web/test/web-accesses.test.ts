@@ -103,7 +103,7 @@ describe('the Accesses dialog', () => {
     const edited = await openAccesses()
     expect(edited.rows).toEqual([])
     expect(edited.code).toBe('ACCESS_LOG_TAMPERED')
-    expect(edited.alert).toMatch(/record of who downloaded this item does not verify/)
+    expect(edited.alert).toMatch(/access log of this item does not verify/)
     sql("UPDATE access_log SET address = '127.0.0.1' WHERE item_id = ? AND item_seq = 1", itemId)
     expect((await openAccesses()).rows).toHaveLength(2)
 

@@ -88,7 +88,7 @@ describe('share links in the browser', () => {
     await carol.page.getByLabel('Passphrase').fill('blue harbour')
     await carol.page.getByRole('button', { name: 'Unlock' }).click()
     await carol.page.getByTestId('share-error').waitFor({ timeout: 60_000 })
-    expect(await carol.page.getByTestId('share-error').textContent()).toMatch(/Wrong passphrase/)
+    expect(await carol.page.getByTestId('share-error').textContent()).toMatch(/wrong passphrase/)
     await carol.page.getByLabel('Passphrase').fill('blue harbour 7')
     await carol.page.getByRole('button', { name: 'Unlock' }).click()
     await carol.page.getByText('minutes.bin').waitFor({ timeout: 60_000 })

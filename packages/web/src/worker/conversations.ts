@@ -14,11 +14,12 @@ import {
   listConversations,
   logFingerprint,
   lookupAccount,
+  NotFoundError,
   openDirect,
   printable,
   type VerifiedGroup,
 } from '@airlock/core'
-import { describeError, type ErrorInfo, WebError } from '../errors.ts'
+import { describeError, type ErrorInfo } from '../errors.ts'
 import type { Account } from './account.ts'
 import { directoryStore, knownUsername, rememberUsername } from './directory-store.ts'
 
@@ -216,7 +217,7 @@ export class Conversations {
       return found
     } catch (e) {
       if (isAirlockError(e, 'NOT_FOUND'))
-        throw new WebError('NOT_FOUND', `no one is called “${printable(username.trim())}” on this server`)
+        throw new NotFoundError(`no one is called “${printable(username.trim())}” on this server`)
       throw e
     }
   }
