@@ -3,9 +3,11 @@
  * only; the Node fast path is `@airlock/core/node`.
  */
 export * from './access-log.js'
+export * from './addressing.js'
 export * from './age.js'
 export * from './api.js'
 export * from './api-doc.js'
+export { bytesStream, readAll, readerSource } from './byte-streams.js'
 export * from './bytes.js'
 export * from './call-endpoint.js'
 export * from './canonical.js'
@@ -51,6 +53,5 @@ export * from './sending.js'
 export * from './session.js'
 export * from './share.js'
 export { CHUNK_SIZE, type ChunkAead, nobleAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
-export { bytesStream, readAll, readerSource } from './byte-streams.js'
 export * from './transport.js'
 export * from './verified-items.js'
