@@ -1,13 +1,16 @@
 import type { MeResponse } from './api.js'
+import { randomBytes, toBase64Url } from './bytes.js'
 import { callEndpoint } from './call-endpoint.js'
 import {
   appendEntry,
+  createGenesis,
   type DeviceLogEntry,
   entryValue,
   extendVerified,
   findActiveDevice,
   type Pin,
   type VerifiedLog,
+  verifyLog,
 } from './device-log.js'
 import { BadResponseError } from './errors.js'
 import type { DeviceRecord, DeviceSecrets } from './identity.js'
@@ -16,6 +19,32 @@ import { login, logPagesOver } from './session.js'
 import type { Transport } from './transport.js'
 
 /** Making a device part of an account, and publishing entries of an account's device log. */
+
+/**
+ * Creates an account with `device` as its first device: a fresh random account id, the device's
+ * self-signed genesis entry, and the server's answer checked to be for exactly that account and
+ * device. Returns the verified one-entry log and what the server told (my own conversation, and
+ * whether this account administers the server). `ServerError` `FORBIDDEN` for an unknown, used or
+ * expired code and `USERNAME_TAKEN` pass through for the client to word.
+ */
+export async function createAccount(
+  t: Transport,
+  device: DeviceSecrets,
+  input: { code: string; username: string },
+): Promise<{ log: VerifiedLog; selfConversationId: string; admin: boolean }> {
+  const accountId = toBase64Url(randomBytes(16))
+  const genesis = createGenesis(accountId, device)
+  const created = await callEndpoint(t, 'createAccount', {
+    body: { code: input.code, username: input.username, genesis },
+  })
+  if (created.accountId !== accountId || created.deviceId !== device.record.id)
+    throw new BadResponseError('account answer (another account)')
+  return {
+    log: verifyLog(accountId, [entryValue(genesis)]),
+    selfConversationId: created.selfConversationId,
+    admin: created.admin,
+  }
+}
 
 /**
  * After an account's first device or another device added `device` (linking, a recovery key):

@@ -22,7 +22,7 @@ import {
   startServer,
   tempDir,
 } from '../../cli/test/harness.js'
-import { createAccount, type Device, item, launch, openDevice, sendNote } from './harness.js'
+import { createAccount, type Device, launch, openDevice, sendNote } from './harness.js'
 
 // A stranger with an ordinary account on the same server (mallory) signs an item with her own,
 // real device and the server lists it in Alice's own conversation. Alice's browser must refuse it
@@ -130,8 +130,9 @@ function storedKeys(): Promise<string[]> {
 describe('an item signed by someone outside the conversation', () => {
   it('is refused without fetching or pinning the signer’s device log', async () => {
     await sendNote(web.page, 'quarterly figures')
-    await item(web.page, 'quarterly figures').waitFor({ timeout: 30_000 })
-    const id = (await item(web.page, 'quarterly figures').getAttribute('data-item'))!
+    const note = web.page.locator('li.item', { hasText: 'quarterly figures' })
+    await note.waitFor({ timeout: 30_000 })
+    const id = (await note.getAttribute('data-item'))!
     const sealed = await forgedByMallory(id)
     const db = new Database(join(dir, 'airlock.db'))
     db.prepare('UPDATE items SET manifest = ? WHERE id = ?').run(Buffer.from(sealed), id)
