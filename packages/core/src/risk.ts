@@ -141,15 +141,15 @@ function looksLikeText(head: Uint8Array): boolean {
 }
 
 /**
- * Every name a received file can go by: the last component of the name as sent, the name it is
- * saved under (`safeFilename`, which the extension on disk comes from), and, for a name with a
+ * Every name a received file can go by: the name it is saved under (`safeFilename` of the last
+ * component of the name sent, which the extension on disk comes from) and, for a name with a
  * colon, the file an NTFS volume would write (`x.hta:s` is the stream `s` of the file `x.hta`;
  * `safeFilename` makes the colon `_`, but a copy made by another tool may not).
  */
 function namesOf(name: string): { saved: string; all: string[] } {
   const base = name.split(/[/\\]/).pop() ?? ''
   const saved = safeFilename(base)
-  const all = [base, saved]
+  const all = [saved]
   const colon = base.indexOf(':')
   if (colon > 0) all.push(safeFilename(base.slice(0, colon)))
   return { saved, all }
@@ -180,8 +180,8 @@ function collector(): { reasons: RiskReason[]; add: (kind: RiskKind, detail: str
 /**
  * Assesses a received file from its name as sent and its first and last bytes (up to
  * {@link RISK_SAMPLE_BYTES} each; pass the same bytes twice for a small file). Never throws.
- * The name is judged as it is saved (`savedName`, see the module comment), and as sent, and, with
- * an NTFS `:stream` suffix, as the file Windows would write; every extension counts
+ * The name is judged as it is saved (`savedName`, see the module comment) and, with an NTFS
+ * `:stream` suffix, as the file Windows would write; every extension counts
  * (`report.pdf.exe` is an executable). Content counts more than names: an executable or macro
  * project is flagged whatever the file is called. A name/content mismatch is judged on the
  * saved name's last extension, the one that decides what opens the file.

@@ -46,7 +46,7 @@ describe('risky extensions (SECURITY-TESTS 29)', () => {
     })
   }
 
-  it('passes ordinary names', () => {
+  it('passes ordinary names, and a dot-file (saved without its leading dot, so with no extension)', () => {
     for (const name of [
       'notes.txt',
       'photo.jpg',
