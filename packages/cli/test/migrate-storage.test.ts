@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { S3Settings } from '../../server/src/s3-client.js'
+import type { S3Settings } from '../../server/src/storage/blob/s3-client.js'
 import {
   freshSchema,
   type PgSchema,

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { S3BlobStore } from '../../server/src/s3-blob-store.js'
-import type { S3Settings } from '../../server/src/s3-client.js'
+import { S3BlobStore } from '../../server/src/storage/blob/s3-blob-store.js'
+import type { S3Settings } from '../../server/src/storage/blob/s3-client.js'
 import {
   freshSchema,
   type PgSchema,

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { bootId } from '@airlock/core/node'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { LocalBlobStore } from '../src/local-blob-store.js'
+import { LocalBlobStore } from '../src/storage/blob/local-blob-store.js'
 import { removeDir, tempDir } from './harness.js'
 
 /**
