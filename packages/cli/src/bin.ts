@@ -177,7 +177,7 @@ program
   .option('--name <name>', 'the name to give stdin (or a single file)')
   .option(
     '--to <who>',
-    "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
+    "a colleague's username (a bare name is never a group), a group ('#name') or a conversation id (default: my own devices)",
   )
   .option(
     '--label <label>',
@@ -194,7 +194,7 @@ program
   )
   .option(
     '--to <who>',
-    "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
+    "a colleague's username (a bare name is never a group), a group ('#name') or a conversation id (default: my own devices)",
   )
   .option('--label <label>', "a sensitivity label from the organisation's policy")
   .action(action((ctx, text: string | undefined, o: { to?: string; label?: string }) => note(ctx, text, o)))
@@ -207,7 +207,7 @@ program
 program
   .command('inbox')
   .description('list the items of all my conversations (only what verifies is shown)')
-  .option('--in <who>', 'only this conversation: me, a username, #group or a conversation id')
+  .option('--in <who>', "only this conversation: me, a colleague's username, '#group' or a conversation id")
   .action(action((ctx, o: { in?: string }) => inbox(ctx, o)))
 
 const MODE_HELP = 'permissions of saved files, octal (default 600: only you can read them; never executable)'
