@@ -17,7 +17,7 @@ import { fileSource, nodeSha256, writeAll } from '@airlock/core/node'
 import { CliError, isApiError } from './errors.js'
 import { itemFileName, openItemManifest } from './items.js'
 import type { Output, Progress } from './output.js'
-import { saveStream } from './placement.js'
+import { RECEIVED_MODE, saveStream } from './placement.js'
 import type { Session } from './session.js'
 
 /**
@@ -159,7 +159,8 @@ async function checkPart(part: { path: string; sha256: Uint8Array | null }, mani
 const WRITE_BATCH = 1 << 20
 
 /**
- * Downloads, verifies, decrypts and saves one item under `dest`; returns where it went. Every
+ * Downloads, verifies, decrypts and saves one item under `dest` (mode 0600 unless `mode` says
+ * otherwise); returns where it went. Every
  * verification failure is a core `AirlockError` (nothing written); network failures leave the
  * partial ciphertext for the next attempt.
  */
@@ -168,10 +169,11 @@ export async function receiveItem(
   item: CommittedItem,
   dest: string,
   out: Output,
+  mode = RECEIVED_MODE,
 ): Promise<Received> {
   const { manifest, plaintext, done } = await openReceived(s, item, out)
   try {
-    const path = await saveStream(dest, itemFileName(manifest), plaintext)
+    const path = await saveStream(dest, itemFileName(manifest), plaintext, mode)
     await done()
     return { itemId: item.itemId, manifest, path }
   } catch (e) {

@@ -44,6 +44,8 @@ export class LiveDownloads {
     private readonly s: Session,
     private readonly dest: string,
     private readonly signal: AbortSignal,
+    /** The permissions of saved files (`--mode`). */
+    private readonly mode: number,
   ) {}
 
   /** Starts following an upload the server announced, unless too many are followed already. */
@@ -96,7 +98,7 @@ export class LiveDownloads {
       } finally {
         await fh.close()
       }
-      return { manifest, path: await placeFile(this.dest, itemFileName(manifest), f.tmp) }
+      return { manifest, path: await placeFile(this.dest, itemFileName(manifest), f.tmp, this.mode) }
     } catch {
       await rm(f.tmp, { force: true })
       return null

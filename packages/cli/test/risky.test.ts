@@ -45,7 +45,8 @@ describe('risky files on receive (SECURITY-TESTS 21)', () => {
     const got = JSON.parse(r.stdout) as { risk: { reasons: { kind: string }[] } | null }
     expect(got.risk?.reasons.map((x) => x.kind).sort()).toEqual(['executable', 'type-mismatch'])
     const human = await cli(A, ['get', '--out', join(dir, 'out'), '--', bad])
-    expect(human.stderr).toMatch(/WARNING: invoice\.pdf looks risky: executable/)
+    // Named as saved: the second copy is `invoice (2).pdf`.
+    expect(human.stderr).toMatch(/WARNING: invoice \(2\)\.pdf looks risky: executable/)
 
     const ok = await cliJson<{ risk: unknown }>(A, ['get', '--out', join(dir, 'out'), '--', good])
     expect(ok.risk).toBeNull()

@@ -3,6 +3,7 @@
  * only; the Node fast path is `@airlock/core/node`.
  */
 export * from './access-log.js'
+export * from './addressing.js'
 export * from './age.js'
 export * from './api.js'
 export * from './api-doc.js'

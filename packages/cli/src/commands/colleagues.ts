@@ -6,6 +6,7 @@ import {
   groupFingerprint,
   logFingerprint,
   NotFoundError,
+  parseRecipient,
   printable,
   type VerifiedGroup,
 } from '@airlock/core'
@@ -202,12 +203,14 @@ export async function changeGroup(
   await showGroup(ctx, s, g, op === 'add' ? 'added' : 'removed')
 }
 
+/** A `groups` argument: a group id, or a group's name (`#team`; here, where only a group can be meant, also `team`). */
 async function findGroup(s: Session, group: string): Promise<Conversation> {
-  if (/^[A-Za-z0-9_-]{22}$/.test(group)) {
-    const c = await getConversation(s, group)
+  const named = parseRecipient(group)
+  if (named.kind === 'conversation') {
+    const c = await getConversation(s, named.conversationId)
     if (c.kind === 'group') return c
   }
-  return (await groupNamed(s, group, true))!
+  return groupNamed(s, group)
 }
 
 async function showGroup(ctx: Context, s: Session, g: VerifiedGroup, what?: string): Promise<void> {

@@ -23,7 +23,7 @@ import { openReceived } from '../download.js'
 import { CliError, isApiError } from '../errors.js'
 import { findItem, openItemManifest } from '../items.js'
 import { formatBytes, formatTime } from '../output.js'
-import { saveStream } from '../placement.js'
+import { receivedMode, saveStream } from '../placement.js'
 import { readLine, readSecret } from '../prompt.js'
 import { checkRisk, reportRisk } from '../risky.js'
 import { Session } from '../session.js'
@@ -167,8 +167,9 @@ export async function revokeShare(ctx: Context, id: string): Promise<void> {
 export async function openLink(
   ctx: Context,
   url: string | undefined,
-  opts: { out?: string; linkFile?: string; passphraseFile?: string },
+  opts: { out?: string; linkFile?: string; passphraseFile?: string; mode?: string },
 ): Promise<void> {
+  const mode = receivedMode(opts.mode)
   // The link holds the key: kept out of argv (visible in `ps`) unless the person typed it there.
   const text =
     url === undefined || url === '-'
@@ -189,8 +190,8 @@ export async function openLink(
         aead: nodeAead,
         sha256: nodeSha256,
       })
-      const path = await saveStream(dest, file.name || 'unnamed', plaintext)
-      const risk = reportRisk(ctx.out, file.name, await checkRisk(path, file.name))
+      const path = await saveStream(dest, file.name || 'unnamed', plaintext, mode)
+      const risk = reportRisk(ctx.out, path, await checkRisk(path, file.name))
       saved.push({ name: file.name, size: file.size, path, risk })
     }
     await finishShareDownload(client, dl)
