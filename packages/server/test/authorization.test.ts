@@ -8,6 +8,7 @@ import {
 } from '@airlock/core'
 import { Metadata } from '@tus/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, type ServerProcess, startServer, tempDir } from '../../../test-support/harness.js'
 import {
   type Actor,
   addDevice,
@@ -16,16 +17,12 @@ import {
   fetchLog,
   login,
   newDevice,
-  removeDir,
   request,
-  type ServerProcess,
   sendItem,
-  startServerProcess,
   TUS,
-  tempDir,
   tusHead,
   tusPatch,
-} from './harness.js'
+} from './api-client.js'
 
 interface Route {
   name: string
@@ -58,7 +55,7 @@ describe('authorisation matrix (real server process)', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir })
+    server = await startServer(dir)
     alice = await createAccount(server.url, server.setupCode!, 'alice')
     aliceToken = await login(server.url, alice.first)
     const invite = await request(server.url, 'POST', '/invites', { token: aliceToken, json: {} })

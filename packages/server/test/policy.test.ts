@@ -4,17 +4,8 @@ import { join } from 'node:path'
 import { DEFAULT_POLICY, type Policy, PUSH_CLOSE } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import {
-  type Actor,
-  createAccount,
-  login,
-  removeDir,
-  request,
-  type ServerProcess,
-  sendItem,
-  startWithAlice,
-  until,
-} from './harness.js'
+import { removeDir, type ServerProcess, until } from '../../../test-support/harness.js'
+import { type Actor, createAccount, login, request, sendItem, startWithAlice } from './api-client.js'
 
 const DAY = 86_400_000
 

@@ -1,15 +1,8 @@
 import net from 'node:net'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Actor,
-  type Json,
-  removeDir,
-  request,
-  type ServerProcess,
-  startWithAlice,
-  TUS,
-} from './harness.js'
+import { removeDir, type ServerProcess } from '../../../test-support/harness.js'
+import { type Actor, type Json, request, startWithAlice, TUS } from './api-client.js'
 
 /** Sends raw bytes on a fresh TCP connection and returns the status line's code (0 if none). */
 async function raw(url: string, data: string): Promise<number> {
