@@ -16,6 +16,7 @@ import {
   changeDevice,
   createAccount,
   fetchLog,
+  type Json,
   login,
   newDevice,
   request,
@@ -387,9 +388,32 @@ function send(w: World, row: Pick<Row, 'method' | 'path' | 'json' | 'body' | 'he
   })
 }
 
-function expectOutcome(r: ApiResult, [status, code]: Outcome, what: string) {
+function expectOutcome(r: ApiResult<Json>, [status, code]: Outcome, what: string) {
   expect(r.status, what).toBe(status)
   if (code !== undefined) expect(r.json?.error?.code, what).toBe(code)
+}
+
+/**
+ * The routes that take no session, each with what guards it instead; routes-validation.test.ts
+ * (and the linking and share tests above) try them. Every other route must have a row above.
+ */
+const NO_SESSION: Record<string, string> = {
+  'POST /api/v1/accounts': 'a setup or invite code',
+  'POST /api/v1/auth/challenge': 'nothing: it answers every device id alike',
+  'POST /api/v1/auth/session': "the device's signature",
+  'POST /api/v1/link': 'nothing: a new device opens a mailbox',
+  'POST /api/v1/link/send': "the mailbox's secret, or the joined device's session",
+  'POST /api/v1/link/receive': "the mailbox's secret, or the joined device's session",
+  'POST /api/v1/link/close': "the mailbox's secret, or the joined device's session",
+  'GET /api/v1/public/shares/:id': 'the link',
+  'POST /api/v1/public/shares/:id/open': 'the link',
+  'GET /api/v1/public/shares/:id/blobs/:n': 'a download session',
+  'POST /api/v1/public/shares/:id/close': 'a download session',
+  'GET /api/v1/uploads': 'nothing: 405 for everyone',
+  'DELETE /api/v1/uploads': 'nothing: 405 for everyone',
+  'GET /api/v1/uploads/:id': 'nothing: 405 for everyone',
+  'DELETE /api/v1/uploads/:id': 'nothing: 405 for everyone',
+  'GET /api/v1/push': 'the token in its first message (push.test.ts, over a real socket)',
 }
 
 describe('route authorisation matrix (app.inject over in-memory SQLite)', () => {
@@ -405,6 +429,22 @@ describe('route authorisation matrix (app.inject over in-memory SQLite)', () => 
   })
   afterAll(async () => {
     await w?.close()
+  })
+
+  it('every API route that takes a session has a row; every other one says what guards it', async () => {
+    const routes = routesOf(w.api.app).filter((r) => r.includes(' /api/v1/'))
+    const patterns = new Map(routes.map((r) => [r, new RegExp(`^${r.replace(/:[a-z]+/g, '[^/]+')}$`)]))
+    const covered = new Set<string>()
+    for (const row of [...w.rows, ...w.signedIn]) {
+      const path = row.path.split('?')[0]!
+      const key = `${row.method === 'HEAD' ? 'GET' : row.method} ${path.startsWith('/api/') ? '' : '/api/v1'}${path}`
+      const hit = routes.filter((r) => patterns.get(r)!.test(key))
+      expect(hit.length, row.name).toBeGreaterThan(0)
+      for (const r of hit) covered.add(r)
+    }
+    const missing = routes.filter((r) => !covered.has(r) && !(r in NO_SESSION))
+    expect(missing).toEqual([])
+    expect(Object.keys(NO_SESSION).filter((r) => !routes.includes(r))).toEqual([])
   })
 
   it('without a token, every route is 401 UNAUTHENTICATED', async () => {
@@ -540,52 +580,6 @@ describe('route authorisation matrix (app.inject over in-memory SQLite)', () => 
       '100',
     )
     expect(api.logs()).not.toMatch(/internal error/)
-  })
-})
-
-/**
- * The routes that take no session, each with what guards it instead; routes-validation.test.ts
- * (and the linking and share tests above) try them. Every other route must have a row above.
- */
-const NO_SESSION: Record<string, string> = {
-  'POST /api/v1/accounts': 'a setup or invite code',
-  'POST /api/v1/auth/challenge': 'nothing: it answers every device id alike',
-  'POST /api/v1/auth/session': "the device's signature",
-  'POST /api/v1/link': 'nothing: a new device opens a mailbox',
-  'POST /api/v1/link/send': "the mailbox's secret, or the joined device's session",
-  'POST /api/v1/link/receive': "the mailbox's secret, or the joined device's session",
-  'POST /api/v1/link/close': "the mailbox's secret, or the joined device's session",
-  'GET /api/v1/public/shares/:id': 'the link',
-  'POST /api/v1/public/shares/:id/open': 'the link',
-  'GET /api/v1/public/shares/:id/blobs/:n': 'a download session',
-  'POST /api/v1/public/shares/:id/close': 'a download session',
-  'GET /api/v1/uploads': 'nothing: 405 for everyone',
-  'DELETE /api/v1/uploads': 'nothing: 405 for everyone',
-  'GET /api/v1/uploads/:id': 'nothing: 405 for everyone',
-  'DELETE /api/v1/uploads/:id': 'nothing: 405 for everyone',
-  'GET /api/v1/push': 'the token in its first message (push.test.ts, over a real socket)',
-}
-
-describe('the matrix covers the app', () => {
-  it('every API route that takes a session has a row; every other one says what guards it', async () => {
-    const w = await world()
-    try {
-      const routes = routesOf(w.api.app).filter((r) => r.includes(' /api/v1/'))
-      const patterns = new Map(routes.map((r) => [r, new RegExp(`^${r.replace(/:[a-z]+/g, '[^/]+')}$`)]))
-      const covered = new Set<string>()
-      for (const row of [...w.rows, ...w.signedIn]) {
-        const path = row.path.split('?')[0]!
-        const key = `${row.method === 'HEAD' ? 'GET' : row.method} ${path.startsWith('/api/') ? '' : '/api/v1'}${path}`
-        const hit = routes.filter((r) => patterns.get(r)!.test(key))
-        expect(hit.length, row.name).toBeGreaterThan(0)
-        for (const r of hit) covered.add(r)
-      }
-      const missing = routes.filter((r) => !covered.has(r) && !(r in NO_SESSION))
-      expect(missing).toEqual([])
-      expect(Object.keys(NO_SESSION).filter((r) => !routes.includes(r))).toEqual([])
-    } finally {
-      await w.close()
-    }
   })
 })
 
