@@ -8,13 +8,23 @@ import { request as httpsRequest } from 'node:https'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
-import { API_ERROR_STATUS, API_PREFIX, type ApiErrorCode, apiErrorBodySchema } from '@airlock/core'
+import {
+  API_PREFIX,
+  BadResponseError,
+  type ExchangeOptions,
+  type ExchangeResponse,
+  NetworkError,
+  parseJsonBody,
+  type ServerError,
+  serverErrorOf,
+  type Transport,
+} from '@airlock/core'
 import type { z } from 'zod'
-import { ApiError, CliError } from './errors.js'
 
 /**
- * HTTP to an Airlock server. The server is untrusted: every response body is checked against
- * core's zod schemas (api.ts) before anything looks at it, error bodies included.
+ * HTTP to an Airlock server over `node:http`: the CLI's adapter of core's `Transport` port. The
+ * server is untrusted: every response body is checked against core's zod schemas (api.ts) before
+ * anything looks at it, error bodies included.
  */
 
 const ignoreError = () => {}
@@ -38,7 +48,7 @@ export interface StreamResponse {
   body: Readable
 }
 
-export class ApiClient {
+export class ApiClient implements Transport {
   /** `https://host:port`, the origin the device signs its logins for. */
   readonly origin: string
   token: string | null = null
@@ -61,16 +71,7 @@ export class ApiClient {
     opts: RequestOptions = {},
   ): Promise<z.infer<S>> {
     const res = await this.request(method, path, opts)
-    const text = await res.text()
-    let value: unknown
-    try {
-      value = text === '' ? undefined : JSON.parse(text)
-    } catch {
-      throw badResponse()
-    }
-    const r = schema.safeParse(value)
-    if (!r.success) throw badResponse()
-    return r.data
+    return parseJsonBody(await res.text(), schema)
   }
 
   /** A request whose successful response carries no body of interest (e.g. 204). */
@@ -79,9 +80,27 @@ export class ApiClient {
     res.discard()
   }
 
+  /** For core's flows: a request answered by its status and headers (tus `HEAD` and `PATCH`). */
+  async exchange(method: string, path: string, opts: ExchangeOptions = {}): Promise<ExchangeResponse> {
+    const body = opts.body instanceof Blob ? opts.body.stream() : opts.body
+    const res = await this.stream(method, path, {
+      ...(opts.headers ? { headers: opts.headers } : {}),
+      ...(body ? { body } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    })
+    res.body.resume()
+    return {
+      status: res.status,
+      header: (name) => {
+        const v = res.headers[name.toLowerCase()]
+        return typeof v === 'string' ? v : undefined
+      },
+    }
+  }
+
   /**
-   * Any request; resolves on a 2xx response, throws `ApiError` for an error response (after
-   * one fresh login if the session had expired), `CliError('NETWORK')` if the server cannot be
+   * Any request; resolves on a 2xx response, throws core's `ServerError` for an error response
+   * (after one fresh login if the session had expired), `NetworkError` if the server cannot be
    * reached. The caller reads or discards the response body.
    */
   async request(
@@ -93,7 +112,7 @@ export class ApiClient {
       const res = await this.requestOnce(method, path, opts)
       const status = res.statusCode ?? 0
       if (status >= 200 && status < 300) return new ApiResponse(status, res)
-      const err = errorFromText(status, await errorText(res))
+      const err: ServerError = serverErrorOf(status, await errorText(res))
       if (attempt === 0 && err.apiCode === 'UNAUTHENTICATED' && !opts.anonymous && this.relogin) {
         await this.relogin()
         continue
@@ -115,7 +134,7 @@ export class ApiClient {
     const headers: Record<string, string> = { ...opts.headers }
     if (this.token) headers.authorization = `Bearer ${this.token}`
     const url = new URL(path, this.origin)
-    if (url.origin !== this.origin) throw new CliError('BAD_RESPONSE', 'refusing a request to another host')
+    if (url.origin !== this.origin) throw new BadResponseError('address (on another host)')
     const res = await this.#http(method, url, headers, opts.signal, (req) => {
       // A server that answers early (e.g. 507) and hangs up while the body is still being sent
       // makes the socket fail after the request is done with it: not a crash, the answer counts.
@@ -133,7 +152,7 @@ export class ApiClient {
     })
     const status = res.statusCode ?? 0
     if (status >= 200 && status < 300) return { status, headers: res.headers, body: res }
-    throw errorFromText(status, await errorText(res))
+    throw serverErrorOf(status, await errorText(res))
   }
 
   /** One request over `node:http` (lighter than `fetch`, which loads a whole HTTP client). */
@@ -202,29 +221,13 @@ export class ApiResponse {
   }
 }
 
-export function networkError(origin: string, cause?: unknown): CliError {
+export function networkError(origin: string, cause?: unknown): NetworkError {
   const reason = cause instanceof Error && cause.cause instanceof Error ? cause.cause : cause
   const detail = reason instanceof Error ? ` (${reason.message})` : ''
-  return new CliError('NETWORK', `cannot reach the Airlock server at ${origin}${detail}`)
+  return new NetworkError(`cannot reach the Airlock server at ${origin}${detail}`)
 }
 
-export function badResponse(what = 'response'): CliError {
-  return new CliError('BAD_RESPONSE', `the server sent a malformed ${what}`)
-}
-
-function errorFromText(status: number, text: string): ApiError {
-  try {
-    const r = apiErrorBodySchema.safeParse(JSON.parse(text))
-    if (r.success) return new ApiError(status, r.data.error.code, r.data.error.message)
-  } catch {}
-  // tus answers in plain text; keep the status class.
-  const byStatus = Object.entries(API_ERROR_STATUS).find(([, s]) => s === status)?.[0] as
-    | ApiErrorCode
-    | undefined
-  return new ApiError(status, byStatus ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST'), `HTTP ${status}`)
-}
-
-/** The body of an error response, for {@link errorFromText}: '' if it is too long or breaks off. */
+/** The body of an error response, for core's `serverErrorOf`: '' if it is too long or breaks off. */
 async function errorText(res: IncomingMessage): Promise<string> {
   const text = await readText(res, 64 * 1024).catch(() => '')
   res.destroy()
@@ -238,13 +241,13 @@ async function readText(res: IncomingMessage, max = MAX_JSON_BYTES): Promise<str
   try {
     for await (const chunk of res) {
       n += (chunk as Buffer).length
-      if (n > max) throw badResponse('(oversized) response')
+      if (n > max) throw new BadResponseError('(oversized) response')
       parts.push(chunk as Buffer)
     }
   } catch (e) {
     res.destroy()
-    if (e instanceof CliError) throw e
-    throw new CliError('NETWORK', 'the connection to the server broke off')
+    if (e instanceof BadResponseError) throw e
+    throw new NetworkError('the connection to the server broke off')
   }
   return Buffer.concat(parts).toString('utf8')
 }

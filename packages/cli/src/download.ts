@@ -8,11 +8,11 @@ import {
   HashMismatchError,
   isAirlockError,
   type Manifest,
-  openItem,
+  openItemContent,
 } from '@airlock/core'
-import { fileSource, nodeAead, nodeSha256, writeAll } from '@airlock/core/node'
+import { fileSource, nodeSha256, writeAll } from '@airlock/core/node'
 import { CliError, isApiError, isCliError } from './errors.js'
-import { itemFileName, openItemManifest, sealedManifest } from './items.js'
+import { itemFileName, openItemManifest } from './items.js'
 import type { Output, Progress } from './output.js'
 import { saveStream } from './placement.js'
 import type { Session } from './session.js'
@@ -125,7 +125,7 @@ async function fetchRest(
     }
   } catch (e) {
     res.body.destroy()
-    if (e instanceof CliError) throw e
+    if (e instanceof CliError || isAirlockError(e)) throw e
     throw new CliError('NETWORK', 'the download was interrupted')
   } finally {
     await fh.close()
@@ -203,19 +203,15 @@ export async function openReceived(
     progress.stop()
   }
   try {
-    const opened = await openItem({
-      sealed: sealedManifest(item),
-      expect: { itemId: item.itemId, conversationId: item.conversationId },
-      device: s.device,
-      resolveLog: s.resolveLog,
-      accountId: s.config.accountId,
-      ciphertext: { stream: () => fileSource(part) },
-      aead: nodeAead,
-      sha256: nodeSha256,
+    const opened = await openItemContent(
+      s,
+      item,
+      manifest,
+      { stream: () => fileSource(part) },
       // The part file is private to this device and every caller writes the plaintext to a
       // temporary file first, so one checking pass is enough (see core's openItem).
-      passes: 1,
-    })
+      { sha256: nodeSha256, passes: 1 },
+    )
     return { ...opened, done: () => rm(part, { force: true }) }
   } catch (e) {
     if (isAirlockError(e)) await rm(part, { force: true })

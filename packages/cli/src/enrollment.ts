@@ -1,25 +1,17 @@
 import { hostname } from 'node:os'
 import {
-  appendEntry,
-  appendLogResponseSchema,
-  type DeviceLogEntry,
-  type DeviceRecord,
   type DeviceSecrets,
-  entryValue,
-  extendVerified,
-  findActiveDevice,
+  enrollDevice,
   isValidDeviceName,
-  meResponseSchema,
   type Pin,
   type VerifiedLog,
 } from '@airlock/core'
 import type { ApiClient } from './client.js'
 import { type AccountConfig, ensureHome, type HomePaths, saveConfig, saveDevice } from './config.js'
 import { CliError } from './errors.js'
-import { login } from './session.js'
-import { fetchLog, saveLog } from './sync.js'
+import { saveLog } from './log-file.js'
 
-/** Making this home a device of an account, and changing the account's device log. */
+/** Making this home a device of an account. */
 
 /** The machine's host name made into a valid device name. */
 export function defaultDeviceName(): string {
@@ -56,9 +48,9 @@ export async function saveEnrollment(
 }
 
 /**
- * After another device added this one (linking or recovery): logs in, fetches the device log and
- * verifies it from genesis against the pin the adding device vouched for, checks this device is
- * active in it, and saves everything.
+ * After the account's first device or another device added this one (linking or recovery):
+ * core's `enrollDevice` (logs in, verifies the log from genesis against the pin the adding device
+ * vouched for, checks this device is active in it), then saves everything.
  */
 export async function completeEnrollment(
   home: HomePaths,
@@ -67,17 +59,7 @@ export async function completeEnrollment(
   accountId: string,
   pin: Pin,
 ): Promise<AccountConfig> {
-  const session = await login(client, device)
-  if (session.accountId !== accountId)
-    throw new CliError('BAD_RESPONSE', 'the server enrolled this device elsewhere')
-  const log = await fetchLog(client, accountId, pin)
-  if (!findActiveDevice(log, device.record.id)) {
-    throw new CliError('BAD_RESPONSE', 'this device is not in the verified device log')
-  }
-  const me = await client.json('GET', '/accounts/me', meResponseSchema)
-  if (me.accountId !== accountId || me.deviceId !== device.record.id) {
-    throw new CliError('BAD_RESPONSE', 'the server answered for another account')
-  }
+  const { log, me } = await enrollDevice(client, device, accountId, pin)
   const config: AccountConfig = {
     v: 1,
     server: client.origin,
@@ -88,47 +70,4 @@ export async function completeEnrollment(
   }
   await saveEnrollment(home, device, log, config)
   return config
-}
-
-/**
- * Signs an `add` or `remove` entry with `signer`, appends it on the server and returns the log
- * extended by it (the server must confirm exactly that head).
- */
-export async function appendToLog(
-  client: ApiClient,
-  log: VerifiedLog,
-  signer: DeviceSecrets,
-  op: 'add' | 'remove',
-  record: DeviceRecord,
-): Promise<VerifiedLog> {
-  const prepared = prepareEntry(log, signer, op, record)
-  await publishEntry(client, prepared)
-  return prepared.next
-}
-
-export interface PreparedEntry {
-  entry: DeviceLogEntry
-  /** The verified log with the entry. */
-  next: VerifiedLog
-}
-
-/** Signs the next entry locally (core checks it as any verifier would). */
-export function prepareEntry(
-  log: VerifiedLog,
-  signer: DeviceSecrets,
-  op: 'add' | 'remove',
-  record: DeviceRecord,
-): PreparedEntry {
-  const entry = appendEntry(log, signer, op, record)
-  return { entry, next: extendVerified(log, [entryValue(entry)]) }
-}
-
-/** Appends a prepared entry on the server; it must report exactly the new head. */
-export async function publishEntry(client: ApiClient, p: PreparedEntry): Promise<void> {
-  const res = await client.json('POST', `/accounts/${p.next.accountId}/log`, appendLogResponseSchema, {
-    body: { entry: entryValue(p.entry) },
-  })
-  if (res.head.seq !== p.next.seq || res.head.hash !== p.next.head) {
-    throw new CliError('BAD_RESPONSE', 'the server stored another device-log head')
-  }
 }

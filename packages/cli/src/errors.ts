@@ -1,4 +1,12 @@
-import { type ApiErrorCode, type ErrorCode, isAirlockError, PolicyError, printable } from '@airlock/core'
+import {
+  type ApiErrorCode,
+  type ErrorCode,
+  isAirlockError,
+  isServerError,
+  PolicyError,
+  printable,
+  ServerError,
+} from '@airlock/core'
 
 /**
  * Failures of the CLI itself. Core's `AirlockError`s (verification, formats) pass through
@@ -34,17 +42,8 @@ export class CliError extends Error {
   }
 }
 
-/** An error response of the server, `{error: {code, message}}`, with its HTTP status. */
-export class ApiError extends CliError {
-  readonly status: number
-  readonly apiCode: ApiErrorCode
-  constructor(status: number, apiCode: ApiErrorCode, message: string) {
-    // The server is untrusted: its message is shown only after escaping.
-    super('API', printable(message).slice(0, 300))
-    this.status = status
-    this.apiCode = apiCode
-  }
-}
+/** An error response of the server: core's `ServerError`. */
+export { ServerError as ApiError }
 
 /** True for a CLI error, optionally of one code. */
 export function isCliError(e: unknown, code?: CliErrorCode): e is CliError {
@@ -52,8 +51,8 @@ export function isCliError(e: unknown, code?: CliErrorCode): e is CliError {
 }
 
 /** True for a server error response of `apiCode`. */
-export function isApiError(e: unknown, apiCode?: ApiErrorCode): e is ApiError {
-  return e instanceof ApiError && (apiCode === undefined || e.apiCode === apiCode)
+export function isApiError(e: unknown, apiCode?: ApiErrorCode): e is ServerError {
+  return isServerError(e, apiCode)
 }
 
 /** Exit codes, documented in `airlock --help`. */
@@ -104,7 +103,7 @@ const SECURITY_MESSAGES: Partial<Record<ErrorCode, string>> = {
 
 /** One line for people, a stable code for scripts, and the process exit code. */
 export function describeError(e: unknown): { code: string; message: string; exit: number } {
-  if (e instanceof ApiError) {
+  if (e instanceof ServerError) {
     const exit =
       e.apiCode === 'UNAUTHENTICATED' || e.apiCode === 'BAD_SIGNATURE' || e.apiCode === 'ACCOUNT_DISABLED'
         ? EXIT.auth
@@ -115,7 +114,8 @@ export function describeError(e: unknown): { code: string; message: string; exit
             : e.apiCode === 'UNAVAILABLE' || e.apiCode === 'INTERNAL'
               ? EXIT.network
               : EXIT.failure
-    return { code: e.apiCode, message: `the server refused: ${e.message}`, exit }
+    // The server is untrusted: its message is shown only after escaping.
+    return { code: e.apiCode, message: `the server refused: ${printable(e.message).slice(0, 300)}`, exit }
   }
   if (e instanceof CliError) {
     const exit: Record<CliErrorCode, number> = {
@@ -140,6 +140,9 @@ export function describeError(e: unknown): { code: string; message: string; exit
       POLICY: EXIT.policy,
     }
     return { code: e.code, message: e.message, exit: exit[e.code] }
+  }
+  if (isAirlockError(e) && e.code in CLIENT_EXIT) {
+    return { code: e.code, message: e.message, exit: CLIENT_EXIT[e.code as keyof typeof CLIENT_EXIT] }
   }
   if (isAirlockError(e)) {
     const known = SECURITY_MESSAGES[e.code]
@@ -175,6 +178,17 @@ export function describeError(e: unknown): { code: string; message: string; exit
   }
   return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e), exit: EXIT.failure }
 }
+
+/** Core's client-side failures (a flow's network, answer, login and state errors). */
+const CLIENT_EXIT = {
+  NETWORK: EXIT.network,
+  BAD_RESPONSE: EXIT.security,
+  LOGIN_REFUSED: EXIT.auth,
+  DEVICE_REMOVED: EXIT.auth,
+  NOT_FOUND: EXIT.notFound,
+  RECIPIENTS_CHANGED: EXIT.failure,
+  CANCELLED: EXIT.cancelled,
+} satisfies Partial<Record<ErrorCode, number>>
 
 function isPolicyError(e: unknown): e is PolicyError {
   return e instanceof PolicyError

@@ -2,14 +2,14 @@ import { open, rm } from 'node:fs/promises'
 import {
   API_PREFIX,
   type CommittedItem,
-  checkLabelMatches,
   type EarlyItem,
+  finishFollowedItem,
   type Manifest,
   openItemEarly,
 } from '@airlock/core'
 import { fileSink, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { CliError } from './errors.js'
-import { itemFileName, manifestInput } from './items.js'
+import { itemFileName } from './items.js'
 import { placeFile, tempFile } from './placement.js'
 import type { Session } from './session.js'
 
@@ -86,9 +86,7 @@ export class LiveDownloads {
     const f = await attempt
     if (!f) return null
     try {
-      const manifest = await f.early.finish(await manifestInput(this.s, item))
-      // The server sees the label to enforce policy on it; it must not strip, add or change it.
-      checkLabelMatches(manifest.label, item.sensitivity)
+      const manifest = await finishFollowedItem(this.s, item, f.early)
       const fh = await open(f.tmp, 'r+')
       try {
         if ((await fh.stat()).size !== manifest.plaintextSize) {

@@ -7,7 +7,7 @@ import {
 } from '@airlock/core'
 import { z } from 'zod'
 import { type HomePaths, readJson, writeFileAtomic } from './config.js'
-import { withLock } from './sync.js'
+import { withLock } from './lock-file.js'
 
 /**
  * `peers.json`: what this device pinned about other accounts — colleagues' verified device logs

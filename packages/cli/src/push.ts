@@ -1,6 +1,11 @@
-import { API_PREFIX, PUSH_CLOSE, type PushEvent, pushServerMessageSchema } from '@airlock/core'
+import {
+  API_PREFIX,
+  isAirlockError,
+  PUSH_CLOSE,
+  type PushEvent,
+  pushServerMessageSchema,
+} from '@airlock/core'
 import type WebSocket from 'ws'
-import { isCliError } from './errors.js'
 import type { Session } from './session.js'
 
 /**
@@ -24,7 +29,7 @@ export async function runPush(
     try {
       token = await s.freshToken()
     } catch (e) {
-      if (isCliError(e, 'LOGIN_FAILED') || isCliError(e, 'DEVICE_REMOVED')) throw e
+      if (isAirlockError(e, 'LOGIN_REFUSED') || isAirlockError(e, 'DEVICE_REMOVED')) throw e
       await sleep(delay, signal)
       delay = Math.min(delay * 2, 15_000)
       continue
@@ -36,7 +41,7 @@ export async function runPush(
     if (outcome === 'unauthenticated') {
       // The session ended (expired, or this device was removed): a fresh login tells which.
       await s.login().catch((e) => {
-        if (isCliError(e, 'LOGIN_FAILED')) throw e
+        if (isAirlockError(e, 'LOGIN_REFUSED')) throw e
       })
     }
     handlers.onDisconnect?.(outcome)

@@ -140,7 +140,7 @@ describe('error mapping', () => {
 describe('the pinned device log only moves forward', () => {
   it('keeps the newer log when an older one is saved later, and refuses a fork', async () => {
     const { homePaths } = await import('../src/config.js')
-    const { saveLog, loadLog } = await import('../src/sync.js')
+    const { saveLog, loadLog } = await import('../src/log-file.js')
     const home = homePaths(join(dir, 'pin-home'))
     await mkdir(home.dir, { recursive: true })
     const [a, b, c] = await Promise.all(

@@ -1,5 +1,4 @@
 import { useEffect, useState } from 'preact/hooks'
-import { call, errorInfo, on } from './client.ts'
 import type { ErrorInfo } from './errors.ts'
 import { resumeAll } from './transfers.ts'
 import { Admin } from './views/admin.tsx'
@@ -10,6 +9,7 @@ import { SHARE_PATH, SharePage } from './views/share-page.tsx'
 import { Shares } from './views/shares.tsx'
 import { Welcome } from './views/welcome.tsx'
 import type { AccountInfo } from './worker/account.ts'
+import { call, errorInfo, on } from './worker-client.ts'
 
 type View = 'timeline' | 'links' | 'devices' | 'settings' | 'admin'
 
@@ -53,7 +53,7 @@ function Main() {
     setInfo(i)
     setState('ready')
     // Only administrators see the Admin page (the server refuses everyone else anyway).
-    void call<{ admin: boolean }>('me').then(
+    void call('me').then(
       (m) => setAdmin(m.admin),
       () => setAdmin(false),
     )
@@ -61,7 +61,7 @@ function Main() {
   }
 
   useEffect(() => {
-    call<AccountInfo | null>('init')
+    call('init')
       .then((i) => (i ? ready(i) : setState('welcome')))
       .catch((e) => {
         const err = errorInfo(e)
@@ -73,7 +73,7 @@ function Main() {
           setState('failed')
         }
       })
-    const offErr = on<ErrorInfo>('error', (e) => {
+    const offErr = on('error', (e) => {
       setError(e)
       if (e.code === 'DEVICE_REMOVED') setState('welcome')
     })
@@ -115,7 +115,7 @@ function Main() {
             <button type="button" onClick={() => location.reload()}>
               Try again
             </button>
-            {error?.code === 'SERVER_REFUSED' && (
+            {error?.code === 'LOGIN_REFUSED' && (
               <button
                 type="button"
                 class="danger"

@@ -1,4 +1,11 @@
-import { ColleagueKeysChangedError, isAirlockError, PolicyError, printable } from '@airlock/core'
+import {
+  ColleagueKeysChangedError,
+  isAirlockError,
+  isServerError,
+  PolicyError,
+  printable,
+  ServerError,
+} from '@airlock/core'
 
 /**
  * What crosses from the worker to the page when something fails: a stable code and a message for
@@ -10,7 +17,6 @@ export type WebErrorCode =
   | 'BAD_RESPONSE'
   | 'NOT_SET_UP'
   | 'DEVICE_REMOVED'
-  | 'SERVER_REFUSED'
   | 'RECIPIENTS_CHANGED'
   | 'UNSUPPORTED'
   | 'CANCELLED'
@@ -25,19 +31,11 @@ export class WebError extends Error {
   }
 }
 
-/** An error response of the server, `{error: {code, message}}`, with its HTTP status. */
-export class ApiError extends WebError {
-  readonly status: number
-  readonly apiCode: string
-  constructor(status: number, apiCode: string, message: string) {
-    super(`API_${apiCode}`, message)
-    this.status = status
-    this.apiCode = apiCode
-  }
-}
+/** An error response of the server: core's `ServerError`. */
+export { ServerError as ApiError }
 
-export function isApiError(e: unknown, apiCode?: string): e is ApiError {
-  return e instanceof ApiError && (apiCode === undefined || e.apiCode === apiCode)
+export function isApiError(e: unknown, apiCode?: ServerError['apiCode']): e is ServerError {
+  return isServerError(e, apiCode)
 }
 
 export interface ErrorInfo {
@@ -72,6 +70,16 @@ const SECURITY_MESSAGES: Record<string, string> = {
   WRONG_PASSPHRASE: 'Wrong passphrase. Check it with the person who sent you the link.',
 }
 
+const CLIENT_SECURITY = {
+  NETWORK: false,
+  BAD_RESPONSE: true,
+  LOGIN_REFUSED: false,
+  DEVICE_REMOVED: false,
+  NOT_FOUND: false,
+  RECIPIENTS_CHANGED: false,
+  CANCELLED: false,
+}
+
 const NOT_SECURITY = new Set([
   'INVALID_INPUT',
   'KEY_FORMAT',
@@ -84,12 +92,26 @@ const NOT_SECURITY = new Set([
 
 /** One message for people and whether it is a security failure, for any error. */
 export function describeError(e: unknown): ErrorInfo {
-  if (e instanceof ApiError) return describeApiError(e)
+  if (e instanceof ServerError) return describeApiError(e)
+  if (isAirlockError(e, 'LOGIN_REFUSED'))
+    return {
+      code: e.code,
+      message:
+        'The server refuses this browser’s login. If you removed this device on another device, choose “Forget this browser”; if not, the server may be misbehaving. The keys are kept.',
+      security: false,
+    }
+  // Core's client-side failures: only a malformed answer from the server is a security failure.
+  if (isAirlockError(e) && e.code in CLIENT_SECURITY)
+    return {
+      code: e.code,
+      message: e.message,
+      security: CLIENT_SECURITY[e.code as keyof typeof CLIENT_SECURITY],
+    }
   if (e instanceof WebError)
     return {
       code: e.code,
       message: e.message,
-      security: e.code === 'BAD_RESPONSE' || e.code === 'SERVER_REFUSED',
+      security: e.code === 'BAD_RESPONSE',
     }
   // A label the server changed is tampering; any other policy refusal is the organisation's rule.
   if (e instanceof PolicyError)
@@ -142,8 +164,12 @@ const API_MESSAGES: Record<string, string> = {
  * A server error in the app's own words, chosen by its code. The server's text is untrusted (it
  * could try to instruct the user), so it is shown only as a short, escaped detail.
  */
-function describeApiError(e: ApiError): ErrorInfo {
+function describeApiError(e: ServerError): ErrorInfo {
   const detail = printable(e.message).slice(0, 120)
   const own = API_MESSAGES[e.apiCode] ?? `the server refused (${e.apiCode})`
-  return { code: e.code, message: detail ? `${own} — server says: “${detail}”` : own, security: false }
+  return {
+    code: `API_${e.apiCode}`,
+    message: detail ? `${own} — server says: “${detail}”` : own,
+    security: false,
+  }
 }

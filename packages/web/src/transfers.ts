@@ -1,8 +1,8 @@
 import { Upload } from 'tus-js-client'
-import { call, errorInfo, on } from './client.ts'
 import type { ErrorInfo } from './errors.ts'
 import { Store } from './state.ts'
 import type { PendingUpload } from './worker/items.ts'
+import { call, errorInfo, on } from './worker-client.ts'
 
 /**
  * Transfers in progress, with speed and time left. Sending: the worker encrypts into OPFS, this
@@ -68,9 +68,7 @@ export function dismiss(id: string): void {
 }
 
 // The worker reports encryption, download and export progress by operation id.
-on<{ opId: string; done: number; total: number }>('progress', (p) =>
-  setTransfer(p.opId, { done: p.done, total: p.total }),
-)
+on('progress', (p) => setTransfer(p.opId, { done: p.done, total: p.total }))
 
 let opCounter = 0
 export const newOpId = () => `op${Date.now().toString(36)}${(opCounter++).toString(36)}`
@@ -108,7 +106,7 @@ export async function send(
       kind === 'note' ? 'text/plain; charset=utf-8' : data.type.replace(/[^\x20-\x7e]/g, '').slice(0, 255)
     const mtime = data instanceof File ? data.lastModified : Date.now()
     const input = { data, name, type, mtime, kind, ...(opts.label ? { label: opts.label } : {}) }
-    const p = await call<PendingUpload>('prepare', conversationId, input, opId)
+    const p = await call('prepare', conversationId, input, opId)
     itemId = p.itemId
     if (cancelled) return
     await navigator.locks.request(`airlock-upload-${p.itemId}`, () =>
@@ -134,7 +132,7 @@ export async function resumeUpload(
   started?: (u: Upload) => void,
 ): Promise<void> {
   setTransfer(opId, { phase: 'uploading', done: 0, total: p.ciphertextSize })
-  const file = await call<File>('spooled', p.itemId)
+  const file = await call('spooled', p.itemId)
   await new Promise<void>((resolve, reject) => {
     const u = new Upload(file, {
       uploadUrl: new URL(p.uploadUrl, location.origin).href,
@@ -142,7 +140,7 @@ export async function resumeUpload(
       retryDelays: [0, 1000, 2000, 5000, 10_000, 20_000, 30_000],
       storeFingerprintForResuming: false,
       onBeforeRequest: async (req) => {
-        req.setHeader('Authorization', `Bearer ${await call<string>('token')}`)
+        req.setHeader('Authorization', `Bearer ${await call('token')}`)
       },
       onProgress: (sent) => setTransfer(opId, { done: sent }),
       onSuccess: () => resolve(),
@@ -158,7 +156,7 @@ export async function resumeUpload(
 
 /** Picks up uploads a previous page left unfinished (reload, crash, closed tab). */
 export async function resumeAll(): Promise<void> {
-  const list = await call<PendingUpload[]>('pending')
+  const list = await call('pending')
   for (const p of list) {
     const opId = newOpId()
     let upload: Upload | null = null

@@ -7,7 +7,6 @@ import {
   type VerifiedLog,
 } from '@airlock/core'
 import type { Context } from '../context.js'
-import { appendToLog } from '../enrollment.js'
 import { CliError, isApiError } from '../errors.js'
 import { acceptLink } from '../linking.js'
 import { formatTime } from '../output.js'
@@ -101,9 +100,7 @@ export async function removeDevice(ctx: Context, id: string): Promise<void> {
 async function appendWithRetry(s: Session, op: 'add' | 'remove', record: DeviceRecord): Promise<VerifiedLog> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const next = await appendToLog(s.client, s.log, s.device, op, record)
-      await s.adoptLog(next)
-      return next
+      return await s.appendLog(op, record)
     } catch (e) {
       if (attempt > 0 || !isApiError(e, 'STALE_HEAD')) throw e
       await s.syncLog()

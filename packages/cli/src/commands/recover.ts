@@ -1,13 +1,19 @@
 import { readFile } from 'node:fs/promises'
-import { deviceFingerprint, findActiveDevice, generateDevice } from '@airlock/core'
+import {
+  deviceFingerprint,
+  findActiveDevice,
+  generateDevice,
+  login,
+  prepareLogEntry,
+  publishLogEntry,
+} from '@airlock/core'
 import { ApiClient } from '../client.js'
 import { assertNotSetUp, serverOrigin } from '../config.js'
 import type { Context } from '../context.js'
-import { appendToLog, checkDeviceName, completeEnrollment, defaultDeviceName } from '../enrollment.js'
+import { checkDeviceName, completeEnrollment, defaultDeviceName } from '../enrollment.js'
 import { CliError } from '../errors.js'
+import { fetchLog } from '../log-file.js'
 import { parseRecovery } from '../recovery.js'
-import { login } from '../session.js'
-import { fetchLog } from '../sync.js'
 
 /**
  * `airlock recover <server-url> <recovery-file>`: a fresh machine becomes a device of the
@@ -35,7 +41,7 @@ export async function recover(
     throw new CliError('DEVICE_REMOVED', 'this recovery key was removed from the account')
   }
   const device = await generateDevice({ name, kind: 'cli' })
-  const next = await appendToLog(client, log, key.device, 'add', device.record)
+  const next = await publishLogEntry(client, prepareLogEntry(log, key.device, 'add', device.record))
   client.token = null
   const config = await completeEnrollment(home, client, device, key.accountId, {
     seq: next.seq,

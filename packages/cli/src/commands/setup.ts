@@ -8,6 +8,9 @@ import {
   deviceFingerprint,
   entryValue,
   generateDevice,
+  login,
+  prepareLogEntry,
+  publishLogEntry,
   toBase64Url,
   usernameSchema,
   type VerifiedLog,
@@ -16,18 +19,11 @@ import {
 import { ApiClient } from '../client.js'
 import { assertNotSetUp, isLoopback, serverOrigin } from '../config.js'
 import type { Context } from '../context.js'
-import {
-  checkDeviceName,
-  defaultDeviceName,
-  prepareEntry,
-  publishEntry,
-  saveEnrollment,
-} from '../enrollment.js'
+import { checkDeviceName, defaultDeviceName, saveEnrollment } from '../enrollment.js'
 import { CliError, isApiError } from '../errors.js'
+import { saveLog } from '../log-file.js'
 import { readLine, readSecret } from '../prompt.js'
 import { serializeRecovery } from '../recovery.js'
-import { login } from '../session.js'
-import { saveLog } from '../sync.js'
 
 export interface SetupOptions {
   username?: string
@@ -134,11 +130,11 @@ export async function createRecoveryKey(
   path: string,
 ): Promise<{ recovery: DeviceSecrets; next: VerifiedLog }> {
   const recovery = await generateDevice({ name: 'recovery key', kind: 'recovery' })
-  const prepared = prepareEntry(log, signer, 'add', recovery.record)
+  const prepared = prepareLogEntry(log, signer, 'add', recovery.record)
   const pin = { seq: prepared.next.seq, head: prepared.next.head }
   const text = serializeRecovery({ server: client.origin, accountId: log.accountId, pin, device: recovery })
   await writeRecovery(ctx, path, text)
-  await publishEntry(client, prepared)
+  await publishLogEntry(client, prepared)
   return { recovery, next: prepared.next }
 }
 

@@ -1,8 +1,8 @@
 import { printable } from '@airlock/core'
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { call, errorInfo } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import type { AccessRow } from '../worker/accesses.ts'
+import { call, errorInfo } from '../worker-client.ts'
 
 /**
  * Who downloaded one of my items: the worker fetches the item's access chain and verifies it
@@ -14,7 +14,7 @@ export function AccessesDialog(props: { itemId: string; name: string; onClose: (
   const [error, setError] = useState<ErrorInfo | null>(null)
   useEffect(() => {
     ref.current?.showModal()
-    call<AccessRow[]>('accesses', props.itemId).then(setRows, (e) => setError(errorInfo(e)))
+    call('accesses', props.itemId).then(setRows, (e) => setError(errorInfo(e)))
   }, [props.itemId])
   return (
     <dialog ref={ref} onCancel={props.onClose} aria-labelledby="accesses-title" class="accesses">

@@ -1,8 +1,8 @@
 import { type AdminAccount, type LabelRule, type Policy, printable } from '@airlock/core'
 import { useEffect, useState } from 'preact/hooks'
-import { call, errorInfo } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { formatSize, formatTime } from '../format.ts'
+import { call, errorInfo, type WorkerResult } from '../worker-client.ts'
 
 const DAY = 86_400_000
 const MiB = 1024 * 1024
@@ -21,10 +21,10 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
   const [accounts, setAccounts] = useState<AdminAccount[]>([])
   const [saved, setSaved] = useState(false)
   const [newLabel, setNewLabel] = useState('')
-  const [invite, setInvite] = useState<{ code: string; expiresAt: number } | null>(null)
+  const [invite, setInvite] = useState<WorkerResult<'invite'> | null>(null)
 
   const load = () =>
-    Promise.all([call<Policy>('policy'), call<AdminAccount[]>('adminAccounts')]).then(
+    Promise.all([call('policy'), call('adminAccounts')]).then(
       ([p, a]) => {
         setPolicy(p)
         setAccounts(a)
@@ -42,7 +42,7 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
     edit({ labels: policy.labels.map((x, j) => (j === i ? { ...x, ...l } : x)) })
   const save = async () => {
     try {
-      setPolicy(await call<Policy>('putPolicy', policy))
+      setPolicy(await call('putPolicy', policy))
       setSaved(true)
     } catch (e) {
       onError(errorInfo(e))
@@ -50,7 +50,7 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
   }
   const update = async (a: AdminAccount, change: { disabled?: boolean; quotaBytes?: number | null }) => {
     try {
-      const next = await call<AdminAccount>('adminUpdate', a.accountId, change)
+      const next = await call('adminUpdate', a.accountId, change)
       setAccounts((list) => list.map((x) => (x.accountId === next.accountId ? next : x)))
     } catch (e) {
       onError(errorInfo(e))
@@ -195,11 +195,7 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
         <div class="row">
           <button
             type="button"
-            onClick={() =>
-              void call<{ code: string; expiresAt: number }>('invite').then(setInvite, (e) =>
-                onError(errorInfo(e)),
-              )
-            }
+            onClick={() => void call('invite').then(setInvite, (e) => onError(errorInfo(e)))}
           >
             Make an invite code
           </button>

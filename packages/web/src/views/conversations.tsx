@@ -1,10 +1,10 @@
 import { printable } from '@airlock/core'
 import { useEffect, useState } from 'preact/hooks'
-import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { Store, useStore } from '../state.ts'
 import type { AccountInfo } from '../worker/account.ts'
 import type { ColleagueInfo, ConversationRow } from '../worker/conversations.ts'
+import { call, errorInfo, on } from '../worker-client.ts'
 import { Fingerprint } from './fingerprint.tsx'
 import { GroupPanel } from './group.tsx'
 import { seen, Timeline } from './timeline.tsx'
@@ -24,12 +24,12 @@ export function Conversations({ info, onError }: { info: AccountInfo; onError: (
   const [blocked, setBlocked] = useState<ErrorInfo | null>(null)
 
   const load = () =>
-    call<ConversationRow[]>('conversations')
+    call('conversations')
       .then(setRows)
       .catch((e) => onError(errorInfo(e)))
   useEffect(() => {
     void load()
-    return on<{ type: string }>('push', (e) => {
+    return on('push', (e) => {
       if (e.type === 'item' || e.type === 'members' || e.type === 'resync') void load()
     })
   }, [])
@@ -142,7 +142,7 @@ function NewDirect({
         e.preventDefault()
         setBusy(true)
         try {
-          const r = await call<{ conversationId: string }>('openDirect', username)
+          const r = await call('openDirect', username)
           onOpened(r.conversationId)
         } catch (err) {
           onError(errorInfo(err))
@@ -191,7 +191,7 @@ function NewGroup({
             .split(/[\s,]+/)
             .map((u) => u.trim())
             .filter(Boolean)
-          onOpened(await call<string>('createGroup', name.trim(), usernames))
+          onOpened(await call('createGroup', name.trim(), usernames))
         } catch (err) {
           onError(errorInfo(err))
         } finally {
@@ -237,7 +237,7 @@ function ColleaguePanel({
   const [problem, setProblem] = useState<ErrorInfo | null>(null)
   const [open, setOpen] = useState(!peer.verified)
   const load = (f: 'colleague' | 'markVerified') =>
-    call<ColleagueInfo>(f, peer.accountId).then(
+    call(f, peer.accountId).then(
       (v) => {
         setC(v)
         setProblem(null)
@@ -252,7 +252,7 @@ function ColleaguePanel({
     )
   useEffect(() => {
     void load('colleague')
-    return on<{ type: string }>('push', (e) => {
+    return on('push', (e) => {
       if (e.type === 'resync') void load('colleague')
     })
   }, [])

@@ -1,30 +1,15 @@
 import { printable } from '@airlock/core'
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { formatTime } from '../format.ts'
 import { scanQr } from '../scan.ts'
+import { call, errorInfo, on, type WorkerResult } from '../worker-client.ts'
+import type { WorkerEvents } from '../worker-protocol.ts'
 import { Confirm } from './dialog.tsx'
 
-interface DeviceRow {
-  id: string
-  name: string
-  kind: string
-  created: number
-  fingerprint: string
-  active: boolean
-  thisDevice: boolean
-}
-interface DevicesInfo {
-  devices: DeviceRow[]
-  logSeq: number
-  logFingerprint: string
-}
-interface LinkAsk {
-  askId: number
-  device: { id: string; name: string; kind: string; fingerprint: string }
-  fingerprint: string
-}
+type DevicesInfo = WorkerResult<'devices'>
+type DeviceRow = DevicesInfo['devices'][number]
+type LinkAsk = WorkerEvents['link-confirm']
 
 /** The account's devices from the verified device log; remove one; approve a new one. */
 export function Devices({ onError }: { onError: (e: ErrorInfo) => void }) {
@@ -32,12 +17,12 @@ export function Devices({ onError }: { onError: (e: ErrorInfo) => void }) {
   const [removing, setRemoving] = useState<DeviceRow | null>(null)
   const [showAll, setShowAll] = useState(false)
   const load = () =>
-    call<DevicesInfo>('devices')
+    call('devices')
       .then(setData)
       .catch((e) => onError(errorInfo(e)))
   useEffect(() => {
     void load()
-    return on<{ type: string }>('push', (e) => {
+    return on('push', (e) => {
       if (e.type === 'log' || e.type === 'resync') void load()
     })
   }, [])
@@ -120,8 +105,8 @@ function AddDevice({ onAdded }: { onAdded: () => void }) {
 
   const [agreed, setAgreed] = useState<string | null>(null)
   useEffect(() => {
-    const a = on<LinkAsk>('link-confirm', setAsk)
-    const b = on<{ fingerprint: string }>('link-code-agreed', (x) => setAgreed(x.fingerprint))
+    const a = on('link-confirm', setAsk)
+    const b = on('link-code-agreed', (x) => setAgreed(x.fingerprint))
     return () => {
       a()
       b()
@@ -133,7 +118,7 @@ function AddDevice({ onAdded }: { onAdded: () => void }) {
     setMessage(null)
     setAgreed(null)
     try {
-      const added = await call<{ name: string }>('linkAccept', code)
+      const added = await call('linkAccept', code)
       setMessage({ text: `Added “${added.name}” to your devices.`, error: false })
       setInput('')
       onAdded()

@@ -1,8 +1,8 @@
 import { printable } from '@airlock/core'
 import { useEffect, useState } from 'preact/hooks'
-import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import type { GroupInfo } from '../worker/conversations.ts'
+import { call, errorInfo, on, type WorkerArgs } from '../worker-client.ts'
 import { Confirm } from './dialog.tsx'
 import { Fingerprint } from './fingerprint.tsx'
 
@@ -32,7 +32,7 @@ export function GroupPanel({
     )
   }
   const load = () =>
-    call<GroupInfo>('group', cid).then(show, (e) => {
+    call('group', cid).then(show, (e) => {
       const err = errorInfo(e)
       // A member who was removed can no longer read the group.
       const gone = err.code === 'API_NOT_FOUND' || err.code === 'API_FORBIDDEN'
@@ -42,14 +42,14 @@ export function GroupPanel({
       setProblem(shown)
       onBlocked(shown)
     })
-  const change = (c: object) =>
-    call<GroupInfo>('changeGroup', cid, c).then(show, (e) => {
+  const change = (c: WorkerArgs<'changeGroup'>[1]) =>
+    call('changeGroup', cid, c).then(show, (e) => {
       onError(errorInfo(e))
       return null
     })
   useEffect(() => {
     void load()
-    return on<{ type: string; conversationId?: string }>('push', (e) => {
+    return on('push', (e) => {
       if (e.type === 'resync' || (e.type === 'members' && e.conversationId === cid)) void load()
     })
   }, [])

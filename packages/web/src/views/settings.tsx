@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks'
-import { call, errorInfo } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { addTransfer, newOpId, setTransfer } from '../transfers.ts'
+import { call, errorInfo } from '../worker-client.ts'
 import { Confirm } from './dialog.tsx'
 import { Transfers } from './transfers.tsx'
 
@@ -37,7 +37,7 @@ export function Settings({
       cancel: () => void call('abort', opId),
     })
     try {
-      const file = await call<File>('exportAll', pass, opId)
+      const file = await call('exportAll', pass, opId)
       setTransfer(opId, { phase: 'done', cancel: undefined })
       const url = URL.createObjectURL(file)
       const a = document.createElement('a')

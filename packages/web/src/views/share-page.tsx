@@ -1,10 +1,10 @@
 import { printable, safeFilename } from '@airlock/core'
 import { useEffect, useState } from 'preact/hooks'
-import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { formatSize, formatTime } from '../format.ts'
 import type { Risk } from '../risk.ts'
 import type { OpenedShare } from '../worker/shares.ts'
+import { call, errorInfo, on, type WorkerResult } from '../worker-client.ts'
 import { Confirm } from './dialog.tsx'
 
 /** `/s/<id>#<key>` on this origin: a share link's download page. */
@@ -33,14 +33,14 @@ export function SharePage() {
   const [passphrase, setPassphrase] = useState('')
   const [busy, setBusy] = useState<string | null>('Opening the link…')
   const [progress, setProgress] = useState<number | null>(null)
-  const [files, setFiles] = useState<{ file: File; name: string; risk: Risk | null }[] | null>(null)
+  const [files, setFiles] = useState<WorkerResult<'shareDownload'> | null>(null)
   const [ask, setAsk] = useState<{ file: File; name: string; risk: Risk } | null>(null)
 
   const open = async (pass?: string) => {
     setError(null)
     setBusy(pass ? 'Checking the passphrase…' : 'Opening the link…')
     try {
-      setShare(await call<OpenedShare>('shareOpen', location.href, pass))
+      setShare(await call('shareOpen', location.href, pass))
     } catch (e) {
       setError(errorInfo(e))
     } finally {
@@ -49,7 +49,7 @@ export function SharePage() {
   }
   useEffect(() => {
     void open()
-    return on<{ opId: string; done: number; total: number }>('progress', (p) => {
+    return on('progress', (p) => {
       if (p.opId === 'share-page') setProgress(p.total > 0 ? p.done / p.total : 1)
     })
   }, [])
@@ -58,7 +58,7 @@ export function SharePage() {
     setError(null)
     setBusy('Downloading and checking…')
     try {
-      const got = await call<{ file: File; name: string; risk: Risk | null }[]>('shareDownload', 'share-page')
+      const got = await call('shareDownload', 'share-page')
       setFiles(got)
       const only = got.length === 1 ? got[0] : undefined
       if (only && !only.risk) save(only.file, only.name)

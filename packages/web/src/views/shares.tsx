@@ -1,9 +1,9 @@
 import type { ShareSummary } from '@airlock/core'
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { call, errorInfo } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { formatSize, formatTime } from '../format.ts'
 import { newOpId } from '../transfers.ts'
+import { call, errorInfo } from '../worker-client.ts'
 
 const LIFETIMES = [
   ['1 hour', 3600],
@@ -30,7 +30,7 @@ export function ShareDialog(props: { itemId: string; name: string; onClose: () =
     setBusy(true)
     setError(null)
     try {
-      const r = await call<{ link: string }>(
+      const r = await call(
         'createShare',
         [props.itemId],
         {
@@ -135,7 +135,7 @@ export function ShareDialog(props: { itemId: string; name: string; onClose: () =
 export function Shares({ onError }: { onError: (e: ErrorInfo) => void }) {
   const [shares, setShares] = useState<ShareSummary[] | null>(null)
   const load = () =>
-    call<ShareSummary[]>('shares').then(setShares, (e) => {
+    call('shares').then(setShares, (e) => {
       onError(errorInfo(e))
       setShares([])
     })

@@ -1,7 +1,6 @@
-import { type LabelRule, type Policy, printable, safeFilename } from '@airlock/core'
+import { type LabelRule, printable, safeFilename } from '@airlock/core'
 import type { ComponentChildren } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { formatSize, formatTime } from '../format.ts'
 import type { Risk } from '../risk.ts'
@@ -9,6 +8,7 @@ import { Store, useStore } from '../state.ts'
 import { addTransfer, newOpId, send, setTransfer } from '../transfers.ts'
 import type { AccountInfo } from '../worker/account.ts'
 import type { RefusedItem, TimelineItem } from '../worker/items.ts'
+import { call, errorInfo, on, type WorkerResult } from '../worker-client.ts'
 import { AccessesDialog } from './accesses.tsx'
 import { Confirm } from './dialog.tsx'
 import { ShareDialog } from './shares.tsx'
@@ -44,9 +44,9 @@ function sync(cid: string, onError: (e: ErrorInfo) => void): Promise<void> {
   const rows = t.rows
   const run = async () => {
     try {
-      let res: { items: Row[]; deleted: string[]; last: number; more: boolean }
+      let res: WorkerResult<'list'>
       do {
-        res = await call<typeof res>('list', cid, t.lastSeq)
+        res = await call('list', cid, t.lastSeq)
         t.lastSeq = res.last
         seen.update((m) => ({ ...m, [cid]: Math.max(m[cid] ?? 0, res.last) }))
         const gone = new Set(res.deleted)
@@ -127,7 +127,7 @@ export function Timeline({
   const [labels, setLabels] = useState<LabelRule[]>([])
   const [label, setLabel] = useState('')
   useEffect(() => {
-    call<Policy>('policy').then(
+    call('policy').then(
       (p) => setLabels(p.labels),
       (e) => onError(errorInfo(e)),
     )
@@ -136,7 +136,7 @@ export function Timeline({
 
   useEffect(() => {
     void sync(cid, onError)
-    const off = on<{ type: string; conversationId?: string }>('push', (e) => {
+    const off = on('push', (e) => {
       if (e.type === 'resync' || ((e.type === 'item' || e.type === 'delete') && e.conversationId === cid))
         void sync(cid, onError)
     })
@@ -181,11 +181,7 @@ export function Timeline({
       cancel: () => void call('abort', opId),
     })
     try {
-      const r = await call<{ file: File; name: string; type: string; risk: Risk | null }>(
-        'download',
-        item.itemId,
-        opId,
-      )
+      const r = await call('download', item.itemId, opId)
       setTransfer(opId, { phase: 'done', done: item.size, cancel: undefined })
       if (mode === 'preview') {
         if (item.type.startsWith('text/') || /\.(txt|md|csv|json|log)$/i.test(item.name))

@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import QRCode from 'qrcode'
-import { call, errorInfo, on } from '../client.ts'
 import type { ErrorInfo } from '../errors.ts'
 import type { AccountInfo } from '../worker/account.ts'
+import { call, errorInfo, on } from '../worker-client.ts'
+import type { WorkerEvents } from '../worker-protocol.ts'
 
 function defaultDeviceName(): string {
   const ua = navigator.userAgent
@@ -64,14 +65,7 @@ function CreateAccount({ onReady, onBack }: { onReady: (i: AccountInfo) => void;
     setBusy(true)
     setError(null)
     try {
-      onReady(
-        await call<AccountInfo>(
-          'setup',
-          String(f.get('code')),
-          String(f.get('username')),
-          String(f.get('device')),
-        ),
-      )
+      onReady(await call('setup', String(f.get('code')), String(f.get('username')), String(f.get('device'))))
     } catch (err) {
       setError(errorInfo(err))
       setBusy(false)
@@ -118,15 +112,15 @@ function CreateAccount({ onReady, onBack }: { onReady: (i: AccountInfo) => void;
 function LinkThisBrowser({ onReady, onBack }: { onReady: (i: AccountInfo) => void; onBack: () => void }) {
   const [name, setName] = useState(defaultDeviceName())
   const [started, setStarted] = useState(false)
-  const [shown, setShown] = useState<{ code: string; link: string; expiresAt: number } | null>(null)
-  const [fingerprint, setFingerprint] = useState<{ askId: number; fingerprint: string } | null>(null)
+  const [shown, setShown] = useState<WorkerEvents['link-shown'] | null>(null)
+  const [fingerprint, setFingerprint] = useState<WorkerEvents['link-agreed'] | null>(null)
   const [confirmed, setConfirmed] = useState(false)
   const [error, setError] = useState<ErrorInfo | null>(null)
   const canvas = useRef<HTMLCanvasElement>(null)
 
   useEffect(() => {
-    const a = on<{ code: string; link: string; expiresAt: number }>('link-shown', setShown)
-    const b = on<{ askId: number; fingerprint: string }>('link-agreed', setFingerprint)
+    const a = on('link-shown', setShown)
+    const b = on('link-agreed', setFingerprint)
     return () => {
       a()
       b()
@@ -145,7 +139,7 @@ function LinkThisBrowser({ onReady, onBack }: { onReady: (i: AccountInfo) => voi
     setFingerprint(null)
     setConfirmed(false)
     try {
-      onReady(await call<AccountInfo>('linkOffer', name))
+      onReady(await call('linkOffer', name))
     } catch (err) {
       setError(errorInfo(err))
       setStarted(false)

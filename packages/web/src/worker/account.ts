@@ -1,42 +1,32 @@
 import {
-  AUTH_SIGN_CONTEXT,
-  appendEntry,
-  appendLogResponseSchema,
-  authSignedValue,
-  challengeResponseSchema,
   createAccountResponseSchema,
   createGenesis,
   type DeviceRecord,
   type DeviceSecrets,
+  enrollDevice,
   entryValue,
-  extendVerified,
-  type FetchLogPage,
-  ForkError,
-  fetchVerifiedLog,
-  findActiveDevice,
   generateDevice,
-  headAt,
-  logResponseSchema,
-  meResponseSchema,
+  type LogPinStore,
+  loadStoredLog,
+  login,
+  OwnLog,
   type Pin,
   parseDeviceSecrets,
   randomBytes,
+  type StoredLog,
   serializeDeviceSecrets,
-  sessionResponseSchema,
-  signCanonical,
-  syncVerifiedLog,
   toBase64Url,
   type VerifiedLog,
   verifyLog,
 } from '@airlock/core'
-import { isApiError, WebError } from '../errors.ts'
+import { WebError } from '../errors.ts'
 import { Api, badResponse } from './api.ts'
 import * as opfs from './opfs.ts'
 import * as store from './store.ts'
 
 /**
  * This browser as a device of one account: its keys (store.ts), the verified device log pinned in
- * IndexedDB (never lowered, never forked), and a logged-in API client.
+ * IndexedDB through core's `OwnLog` (never lowered, never forked), and a logged-in API client.
  */
 
 export interface AccountInfo {
@@ -47,21 +37,21 @@ export interface AccountInfo {
   selfConversationId: string
 }
 
-interface StoredLog {
-  accountId: string
-  pin: Pin
-  entries: unknown[]
-}
-
 export class Account {
   readonly api: Api
+  readonly #own: OwnLog
   private constructor(
     readonly info: AccountInfo,
     readonly device: DeviceSecrets,
-    public log: VerifiedLog,
+    log: VerifiedLog,
   ) {
     this.api = new Api(info.origin)
     this.api.relogin = () => this.login().then(() => {})
+    this.#own = new OwnLog(this.api, logStore, device, log)
+  }
+
+  get log(): VerifiedLog {
+    return this.#own.current
   }
 
   /** The device set up in this browser, or null. Re-verifies the pinned log. */
@@ -91,19 +81,15 @@ export class Account {
   }
 
   /**
-   * After the account's first device or another device added this one: logs in, verifies the log
-   * from genesis against the pin the adding device vouched for, checks this device is active in
-   * it, and saves everything (keys first, account last: the account marks the browser set up).
+   * After the account's first device or another device added this one: core's `enrollDevice`
+   * (login, the log verified from genesis against the pin the adding device vouched for, this
+   * device active in it), then everything is saved (keys first, account last: the account marks
+   * the browser set up).
    */
   static async enroll(origin: string, device: DeviceSecrets, accountId: string, pin: Pin): Promise<Account> {
     await assertNoDevice()
     const api = new Api(origin)
-    const session = await login(api, device)
-    if (session.accountId !== accountId) throw badResponse('login answer (another account)')
-    const log = await fetchVerifiedLog(logPages(api, accountId), accountId, pin)
-    if (!findActiveDevice(log, device.record.id)) throw badResponse('device log (this device is not in it)')
-    const me = await api.json('GET', '/accounts/me', meResponseSchema)
-    if (me.accountId !== accountId || me.deviceId !== device.record.id) throw badResponse('account answer')
+    const { log, me } = await enrollDevice(api, device, accountId, pin)
     const info: AccountInfo = {
       origin,
       accountId,
@@ -114,7 +100,7 @@ export class Account {
     await store.put('device', await store.seal(serializeDeviceSecrets(device)))
     const account = new Account(info, device, log)
     account.api.token = api.token
-    await account.saveLog(log)
+    await account.#own.adopt(log)
     await store.put('account', info)
     return account
   }
@@ -122,8 +108,8 @@ export class Account {
   private expiresAt = 0
 
   /**
-   * Logs in. A refusal does not delete the keys: only the verified log can prove this device was
-   * removed (see `sync`); a server's word alone could otherwise destroy them.
+   * Logs in (core's `login`). A refusal does not delete the keys: only the verified log can prove
+   * this device was removed (see `sync`); a server's word alone could otherwise destroy them.
    */
   async login(): Promise<string> {
     const s = await login(this.api, this.device)
@@ -137,49 +123,41 @@ export class Account {
     return this.login()
   }
 
-  /** Brings the log up to the server's head (core `syncVerifiedLog`) and pins it. */
+  /**
+   * Brings the log up to the server's head and pins it (core's `OwnLog`); when the verified log
+   * shows this browser removed, its keys and files are deleted.
+   */
   async sync(): Promise<VerifiedLog> {
-    await this.saveLog(await syncVerifiedLog(logPages(this.api, this.info.accountId), this.log))
-    if (!findActiveDevice(this.log, this.device.record.id)) {
-      await forget()
-      throw new WebError('DEVICE_REMOVED', 'this browser was removed from your devices; its keys are deleted')
-    }
-    return this.log
-  }
-
-  /** Pins `v` unless the stored log is ahead of it (another tab); a disagreement is a fork. */
-  async saveLog(v: VerifiedLog): Promise<void> {
-    let fork = false
-    const stored = await store.update<StoredLog>('log', (old) => {
-      if (old && old.accountId === v.accountId) {
-        if (old.pin.seq > v.seq) return old
-        if (headAt(v, old.pin.seq) !== old.pin.head) {
-          fork = true
-          return old
-        }
+    try {
+      return await this.#own.sync()
+    } catch (e) {
+      if (e instanceof Error && 'code' in e && e.code === 'DEVICE_REMOVED') {
+        await forget()
+        throw new WebError(
+          'DEVICE_REMOVED',
+          'this browser was removed from your devices; its keys are deleted',
+        )
       }
-      return { accountId: v.accountId, pin: { seq: v.seq, head: v.head }, entries: v.entries.map(entryValue) }
-    })
-    if (fork) throw new ForkError()
-    if (stored && stored.pin.seq > v.seq) {
-      const ahead = verifyLog(v.accountId, stored.entries, stored.pin)
-      if (headAt(ahead, v.seq) !== v.head) throw new ForkError()
-      this.log = ahead
-    } else this.log = v
+      throw e
+    }
   }
 
-  /** Signs and publishes an `add` or `remove` entry; the server must report exactly the new head. */
-  async append(op: 'add' | 'remove', record: DeviceRecord): Promise<VerifiedLog> {
-    await this.sync()
-    const entry = appendEntry(this.log, this.device, op, record)
-    const next = extendVerified(this.log, [entryValue(entry)])
-    const res = await this.api.json('POST', `/accounts/${next.accountId}/log`, appendLogResponseSchema, {
-      body: { entry: entryValue(entry) },
-    })
-    if (res.head.seq !== next.seq || res.head.hash !== next.head) throw badResponse('device-log head')
-    await this.saveLog(next)
-    return next
+  /** My own verified log, synced first when it ends before `atLeast` (always, without one). */
+  ownLog(atLeast?: Pin): Promise<VerifiedLog> {
+    return atLeast ? this.#own.atLeast(atLeast) : this.sync()
   }
+
+  /** Signs and publishes an `add` or `remove` entry (core's `OwnLog.append`). */
+  append(op: 'add' | 'remove', record: DeviceRecord): Promise<VerifiedLog> {
+    return this.#own.append(op, record)
+  }
+}
+
+/** The pinned log in IndexedDB, updated in one transaction (another tab may sync at the same time). */
+const logStore: LogPinStore = {
+  update: async (decide) => {
+    await store.update<StoredLog>('log', (old) => decide(old ?? null) ?? old)
+  },
 }
 
 /** A new device's keys, before it belongs to an account (linking). */
@@ -202,47 +180,8 @@ async function assertNoDevice(): Promise<void> {
     )
 }
 
-async function login(api: Api, device: DeviceSecrets) {
-  const deviceId = device.record.id
-  const { challenge } = await api.json('POST', '/auth/challenge', challengeResponseSchema, {
-    body: { deviceId },
-    anonymous: true,
-  })
-  const origin = api.origin
-  const signature = signCanonicalAuth(device, challenge, origin)
-  try {
-    const s = await api.json('POST', '/auth/session', sessionResponseSchema, {
-      body: { deviceId, challenge, origin, signature },
-      anonymous: true,
-    })
-    if (s.deviceId !== deviceId) throw badResponse('login answer (another device)')
-    api.token = s.token
-    return s
-  } catch (e) {
-    if (isApiError(e, 'BAD_SIGNATURE'))
-      throw new WebError(
-        'SERVER_REFUSED',
-        'The server refuses this browser’s login. If you removed this device on another device, choose “Forget this browser”; if not, the server may be misbehaving. The keys are kept.',
-      )
-    throw e
-  }
-}
-
-function signCanonicalAuth(device: DeviceSecrets, challenge: string, origin: string): string {
-  return signCanonical(
-    device,
-    AUTH_SIGN_CONTEXT,
-    authSignedValue({ challenge, deviceId: device.record.id, origin }),
-  )
-}
-
 async function loadLog(accountId: string): Promise<VerifiedLog> {
-  const stored = await store.get<StoredLog>('log')
-  if (!stored || stored.accountId !== accountId)
-    throw new WebError('NOT_SET_UP', 'the pinned device log is missing')
-  return verifyLog(accountId, stored.entries, stored.pin)
-}
-
-function logPages(api: Api, accountId: string): FetchLogPage {
-  return (since) => api.json('GET', `/accounts/${accountId}/log`, logResponseSchema, { query: { since } })
+  const log = loadStoredLog((await store.get<StoredLog>('log')) ?? null, accountId)
+  if (!log) throw new WebError('NOT_SET_UP', 'the pinned device log is missing or does not verify')
+  return log
 }

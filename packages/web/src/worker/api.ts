@@ -1,10 +1,23 @@
-import { API_ERROR_STATUS, API_PREFIX, apiErrorBodySchema, isAirlockError, readAll } from '@airlock/core'
+import {
+  API_PREFIX,
+  apiUrl,
+  BadResponseError,
+  type ExchangeOptions,
+  type ExchangeResponse,
+  isAirlockError,
+  NetworkError,
+  parseJsonBody,
+  readAll,
+  type ServerError,
+  serverErrorOf,
+  type Transport,
+} from '@airlock/core'
 import type { z } from 'zod'
-import { ApiError, WebError } from '../errors.ts'
 
 /**
- * HTTP to the Airlock server that served this app. The server is untrusted: every response body
- * is checked against core's zod schemas before anything looks at it, error bodies included.
+ * HTTP to the Airlock server that served this app over `fetch`: the browser's adapter of core's
+ * `Transport` port. The server is untrusted: every response body is checked against core's zod
+ * schemas before anything looks at it, error bodies included.
  */
 
 const MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -20,7 +33,7 @@ export interface RequestOptions {
   headers?: Record<string, string>
 }
 
-export class Api {
+export class Api implements Transport {
   readonly origin: string
   token: string | null = null
   /** Called once when the session has expired; should log in again (sets `token`). */
@@ -37,16 +50,7 @@ export class Api {
     opts: RequestOptions = {},
   ): Promise<z.infer<S>> {
     const res = await this.request(method, path, opts)
-    const text = await readText(res)
-    let value: unknown
-    try {
-      value = text === '' ? undefined : JSON.parse(text)
-    } catch {
-      throw badResponse()
-    }
-    const r = schema.safeParse(value)
-    if (!r.success) throw badResponse()
-    return r.data
+    return parseJsonBody(await readText(res), schema)
   }
 
   async send(method: string, path: string, opts: RequestOptions = {}): Promise<void> {
@@ -54,7 +58,37 @@ export class Api {
     await res.body?.cancel().catch(() => {})
   }
 
-  /** Any request; resolves on 2xx, throws `ApiError` (after one fresh login on an expired session). */
+  /** For core's flows: a request answered by its status and headers (tus `HEAD` and `PATCH`). */
+  async exchange(method: string, path: string, opts: ExchangeOptions = {}): Promise<ExchangeResponse> {
+    const headers: Record<string, string> = { ...opts.headers }
+    if (this.token) headers.authorization = `Bearer ${this.token}`
+    const url = new URL(path, this.origin)
+    if (url.origin !== this.origin) throw new BadResponseError('address (on another host)')
+    const init: RequestInit & { duplex?: 'half' } = {
+      method,
+      headers,
+      redirect: 'error',
+      cache: 'no-store',
+      credentials: 'omit',
+    }
+    if (opts.body) {
+      init.body = opts.body
+      if (!(opts.body instanceof Blob)) init.duplex = 'half'
+    }
+    if (opts.signal) init.signal = opts.signal
+    let res: Response
+    try {
+      res = await fetch(url, init)
+    } catch (e) {
+      if (opts.signal?.aborted) throw e
+      throw new NetworkError('cannot reach the Airlock server; check the connection')
+    }
+    if (!res.ok) throw await errorOf(res)
+    await res.body?.cancel().catch(() => {})
+    return { status: res.status, header: (name) => res.headers.get(name) ?? undefined }
+  }
+
+  /** Any request; resolves on 2xx, throws `ServerError` (after one fresh login on an expired session). */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const res = await this.fetchOnce(method, path, opts)
@@ -81,13 +115,7 @@ export class Api {
     } else if (opts.blob !== undefined) {
       body = opts.blob
     }
-    let url = `${this.origin}${API_PREFIX}${path}`
-    if (opts.query) {
-      const q = new URLSearchParams()
-      for (const [k, v] of Object.entries(opts.query)) if (v !== undefined) q.set(k, String(v))
-      const s = q.toString()
-      if (s) url += `?${s}`
-    }
+    const url = apiUrl(this.origin, API_PREFIX, path, opts.query)
     const init: RequestInit = { method, headers, redirect: 'error', cache: 'no-store', credentials: 'omit' }
     if (body !== undefined) init.body = body
     if (opts.signal) init.signal = opts.signal
@@ -95,30 +123,21 @@ export class Api {
       return await fetch(url, init)
     } catch (e) {
       if (opts.signal?.aborted) throw e
-      throw new WebError('NETWORK', 'cannot reach the Airlock server; check the connection')
+      throw new NetworkError('cannot reach the Airlock server; check the connection')
     }
   }
 }
 
-export function badResponse(what = 'response'): WebError {
-  return new WebError('BAD_RESPONSE', `the server sent a malformed ${what}`)
+export function badResponse(what = 'response'): BadResponseError {
+  return new BadResponseError(what)
 }
 
-async function errorOf(res: Response): Promise<ApiError> {
+async function errorOf(res: Response): Promise<ServerError> {
   let text = ''
   try {
     text = await readText(res, 64 * 1024)
   } catch {}
-  try {
-    const r = apiErrorBodySchema.safeParse(JSON.parse(text))
-    if (r.success) return new ApiError(res.status, r.data.error.code, r.data.error.message)
-  } catch {}
-  const byStatus = Object.entries(API_ERROR_STATUS).find(([, s]) => s === res.status)?.[0]
-  return new ApiError(
-    res.status,
-    byStatus ?? (res.status >= 500 ? 'INTERNAL' : 'BAD_REQUEST'),
-    `HTTP ${res.status}`,
-  )
+  return serverErrorOf(res.status, text)
 }
 
 async function readText(res: Response, max = MAX_JSON_BYTES): Promise<string> {
@@ -126,7 +145,7 @@ async function readText(res: Response, max = MAX_JSON_BYTES): Promise<string> {
   try {
     return new TextDecoder().decode(await readAll(res.body, max))
   } catch (e) {
-    if (isAirlockError(e, 'LIMIT')) throw badResponse('(oversized) response')
+    if (isAirlockError(e, 'LIMIT')) throw new BadResponseError('(oversized) response')
     throw e
   }
 }

@@ -6,20 +6,17 @@ import {
   createGroupEntry,
   Directory,
   type DirectoryServer,
+  directoryServerOver,
   type GroupChange,
   type GroupRole,
   groupFingerprint,
-  groupLogResponseSchema,
   listConversationsResponseSchema,
   logFingerprint,
-  logResponseSchema,
   lookupResponseSchema,
-  type Pin,
   printable,
   randomBytes,
   toBase64Url,
   type VerifiedGroup,
-  type VerifiedLog,
 } from '@airlock/core'
 import { describeError, type ErrorInfo, isApiError, WebError } from '../errors.ts'
 import type { Account } from './account.ts'
@@ -71,23 +68,16 @@ export class Conversations {
   /** A directory with no cache: it re-reads the pins and syncs every log with the server (for sending). */
   fresh(): Directory {
     const a = this.account
-    const api = a.api
+    const over = directoryServerOver(a.api)
     const server: DirectoryServer = {
-      logPage: (accountId, since) =>
-        api.json('GET', `/accounts/${accountId}/log`, logResponseSchema, { query: { since } }),
-      groupLogPage: (cid, since) =>
-        api.json('GET', `/conversations/${cid}/log`, groupLogResponseSchema, { query: { since } }),
+      ...over,
       // Shown only: keys come from the verified log, never from a name.
-      username: async (accountId) =>
-        (await knownUsername(accountId)) ??
-        (await api.json('GET', '/accounts/lookup', lookupResponseSchema, { query: { accountId } })).username,
+      username: async (accountId) => (await knownUsername(accountId)) ?? over.username(accountId),
     }
-    const me = {
+    return new Directory(directoryStore, server, {
       accountId: a.info.accountId,
-      log: async (atLeast?: Pin): Promise<VerifiedLog> =>
-        atLeast && a.log.seq >= atLeast.seq ? a.log : a.sync(),
-    }
-    return new Directory(directoryStore, server, me)
+      log: (atLeast) => a.ownLog(atLeast),
+    })
   }
 
   async conversation(cid: string): Promise<Conversation> {
@@ -251,7 +241,7 @@ export class Conversations {
     } catch (e) {
       if (isApiError(e, 'NOT_FOUND'))
         throw new WebError('NOT_FOUND', `no one is called “${printable(wanted)}” on this server`)
-      if (isApiError(e, 'INVALID_QUERY') || isApiError(e, 'INVALID_BODY'))
+      if (isApiError(e, 'BAD_REQUEST') || isApiError(e, 'INVALID_BODY'))
         throw new WebError('USAGE', 'that is not a valid username')
       throw e
     }

@@ -1,20 +1,21 @@
 import {
-  checkLabelMatches,
+  type CommittedItem,
+  type Conversation,
   commitItemResponseSchema,
   deleteItemResponseSchema,
-  fromBase64Url,
-  IdMismatchError,
+  deviceNameIn,
+  type ItemReader,
   itemCiphertextSize,
-  listItemsResponseSchema,
+  listItems,
   type Manifest,
-  openItem,
-  openManifest,
+  NotFoundError,
+  openItemContent,
   RISK_SAMPLE_BYTES,
   readAll,
   reserveItemResponseSchema,
   resolveRecipients,
-  SignatureError,
   sealItem,
+  verifyItems,
 } from '@airlock/core'
 import { describeError, type ErrorInfo, WebError } from '../errors.ts'
 import { type Risk, riskByName, riskOf } from '../risk.ts'
@@ -88,6 +89,12 @@ export interface PendingUpload {
   recipients: string[]
 }
 
+/** My own conversation, which the server is never asked about. */
+function selfConversation(a: Account): Conversation {
+  const cid = a.info.selfConversationId
+  return { conversationId: cid, kind: 'self', members: [a.info.accountId], lastSeq: 0, createdAt: 0 }
+}
+
 /** Held shared while files are being written to OPFS, exclusively by the start-up cleanup. */
 export const OPFS_LOCK = 'airlock-opfs'
 
@@ -96,8 +103,8 @@ const spoolName = (itemId: string) => `up-${itemId}`
 
 export class Items {
   private manifests = new Map<string, Manifest>()
-  private sealed = new Map<string, Uint8Array>()
-  private ciphertextSizes = new Map<string, number>()
+  /** The item as the server listed it when its manifest verified (its sealed manifest, above all). */
+  private listed = new Map<string, CommittedItem>()
   /** Items seen or deleted this session: a server replaying one under a new seq is ignored. */
   private seen = new Set<string>()
 
@@ -106,100 +113,62 @@ export class Items {
     private readonly conversations: Conversations,
   ) {}
 
-  private get resolveLog() {
-    return this.conversations.directory.resolveLog
+  /** What core needs to verify this account's items (see core's `verified-items.ts`). */
+  private get reader(): ItemReader {
+    const a = this.account
+    return {
+      accountId: a.info.accountId,
+      device: a.device,
+      directory: this.conversations.directory,
+      conversation: async (cid) => {
+        if (cid === a.info.selfConversationId) return selfConversation(a)
+        const c = await this.conversations.conversation(cid)
+        if (c.kind === 'self') throw badResponse('conversation (another self)')
+        return c
+      },
+    }
   }
 
   /**
-   * The accounts whose items this conversation may hold, from verified sources: myself; the
-   * pinned peer; everyone the verified group log ever made a member (earlier items stay readable).
+   * Items of `cid` after `since`, each verified by core (membership before any log is pinned);
+   * tombstones as deleted ids. At most ten pages per call (the page calls again on the next push),
+   * so a server answering "more" forever cannot grow this list without end.
    */
-  private async senders(cid: string): Promise<Set<string>> {
-    const me = this.account.info.accountId
-    if (cid === this.account.info.selfConversationId) return new Set([me])
-    const c = await this.conversations.conversation(cid)
-    if (c.kind === 'self') throw badResponse('conversation (another self)')
-    // Core decides, as for the CLI: me and the pinned peer, or everyone the verified group log ever admitted.
-    return this.conversations.directory.senders(c)
-  }
-
-  /** Items of `cid` after `since`, each verified; tombstones as `{itemId, seq, deleted: true}`. */
   async list(
     cid: string,
     since: number,
   ): Promise<{ items: (TimelineItem | RefusedItem)[]; deleted: string[]; last: number; more: boolean }> {
-    const out: (TimelineItem | RefusedItem)[] = []
+    const listing = await listItems(this.account.api, cid, since, { maxPages: 10 })
     const deleted: string[] = []
-    let last = since
-    let more = false
-    const senders = await this.senders(cid)
-    // At most ten pages per call (the page calls again on the next push), so a server answering
-    // "more" forever cannot grow this list without end.
-    for (let page = 0; page < 10; page++) {
-      const res = await this.account.api.json('GET', `/conversations/${cid}/items`, listItemsResponseSchema, {
-        query: { since: last, limit: 500 },
-      })
-      for (const it of res.items) {
-        if (it.seq <= last) throw badResponse('item list (out of order)')
-        last = it.seq
-        if (it.deleted) {
-          deleted.push(it.itemId)
-          this.manifests.delete(it.itemId)
-          this.sealed.delete(it.itemId)
-          this.seen.add(it.itemId)
-          continue
-        }
-        if (this.seen.has(it.itemId)) continue
-        this.seen.add(it.itemId)
-        try {
-          out.push(
-            await this.verify(
-              cid,
-              senders,
-              it.itemId,
-              it.seq,
-              it.ciphertextSize,
-              fromBase64Url(it.manifest),
-              {
-                label: it.sensitivity ?? null,
-                expiresAt: it.expiresAt ?? null,
-              },
-            ),
-          )
-        } catch (e) {
-          out.push({ itemId: it.itemId, seq: it.seq, ok: false, error: describeError(e) })
-        }
-      }
-      more = res.more && res.items.length > 0
-      if (!more) break
+    const fresh: CommittedItem[] = []
+    for (const it of listing.items) {
+      if (it.deleted) {
+        deleted.push(it.itemId)
+        this.manifests.delete(it.itemId)
+        this.listed.delete(it.itemId)
+      } else if (!this.seen.has(it.itemId)) fresh.push(it)
+      this.seen.add(it.itemId)
     }
-    return { items: out, deleted, last, more }
+    const out: (TimelineItem | RefusedItem)[] = []
+    for (const v of await verifyItems(this.reader, cid, fresh)) {
+      if (!v.ok) {
+        out.push({ itemId: v.item.itemId, seq: v.item.seq, ok: false, error: describeError(v.error) })
+        continue
+      }
+      try {
+        out.push(await this.row(v.item, v.manifest))
+      } catch (e) {
+        out.push({ itemId: v.item.itemId, seq: v.item.seq, ok: false, error: describeError(e) })
+      }
+    }
+    return { items: out, deleted, last: listing.last, more: listing.more }
   }
 
-  private async verify(
-    cid: string,
-    senders: Set<string>,
-    itemId: string,
-    seq: number,
-    ciphertextSize: number,
-    sealed: Uint8Array,
-    listed: { label: string | null; expiresAt: number | null },
-  ): Promise<TimelineItem> {
-    const manifest = await openManifest({
-      sealed,
-      device: this.account.device,
-      expect: { itemId, conversationId: cid },
-      resolveLog: this.resolveLog,
-      accountId: this.account.info.accountId,
-    })
-    if (!senders.has(manifest.sender.accountId))
-      throw new SignatureError('the item is signed by someone who is not in this conversation')
-    if (manifest.ciphertextSize !== ciphertextSize) throw badResponse('item size')
-    // The server sees the label to enforce policy; it must not strip, add or change it.
-    checkLabelMatches(manifest.label, listed.label)
+  /** A timeline row from a verified manifest; a short note's text is opened at once. */
+  private async row(listed: CommittedItem, manifest: Manifest): Promise<TimelineItem> {
+    const { itemId, seq } = listed
     this.manifests.set(itemId, manifest)
-    this.sealed.set(itemId, sealed)
-    this.ciphertextSizes.set(itemId, ciphertextSize)
+    this.listed.set(itemId, listed)
     let senderLog = this.account.log
     let senderUser: string | undefined
     if (manifest.sender.accountId !== this.account.info.accountId) {
@@ -207,7 +176,6 @@ export class Items {
       senderLog = c.log
       senderUser = c.pinned.username
     }
-    const sender = senderLog.entries.find((e) => e.device.id === manifest.sender.deviceId)
     const item: TimelineItem = {
       itemId,
       seq,
@@ -218,30 +186,24 @@ export class Items {
       size: manifest.plaintextSize,
       created: manifest.created,
       senderDeviceId: manifest.sender.deviceId,
-      senderName: sender?.device.name ?? manifest.sender.deviceId,
+      senderName: deviceNameIn(senderLog, manifest.sender.deviceId) ?? manifest.sender.deviceId,
       label: manifest.label ?? null,
-      expiresAt: listed.expiresAt,
+      expiresAt: listed.expiresAt ?? null,
       ...(senderUser === undefined ? {} : { senderUser }),
       risk: manifest.kind === 'file' ? riskByName(manifest.filename) : null,
     }
     if (manifest.kind === 'note' && manifest.plaintextSize <= NOTE_PREVIEW_MAX) {
-      const bytes = await this.fetchBlob(cid, itemId, sealed)
-      item.text = new TextDecoder().decode(bytes)
+      item.text = new TextDecoder().decode(await this.fetchNote(listed, manifest))
     }
     return item
   }
 
-  /** A small item's plaintext, fully verified, in memory. */
-  private async fetchBlob(cid: string, itemId: string, sealed: Uint8Array): Promise<Uint8Array> {
-    const res = await this.account.api.request('GET', `/items/${itemId}/blob`)
+  /** A short note's plaintext, fully verified, in memory. */
+  private async fetchNote(listed: CommittedItem, manifest: Manifest): Promise<Uint8Array> {
+    const res = await this.account.api.request('GET', `/items/${listed.itemId}/blob`)
     const ciphertext = await readAll(res.body!, NOTE_PREVIEW_MAX * 2 + 64 * 1024)
-    const { plaintext } = await openItem({
-      sealed,
-      expect: { itemId, conversationId: cid },
-      device: this.account.device,
-      resolveLog: this.resolveLog,
-      accountId: this.account.info.accountId,
-      ciphertext: { stream: () => new Blob([ciphertext as BlobPart]).stream() },
+    const { plaintext } = await openItemContent(this.reader, listed, manifest, {
+      stream: () => new Blob([ciphertext as BlobPart]).stream(),
     })
     return readAll(plaintext, NOTE_PREVIEW_MAX)
   }
@@ -268,10 +230,9 @@ export class Items {
     signal: AbortSignal,
   ): Promise<{ file: File; name: string; type: string; risk: Risk | null }> {
     const manifest = this.manifests.get(itemId)
-    const sealed = this.sealed.get(itemId)
-    const total = this.ciphertextSizes.get(itemId)
-    if (!manifest || !sealed || total === undefined)
-      throw new WebError('NOT_FOUND', 'that item is not in the timeline')
+    const listed = this.listed.get(itemId)
+    if (!manifest || !listed) throw new NotFoundError('that item is not in the timeline')
+    const total = manifest.ciphertextSize
     // Per-operation names: two downloads of one item (two tabs) never share or delete each other's files.
     const op = Math.random().toString(36).slice(2, 10)
     const cipherName = `dl-${itemId}-${op}`
@@ -281,16 +242,8 @@ export class Items {
       // The signed size bounds what is written: a server streaming on cannot fill the disk.
       await opfs.writeFile(cipherName, res.body!, (n) => progress(n, total), signal, total)
       const ciphertext = await opfs.readFile(cipherName)
-      // The manifest verified for the timeline, not a second one the server might swap in.
-      const { manifest: opened, plaintext } = await openItem({
-        sealed,
-        expect: { itemId, conversationId: manifest.conversationId },
-        device: this.account.device,
-        resolveLog: this.resolveLog,
-        accountId: this.account.info.accountId,
-        ciphertext,
-      })
-      if (opened.ciphertextSha256 !== manifest.ciphertextSha256) throw new IdMismatchError()
+      // Under the manifest verified for the timeline, not a second one the server might swap in.
+      const { plaintext } = await openItemContent(this.reader, listed, manifest, ciphertext)
       await opfs.writeFile(plainName, plaintext, undefined, signal, manifest.plaintextSize)
       const file = await opfs.readFile(plainName)
       const head = new Uint8Array(await file.slice(0, RISK_SAMPLE_BYTES).arrayBuffer())
@@ -389,17 +342,7 @@ export class Items {
   /** Recipients of a new item of `cid`, every log synced now (a fresh directory, no cache). */
   private async recipientSets(cid: string) {
     await this.account.sync()
-    const c =
-      cid === this.account.info.selfConversationId
-        ? {
-            conversationId: cid,
-            kind: 'self' as const,
-            members: [this.account.info.accountId],
-            lastSeq: 0,
-            createdAt: 0,
-          }
-        : await this.conversations.conversation(cid)
-    return this.conversations.fresh().recipients(c)
+    return this.conversations.fresh().recipients(await this.reader.conversation(cid))
   }
 
   /** Every item of the timeline that verified, oldest first (for export). */

@@ -5,10 +5,11 @@ import {
   deviceFingerprint,
   logFingerprint,
   offerLink,
+  type Policy,
   parseLinkInput,
 } from '@airlock/core'
 import { describeError, WebError } from '../errors.ts'
-import type { Request, WorkerMessage } from '../rpc.ts'
+import type { WorkerEvents, WorkerMessage, WorkerQuestion, WorkerRequest } from '../worker-protocol.ts'
 import { itemAccesses } from './accesses.ts'
 import { Account, forget, newDevice } from './account.ts'
 import * as admin from './admin.ts'
@@ -44,16 +45,16 @@ const aborts = new Map<string, AbortController>()
 const answers = new Map<number, (yes: boolean) => void>()
 let nextAsk = 1
 
-function emit(event: string, data: unknown): void {
-  self.postMessage({ event, data } satisfies WorkerMessage)
+function emit<E extends keyof WorkerEvents>(event: E, data: WorkerEvents[E]): void {
+  self.postMessage({ event, data } as WorkerMessage)
 }
 
 /** Asks the person on the page a yes/no question; the page answers with `answer(askId, yes)`. */
-function ask(event: string, data: object): Promise<boolean> {
+function ask<E extends WorkerQuestion>(event: E, data: Omit<WorkerEvents[E], 'askId'>): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const askId = nextAsk++
     answers.set(askId, resolve)
-    emit(event, { askId, ...data })
+    emit(event, { askId, ...data } as WorkerEvents[E])
   })
 }
 
@@ -110,7 +111,11 @@ function deviceRow(d: DeviceRecord, removed: Set<string>) {
   }
 }
 
-const methods: Record<string, (...args: never[]) => unknown> = {
+/**
+ * Every method the page may call, by name. The page's `call` takes its argument and result
+ * types from this table (`WorkerApi`), so a changed signature here is a type error there.
+ */
+const api = {
   async init() {
     const a = await Account.load(origin)
     if (!a) return null
@@ -262,7 +267,7 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   policy() {
     return admin.policy(ready().account.api)
   },
-  putPolicy(p: unknown) {
+  putPolicy(p: Policy) {
     return admin.putPolicy(ready().account.api, p)
   },
   invite() {
@@ -314,12 +319,15 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   },
 }
 
-self.onmessage = async (m: MessageEvent<Request>) => {
+/** The worker's methods as the page sees them; a type only, so the page bundles none of this. */
+export type WorkerApi = typeof api
+
+self.onmessage = async (m: MessageEvent<WorkerRequest>) => {
   const { id, method, args } = m.data
   try {
-    const f = methods[method]
-    if (!f) throw new WebError('INTERNAL', `unknown method ${method}`)
-    const value = await (f as (...a: unknown[]) => unknown)(...args)
+    if (!Object.hasOwn(api, method)) throw new WebError('INTERNAL', `unknown method ${method}`)
+    const f = api[method as keyof WorkerApi] as (...a: unknown[]) => unknown
+    const value = await f(...args)
     self.postMessage({ id, ok: true, value } satisfies WorkerMessage)
   } catch (e) {
     self.postMessage({ id, ok: false, error: describeError(e) } satisfies WorkerMessage)
