@@ -500,13 +500,15 @@ describe('route authorisation matrix (app.inject over in-memory SQLite)', () => 
     )
   })
 
-  it("another account may read Alice's public device log (a key directory) and find her by username, nothing more", async () => {
+  it("another account may read Alice's public device log (a key directory) find her by username and read the policy, nothing more", async () => {
     const log = await request(w.api, 'GET', `/accounts/${w.alice.accountId}/log`, { token: w.tokens.bob })
     expect(log.status).toBe(200)
     expect(log.json.entries.length).toBeGreaterThan(0)
     expectOutcome(await request(w.api, 'GET', `/accounts/${w.alice.accountId}/log`), UNAUTHENTICATED, 'log')
     const found = await request(w.api, 'GET', '/accounts/lookup?username=alice', { token: w.tokens.bob })
     expect(found.json).toEqual({ accountId: w.alice.accountId, username: 'alice' })
+    // Every signed-in device reads the organisation's policy (the default until an admin sets one).
+    expect((await request(w.api, 'GET', '/policy', { token: w.tokens.bob })).json).toEqual(DEFAULT_POLICY)
   })
 
   it("Bob's own listings show nothing of Alice's", async () => {
