@@ -480,7 +480,7 @@ async function smallFiles(A) {
 }
 
 async function push() {
-  const { openSqliteStore } = await import('../packages/server/dist/sqlite-store.js')
+  const { openSqliteStore } = await import('../packages/server/dist/storage/metadata/sqlite.js')
   const dir = join(work, 'push')
   mkdirSync(dir)
   log(`seeding ${opts.devices} devices…`)

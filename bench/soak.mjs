@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
-import { openSqliteStore } from '../packages/server/dist/sqlite-store.js'
+import { openSqliteStore } from '../packages/server/dist/storage/metadata/sqlite.js'
 import { nodeCommand } from './lib/proc.mjs'
 import { call, seed } from './lib/seed.mjs'
 

@@ -12,7 +12,7 @@ export async function seed(store, { accounts: count, perAccount, sessionMs = 3_6
   const accounts = []
   for (let a = 0; a < count; a++) {
     const code = randomId()
-    await store.createInvite({
+    await store.accounts.createInvite({
       id: randomId(),
       codeHash: code,
       createdAt: now,
@@ -23,7 +23,7 @@ export async function seed(store, { accounts: count, perAccount, sessionMs = 3_6
     const conversationId = randomId()
     const devices = [{ id: randomId(), token: randomSecret() }]
     let prev = randomId()
-    await store.createAccount({
+    await store.accounts.createAccount({
       id,
       username: `bench-${a}`,
       codeHash: code,
@@ -36,7 +36,7 @@ export async function seed(store, { accounts: count, perAccount, sessionMs = 3_6
     for (let d = 1; d < perAccount; d++) {
       const device = { id: randomId(), token: randomSecret() }
       const hash = randomId()
-      await store.appendLogEntry(
+      await store.logs.appendLogEntry(
         id,
         { seq: d, prev, hash, entry: '{}', createdAt: now },
         { op: 'add', deviceId: device.id, signKey: randomId() },
@@ -45,7 +45,7 @@ export async function seed(store, { accounts: count, perAccount, sessionMs = 3_6
       devices.push(device)
     }
     for (const d of devices) {
-      await store.createSession({
+      await store.sessions.createSession({
         tokenHash: hashSecret(d.token),
         deviceId: d.id,
         accountId: id,

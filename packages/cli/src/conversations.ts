@@ -1,13 +1,16 @@
 import {
   type Conversation,
-  conversationSchema,
+  getConversation as coreGetConversation,
+  listConversations as coreListConversations,
+  selfConversation as coreSelfConversation,
+  groupsNamed,
   isAirlockError,
-  listConversationsResponseSchema,
   logFingerprint,
-  lookupResponseSchema,
+  lookupAccount,
+  openDirect,
   printable,
 } from '@airlock/core'
-import { CliError, isApiError } from './errors.js'
+import { CliError } from './errors.js'
 import type { Session } from './session.js'
 
 /**
@@ -16,36 +19,17 @@ import type { Session } from './session.js'
  * the server's member lists only say where to look.
  */
 
-export async function listConversations(s: Session): Promise<Conversation[]> {
-  return (await s.client.json('GET', '/conversations', listConversationsResponseSchema)).conversations
+export function listConversations(s: Session): Promise<Conversation[]> {
+  return coreListConversations(s.client)
 }
 
-export async function getConversation(s: Session, cid: string): Promise<Conversation> {
-  try {
-    const c = await s.client.json('GET', `/conversations/${encodeURIComponent(cid)}`, conversationSchema)
-    if (c.conversationId !== cid) throw new CliError('BAD_RESPONSE', 'the server sent another conversation')
-    return c
-  } catch (e) {
-    if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', `no conversation ${cid}`)
-    throw e
-  }
+export function getConversation(s: Session, cid: string): Promise<Conversation> {
+  return coreGetConversation(s.client, s.config.accountId, cid)
 }
 
-/** The account of a colleague on this server; `NOT_FOUND` if nobody has that username. */
+/** The account of a colleague on this server (core's `lookupAccount`). */
 export async function lookupColleague(s: Session, username: string): Promise<string> {
-  try {
-    const r = await s.client.json('GET', '/accounts/lookup', lookupResponseSchema, { query: { username } })
-    if (r.username !== username)
-      throw new CliError('BAD_RESPONSE', 'the server answered for another username')
-    // A server that now says this name is another account than the one pinned under it is refused.
-    await s.directory.checkUsername(username, r.accountId)
-    return r.accountId
-  } catch (e) {
-    if (isApiError(e, 'NOT_FOUND') || isApiError(e, 'BAD_REQUEST')) {
-      throw new CliError('NOT_FOUND', `nobody is called ${printable(username)} on this server`)
-    }
-    throw e
-  }
+  return (await lookupAccount(s.client, s.directory, username)).accountId
 }
 
 /**
@@ -57,12 +41,7 @@ export async function directWith(s: Session, username: string): Promise<Conversa
   const accountId = await lookupColleague(s, username)
   if (accountId === s.config.accountId)
     throw new CliError('USAGE', 'that is you: leave out --to to send to your own devices')
-  const c = await s.client.json('POST', '/conversations', conversationSchema, {
-    body: { kind: 'direct', members: [accountId] },
-  })
-  const peer = await s.directory.directPeer(c)
-  if (peer !== accountId)
-    throw new CliError('BAD_RESPONSE', 'the server gave a conversation with someone else')
+  const c = await openDirect(s, accountId)
   const { firstSeen, pinned } = await pinColleague(s, username, accountId)
   if (!firstSeen && !pinned.verified) {
     s.out.info(
@@ -92,13 +71,7 @@ export async function pinColleague(
 
 /** My own conversation, as a `Conversation`. */
 export function selfConversation(s: Session): Conversation {
-  return {
-    conversationId: s.config.selfConversationId,
-    kind: 'self',
-    members: [s.config.accountId],
-    lastSeq: 0,
-    createdAt: 0,
-  }
+  return coreSelfConversation(s.config.accountId, s.config.selfConversationId)
 }
 
 /**
@@ -126,14 +99,8 @@ export async function groupNamed(s: Session, name: string, required: boolean): P
 }
 
 /** My groups whose verified name is `name`. */
-export async function findGroups(s: Session, name: string): Promise<Conversation[]> {
-  const out: Conversation[] = []
-  for (const c of await listConversations(s)) {
-    if (c.kind !== 'group') continue
-    const g = await s.directory.group(c.conversationId)
-    if (g.name === name) out.push(c)
-  }
-  return out
+export function findGroups(s: Session, name: string): Promise<Conversation[]> {
+  return groupsNamed(s.client, s.directory, name)
 }
 
 /** How a conversation is shown: "me", "@username", "#group". */

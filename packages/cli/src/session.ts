@@ -1,5 +1,6 @@
 import {
   type Conversation,
+  type ConversationClient,
   type DeviceSecrets,
   Directory,
   deviceNameIn,
@@ -25,7 +26,7 @@ import { PeersFile } from './peers.js'
  * Core decides (login, log sync and pinning, the directory); this is the CLI's wiring of its
  * ports: `node:http`, files in the home directory, and lines on stderr.
  */
-export class Session implements ItemReader {
+export class Session implements ItemReader, ConversationClient {
   readonly home: HomePaths
   readonly config: AccountConfig
   readonly device: DeviceSecrets
@@ -63,6 +64,14 @@ export class Session implements ItemReader {
 
   get accountId(): string {
     return this.config.accountId
+  }
+
+  get transport(): ApiClient {
+    return this.client
+  }
+
+  syncedLog(): Promise<VerifiedLog> {
+    return this.syncLog()
   }
 
   readonly #conversations = new Map<string, Promise<Conversation>>()

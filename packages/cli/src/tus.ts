@@ -1,4 +1,4 @@
-import { API_PREFIX } from '@airlock/core'
+import { API_PREFIX, isAirlockError } from '@airlock/core'
 import type { ApiClient, StreamResponse } from './client.js'
 import { CliError, isApiError, isCliError } from './errors.js'
 
@@ -84,7 +84,7 @@ async function withRelogin<T>(client: ApiClient, f: () => Promise<T>): Promise<T
 
 /** True for failures worth retrying: the network, the server restarting or busy, an offset race. */
 export function isTransient(e: unknown): boolean {
-  if (isCliError(e, 'NETWORK')) return true
+  if (isCliError(e, 'NETWORK') || isAirlockError(e, 'NETWORK')) return true
   if (isApiError(e)) {
     return e.status >= 500 || e.status === 409 || e.status === 429 || e.apiCode === 'UNAUTHENTICATED'
   }

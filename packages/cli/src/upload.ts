@@ -1,16 +1,19 @@
 import { readFile, stat } from 'node:fs/promises'
 import {
   type Conversation,
-  commitItemResponseSchema,
+  checkRecipientsUnchanged,
+  commitItem,
+  isAirlockError,
   itemCiphertextSize,
-  reserveItemResponseSchema,
-  resolveRecipients,
+  itemRecipients,
+  RecipientsChangedError,
+  reserveItem,
   sealItem,
   type VerifiedLog,
 } from '@airlock/core'
 import { bootId, fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { writeFileAtomic } from './config.js'
-import { getConversation, selfConversation } from './conversations.js'
+import { selfConversation } from './conversations.js'
 import { CliError, isApiError, isCliError } from './errors.js'
 import {
   lockEntry,
@@ -23,7 +26,7 @@ import {
 } from './outbox.js'
 import type { Progress } from './output.js'
 import type { Session } from './session.js'
-import { checkUploadUrl, isTransient, tusPatch, tusStatus } from './tus.js'
+import { isTransient, tusPatch, tusStatus } from './tus.js'
 
 /**
  * Sending one item to my own devices: reserve it with its exact ciphertext size (computed before
@@ -76,28 +79,19 @@ export async function sendItem(
 ): Promise<SentItem> {
   const log = s.log
   // Every active device of every member, from verified logs only (core Directory).
-  const sets = await s.directory.recipients(target)
-  const resolved = resolveRecipients(sets)
-  const recipients = resolved.map((r) => r.device.recipient)
+  const { sets, deviceIds, recipients } = await itemRecipients(s.directory, target)
   const ciphertextSize = await ciphertextSizeFor(recipients, src.size)
   const conversationId = target.conversationId
-  const res = await s.client.json(
-    'POST',
-    `/conversations/${conversationId}/items`,
-    reserveItemResponseSchema,
-    {
-      body: src.label === undefined ? { ciphertextSize } : { ciphertextSize, sensitivity: src.label },
-    },
-  )
+  const res = await reserveItem(s.client, conversationId, ciphertextSize, src.label)
   const entry: OutboxEntry = {
     v: 1,
     itemId: res.itemId,
-    uploadPath: checkUploadUrl(s.client, res.uploadUrl),
+    uploadPath: res.uploadPath,
     ciphertextSize,
     createdAt: Date.now(),
     logSeq: log.seq,
     conversationId,
-    recipients: resolved.map((r) => r.device.id),
+    recipients: deviceIds,
     stage: 'encrypting',
     source: {
       kind: src.kind,
@@ -221,24 +215,13 @@ async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
   await s.syncLog()
   if (await recipientsChanged(s, entry)) {
     await abandon(s, entry)
-    throw new CliError(
-      'RECIPIENTS_CHANGED',
-      'a device was removed while this was uploading; it was not sent, send it again',
-    )
+    throw new RecipientsChangedError()
   }
   let seq: number | null = null
   await retrying(
     async () => {
-      try {
-        const r = await s.client.json('PUT', `/items/${entry.itemId}/manifest`, commitItemResponseSchema, {
-          bytes: manifest,
-        })
-        if (r.itemId !== entry.itemId) throw new CliError('BAD_RESPONSE', 'the server committed another item')
-        seq = r.seq
-      } catch (e) {
-        // An earlier run committed it and was killed before clearing the outbox.
-        if (!isApiError(e, 'ALREADY_COMMITTED')) throw e
-      }
+      // Null when an earlier run committed it and was killed before clearing the outbox.
+      seq = await commitItem(s.client, entry.itemId, manifest)
     },
     undefined,
     s,
@@ -395,16 +378,18 @@ export async function resumeEntry(s: Session, entry: OutboxEntry, progress: Prog
 
 /**
  * True if a device the entry was encrypted to is no longer a recipient (the device was removed,
- * or its account left the group): it must not receive the item.
+ * or its account left the group; core's `checkRecipientsUnchanged`): it must not receive the item.
  */
 async function recipientsChanged(s: Session, entry: OutboxEntry): Promise<boolean> {
   if (entry.recipients === undefined || entry.conversationId === undefined) return removedSince(s.log, entry)
-  const target =
-    entry.conversationId === s.config.selfConversationId
-      ? selfConversation(s)
-      : await getConversation(s, entry.conversationId)
-  const now = new Set(resolveRecipients(await s.directory.recipients(target)).map((r) => r.device.id))
-  return entry.recipients.some((id) => !now.has(id))
+  const target = await s.conversation(entry.conversationId)
+  return checkRecipientsUnchanged(s.directory, target, entry.recipients).then(
+    () => false,
+    (e) => {
+      if (isAirlockError(e, 'RECIPIENTS_CHANGED')) return true
+      throw e
+    },
+  )
 }
 
 /** Entries written before recipients were recorded: any device removal since counts. */

@@ -14,7 +14,7 @@ import {
   startServer,
   tempDir,
 } from '../../../test-support/harness.js'
-import type { S3Settings } from '../../server/src/s3-client.js'
+import type { S3Settings } from '../../server/src/storage/blob/s3-client.js'
 import {
   freshSchema,
   type PgSchema,

@@ -13,8 +13,8 @@ import {
   tempDir,
   until,
 } from '../../../test-support/harness.js'
-import { S3BlobStore } from '../../server/src/s3-blob-store.js'
-import type { S3Settings } from '../../server/src/s3-client.js'
+import { S3BlobStore } from '../../server/src/storage/blob/s3-blob-store.js'
+import type { S3Settings } from '../../server/src/storage/blob/s3-client.js'
 import {
   freshSchema,
   type PgSchema,

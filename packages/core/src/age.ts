@@ -3,6 +3,7 @@ import { hkdf } from '@noble/hashes/hkdf.js'
 import { scryptAsync } from '@noble/hashes/scrypt.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { armor, Decrypter, Encrypter, type Recipient, Stanza } from 'age-encryption'
+import { readAll, readerSource } from './byte-streams.js'
 import { concatBytes, randomBytes, toBase64Url, utf8 } from './bytes.js'
 import {
   AirlockError,
@@ -20,7 +21,6 @@ import {
   encryptStream as encryptSTREAM,
   nobleAead,
 } from './stream.js'
-import { readAll, readerSource } from './streams.js'
 
 /**
  * age v1 (C2SP) on top of `age-encryption`: that library parses and checks headers and wraps

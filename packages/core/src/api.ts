@@ -140,6 +140,10 @@ export type ApiErrorBody = z.infer<typeof apiErrorBodySchema>
 export const healthResponseSchema = z.strictObject({ ok: z.literal(true), version: z.string() })
 export type HealthResponse = z.infer<typeof healthResponseSchema>
 
+/** `GET /readyz`: `ok` false (with status 503) while the database or the blob store does not answer. */
+export const readinessResponseSchema = z.strictObject({ ok: z.boolean(), version: z.string() })
+export type ReadinessResponse = z.infer<typeof readinessResponseSchema>
+
 // ---------------------------------------------------------------- accounts and invites
 
 /**
@@ -331,6 +335,10 @@ export type GroupLogResponse = z.infer<typeof groupLogResponseSchema>
 /** `POST /conversations/:cid/log`: the next signed membership change. */
 export const appendGroupLogRequestSchema = z.strictObject({ entry: z.unknown() })
 export type AppendGroupLogRequest = z.infer<typeof appendGroupLogRequestSchema>
+
+/** The group log's new head once the change is stored. */
+export const appendGroupLogResponseSchema = z.strictObject({ head: logHeadSchema })
+export type AppendGroupLogResponse = z.infer<typeof appendGroupLogResponseSchema>
 
 // ---------------------------------------------------------------- items
 

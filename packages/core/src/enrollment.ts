@@ -1,12 +1,16 @@
-import { appendLogResponseSchema, type MeResponse, meResponseSchema } from './api.js'
+import type { MeResponse } from './api.js'
+import { randomBytes, toBase64Url } from './bytes.js'
+import { callEndpoint } from './call-endpoint.js'
 import {
   appendEntry,
+  createGenesis,
   type DeviceLogEntry,
   entryValue,
   extendVerified,
   findActiveDevice,
   type Pin,
   type VerifiedLog,
+  verifyLog,
 } from './device-log.js'
 import { BadResponseError } from './errors.js'
 import type { DeviceRecord, DeviceSecrets } from './identity.js'
@@ -15,6 +19,32 @@ import { login, logPagesOver } from './session.js'
 import type { Transport } from './transport.js'
 
 /** Making a device part of an account, and publishing entries of an account's device log. */
+
+/**
+ * Creates an account with `device` as its first device: a fresh random account id, the device's
+ * self-signed genesis entry, and the server's answer checked to be for exactly that account and
+ * device. Returns the verified one-entry log and what the server told (my own conversation, and
+ * whether this account administers the server). `ServerError` `FORBIDDEN` for an unknown, used or
+ * expired code and `USERNAME_TAKEN` pass through for the client to word.
+ */
+export async function createAccount(
+  t: Transport,
+  device: DeviceSecrets,
+  input: { code: string; username: string },
+): Promise<{ log: VerifiedLog; selfConversationId: string; admin: boolean }> {
+  const accountId = toBase64Url(randomBytes(16))
+  const genesis = createGenesis(accountId, device)
+  const created = await callEndpoint(t, 'createAccount', {
+    body: { code: input.code, username: input.username, genesis },
+  })
+  if (created.accountId !== accountId || created.deviceId !== device.record.id)
+    throw new BadResponseError('account answer (another account)')
+  return {
+    log: verifyLog(accountId, [entryValue(genesis)]),
+    selfConversationId: created.selfConversationId,
+    admin: created.admin,
+  }
+}
 
 /**
  * After an account's first device or another device added `device` (linking, a recovery key):
@@ -33,7 +63,7 @@ export async function enrollDevice(
   const log = await fetchVerifiedLog(logPagesOver(t, accountId), accountId, pin)
   if (!findActiveDevice(log, device.record.id))
     throw new BadResponseError('device log (this device is not in it)')
-  const me = await t.json('GET', '/accounts/me', meResponseSchema)
+  const me = await callEndpoint(t, 'me', {})
   if (me.accountId !== accountId || me.deviceId !== device.record.id)
     throw new BadResponseError('account answer (another account)')
   return { log, me }
@@ -61,12 +91,10 @@ export function prepareLogEntry(
  * (`BadResponseError` otherwise); `ServerError` `STALE_HEAD` when another device appended first.
  */
 export async function publishLogEntry(t: Transport, p: PreparedEntry): Promise<VerifiedLog> {
-  const res = await t.json(
-    'POST',
-    `/accounts/${encodeURIComponent(p.next.accountId)}/log`,
-    appendLogResponseSchema,
-    { body: { entry: entryValue(p.entry) } },
-  )
+  const res = await callEndpoint(t, 'appendDeviceLog', {
+    params: { id: p.next.accountId },
+    body: { entry: p.entry },
+  })
   if (res.head.seq !== p.next.seq || res.head.hash !== p.next.head)
     throw new BadResponseError('device-log head')
   return p.next

@@ -1,5 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { agePrefixSize, decryptStream, encryptBytes, encryptStream } from './age.js'
+import { bytesStream, readAll } from './byte-streams.js'
 import { bytesEqual, fromBase64Url, toBase64Url } from './bytes.js'
 import { HashMismatchError, InvalidInputError } from './errors.js'
 import type { DeviceSecrets } from './identity.js'
@@ -17,7 +18,6 @@ import {
 } from './manifest.js'
 import { padmeLength, padStream, unpadStream } from './padding.js'
 import { type ChunkAead, streamCiphertextSize, TAG_SIZE } from './stream.js'
-import { bytesStream, readAll } from './streams.js'
 
 /**
  * An item is one age file (the padded plaintext) plus its sealed manifest. These are the only

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { decryptStream, encryptBytes } from './age.js'
+import { bytesStream, readAll } from './byte-streams.js'
 import { bytesEqual, fromUtf8, utf8 } from './bytes.js'
 import { type Canonical, canonicalJson } from './canonical.js'
 import {
@@ -22,7 +23,6 @@ import {
 } from './errors.js'
 import { type DeviceRecord, type DeviceSecrets, signCanonical, verifyCanonical } from './identity.js'
 import type { ChunkAead } from './stream.js'
-import { bytesStream, readAll } from './streams.js'
 
 /**
  * The manifest of an item: who sent it (device and the log state it saw), to which devices, and

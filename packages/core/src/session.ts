@@ -1,13 +1,5 @@
-import {
-  AUTH_SIGN_CONTEXT,
-  authSignedValue,
-  challengeResponseSchema,
-  groupLogResponseSchema,
-  logResponseSchema,
-  lookupResponseSchema,
-  type SessionResponse,
-  sessionResponseSchema,
-} from './api.js'
+import { AUTH_SIGN_CONTEXT, authSignedValue, type SessionResponse } from './api.js'
+import { callEndpoint } from './call-endpoint.js'
 import type { DirectoryServer } from './directory.js'
 import { BadResponseError, LoginRefusedError } from './errors.js'
 import { type DeviceSecrets, signCanonical } from './identity.js'
@@ -28,18 +20,12 @@ import { isServerError, type Transport } from './transport.js'
  */
 export async function login(t: Transport, device: DeviceSecrets): Promise<SessionResponse> {
   const deviceId = device.record.id
-  const { challenge } = await t.json('POST', '/auth/challenge', challengeResponseSchema, {
-    body: { deviceId },
-    anonymous: true,
-  })
+  const { challenge } = await callEndpoint(t, 'authChallenge', { body: { deviceId } })
   const origin = t.origin
   const signature = signCanonical(device, AUTH_SIGN_CONTEXT, authSignedValue({ challenge, deviceId, origin }))
   let s: SessionResponse
   try {
-    s = await t.json('POST', '/auth/session', sessionResponseSchema, {
-      body: { deviceId, challenge, origin, signature },
-      anonymous: true,
-    })
+    s = await callEndpoint(t, 'createSession', { body: { deviceId, challenge, origin, signature } })
   } catch (e) {
     if (isServerError(e, 'BAD_SIGNATURE')) throw new LoginRefusedError()
     if (isServerError(e, 'UNAUTHENTICATED')) throw new LoginRefusedError('the server refused the login')
@@ -52,19 +38,14 @@ export async function login(t: Transport, device: DeviceSecrets): Promise<Sessio
 
 /** Pages of an account's device log (`GET /accounts/:id/log`), for core's log-sync functions. */
 export function logPagesOver(t: Transport, accountId: string): FetchLogPage {
-  return (since) =>
-    t.json('GET', `/accounts/${encodeURIComponent(accountId)}/log`, logResponseSchema, { query: { since } })
+  return (since) => callEndpoint(t, 'getDeviceLog', { params: { id: accountId }, query: { since } })
 }
 
 /** The server calls core's `Directory` makes, over a transport. */
 export function directoryServerOver(t: Transport): DirectoryServer {
   return {
     logPage: (id, since) => logPagesOver(t, id)(since),
-    groupLogPage: (cid, since) =>
-      t.json('GET', `/conversations/${encodeURIComponent(cid)}/log`, groupLogResponseSchema, {
-        query: { since },
-      }),
-    username: async (id) =>
-      (await t.json('GET', '/accounts/lookup', lookupResponseSchema, { query: { accountId: id } })).username,
+    groupLogPage: (cid, since) => callEndpoint(t, 'getGroupLog', { params: { cid }, query: { since } }),
+    username: async (id) => (await callEndpoint(t, 'lookupAccount', { query: { accountId: id } })).username,
   }
 }

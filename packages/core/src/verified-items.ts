@@ -1,11 +1,6 @@
-import {
-  type CommittedItem,
-  type Conversation,
-  committedItemSchema,
-  type ItemTombstone,
-  listItemsResponseSchema,
-} from './api.js'
+import type { CommittedItem, Conversation, ItemTombstone } from './api.js'
 import { fromBase64Url } from './bytes.js'
+import { callEndpoint } from './call-endpoint.js'
 import type { Directory } from './directory.js'
 import { BadResponseError, IdMismatchError, NotFoundError, SignatureError } from './errors.js'
 import type { DeviceSecrets } from './identity.js'
@@ -159,12 +154,10 @@ export async function listItems(
   let more = false
   const maxPages = opts.maxPages ?? Number.POSITIVE_INFINITY
   for (let page = 0; page < maxPages; page++) {
-    const res = await t.json(
-      'GET',
-      `/conversations/${encodeURIComponent(conversationId)}/items`,
-      listItemsResponseSchema,
-      { query: { since: last, limit: opts.pageSize ?? 500 } },
-    )
+    const res = await callEndpoint(t, 'listItems', {
+      params: { cid: conversationId },
+      query: { since: last, limit: opts.pageSize ?? 500 },
+    })
     for (const item of res.items) {
       if (item.conversationId !== conversationId || item.seq <= last)
         throw new BadResponseError('item list (out of order or from another conversation)')
@@ -203,7 +196,7 @@ export async function verifyItems(
 export async function fetchItem(t: Transport, itemId: string): Promise<CommittedItem> {
   let item: CommittedItem
   try {
-    item = await t.json('GET', `/items/${encodeURIComponent(itemId)}`, committedItemSchema)
+    item = await callEndpoint(t, 'getItem', { params: { id: itemId } })
   } catch (e) {
     if (isServerError(e, 'NOT_FOUND')) throw new NotFoundError(`no item ${itemId}`)
     throw e

@@ -10,10 +10,10 @@ import {
   encryptBytesWithPassphrase,
   encryptStream,
 } from '../src/age.js'
+import { bytesStream, readAll } from '../src/byte-streams.js'
 import { concatBytes, randomBytes, utf8 } from '../src/bytes.js'
 import { AirlockError } from '../src/errors.js'
 import { CHUNK_SIZE, TAG_SIZE } from '../src/stream.js'
-import { bytesStream, readAll } from '../src/streams.js'
 import { drain } from './drain.js'
 
 let x: { id: string; r: string }

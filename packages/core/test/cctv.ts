@@ -8,10 +8,10 @@ import {
   decryptStream,
   decryptStreamWithPassphrase,
 } from '../src/age.js'
+import { bytesStream, readAll } from '../src/byte-streams.js'
 import { toHex } from '../src/bytes.js'
 import { AirlockError } from '../src/errors.js'
 import type { ChunkAead } from '../src/stream.js'
-import { bytesStream, readAll } from '../src/streams.js'
 import { drain } from './drain.js'
 
 /** One vector of the community age test suite (the `cctv-age` package). */

@@ -4,6 +4,7 @@ import { Decrypter } from 'age-encryption'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { decryptBytes, encryptBytes } from '../src/age.js'
+import { bytesStream, readAll } from '../src/byte-streams.js'
 import { concatBytes, randomBytes, toBase64Url, utf8 } from '../src/bytes.js'
 import { type Canonical, canonicalJson } from '../src/canonical.js'
 import { appendEntry, createGenesis, extendVerified, type VerifiedLog, verifyLog } from '../src/device-log.js'
@@ -25,7 +26,6 @@ import {
 } from '../src/manifest.js'
 import { padmeLength } from '../src/padding.js'
 import { type ChunkAead, encryptStream as encryptSTREAM, nobleAead } from '../src/stream.js'
-import { bytesStream, readAll } from '../src/streams.js'
 import { drain } from './drain.js'
 
 let a1: DeviceSecrets

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { readAll } from '../src/byte-streams.js'
 import { padmeLength, padStream, unpadStream } from '../src/padding.js'
-import { readAll } from '../src/streams.js'
 
 const collect = (s: ReadableStream<Uint8Array>) => readAll(s)
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { decryptBytes } from '../src/age.js'
+import { bytesStream, readAll } from '../src/byte-streams.js'
 import { isAirlockError } from '../src/errors.js'
 import { padmeLength } from '../src/padding.js'
 import {
@@ -15,7 +16,6 @@ import {
   shareFileCiphertextSize,
   shareLinkUrl,
 } from '../src/share.js'
-import { bytesStream, readAll } from '../src/streams.js'
 
 const WORK = { workFactor: 10 }
 

@@ -1,4 +1,4 @@
-import type { S3Settings } from './s3-client.js'
+import type { S3Settings } from './storage/blob/s3-client.js'
 
 /** Everything the server is started with (flags or `AIRLOCK_*` environment variables; see bin.ts). */
 export interface ServerConfig {

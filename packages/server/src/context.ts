@@ -1,9 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { BlobStore } from './blob-store.js'
 import type { ServerConfig } from './config.js'
-import type { MetadataStore } from './metadata-store.js'
-import type { PushHub } from './push.js'
 import type { RateLimiter } from './rate-limit.js'
+import type { BlobStore } from './storage/blob/blob-store.js'
+import type { MetadataStore } from './storage/metadata/metadata-store.js'
+import type { PushHub } from './storage/push/push-hub.js'
 
 /** What every route handler works with: configuration, the three stores, and the clock. */
 export interface AppContext {

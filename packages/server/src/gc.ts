@@ -1,5 +1,6 @@
 import type { AppContext } from './context.js'
-import { retireShare, revokeSharesOf } from './routes/shares.js'
+import { itemDeleted } from './domain/items.js'
+import { retireShare } from './domain/retire-shares.js'
 
 /** Blobs without an item are deleted only after this long, so a reservation in flight is never hit. */
 const ORPHAN_GRACE_MS = 60 * 60_000
@@ -26,9 +27,9 @@ export async function collectGarbage(
   const now = ctx.now()
   let reservations = 0
   for (;;) {
-    const ids = await ctx.store.expiredReservations(now, 500)
+    const ids = await ctx.store.items.expiredReservations(now, 500)
     for (const id of ids) {
-      if (await ctx.store.dropReservation(id)) {
+      if (await ctx.store.items.dropReservation(id)) {
         await ctx.blobs.delete(id)
         reservations++
       }
@@ -37,23 +38,17 @@ export async function collectGarbage(
   }
   let expired = 0
   for (;;) {
-    const items = await ctx.store.expireRetainedItems(now, 500)
+    const items = await ctx.store.items.expireRetainedItems(now, 500)
     for (const item of items) {
-      await ctx.blobs.delete(item.id)
-      await revokeSharesOf(ctx, item.id)
-      const conversation = await ctx.store.getConversation(item.conversationId)
-      await ctx.hub?.publish(conversation?.members ?? [], {
-        type: 'delete',
-        conversationId: item.conversationId,
-        seq: item.seq,
-      })
+      const conversation = await ctx.store.conversations.getConversation(item.conversationId)
+      await itemDeleted(ctx, item, item.seq, conversation?.members ?? [])
       expired++
     }
     if (items.length < 500) break
   }
   let shares = 0
   for (;;) {
-    const due = await ctx.store.sharesToRetire(now, 100)
+    const due = await ctx.store.shares.sharesToRetire(now, 100)
     for (const share of due) await retireShare(ctx, share)
     shares += due.length
     if (due.length < 100) break
@@ -61,12 +56,18 @@ export async function collectGarbage(
   let orphans = 0
   for await (const blob of ctx.blobs.list()) {
     if (now - blob.modifiedAt < ORPHAN_GRACE_MS) continue
-    if (!(await ctx.store.hasLiveItem(blob.id)) && !(await ctx.store.hasLiveShareBlob(blob.id))) {
+    if (
+      !(await ctx.store.items.hasLiveItem(blob.id)) &&
+      !(await ctx.store.shares.hasLiveShareBlob(blob.id))
+    ) {
       await ctx.blobs.delete(blob.id)
       orphans++
     }
   }
-  const rows = await ctx.store.deleteExpired(now)
+  const rows =
+    (await ctx.store.sessions.deleteExpired(now)) +
+    (await ctx.store.accounts.deleteExpiredInvites(now)) +
+    (await ctx.store.mailboxes.deleteExpired(now))
   return { reservations, expired, shares, orphans, rows }
 }
 

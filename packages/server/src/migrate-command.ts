@@ -1,10 +1,10 @@
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
-import { LocalBlobStore } from './local-blob-store.js'
-import { MigrationError, migrateStorage } from './migrate-storage.js'
-import { openPostgresStore } from './pg-store.js'
-import { S3BlobStore } from './s3-blob-store.js'
-import { openSqliteStore } from './sqlite-store.js'
+import { LocalBlobStore } from './storage/blob/local-blob-store.js'
+import { S3BlobStore } from './storage/blob/s3-blob-store.js'
+import { openPostgresStore } from './storage/metadata/postgres.js'
+import { openSqliteStore } from './storage/metadata/sqlite.js'
+import { MigrationError, migrateStorage } from './storage/migrate-storage.js'
 import { addStorageOptions, storageSettings } from './storage-options.js'
 
 /**

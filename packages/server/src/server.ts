@@ -7,7 +7,7 @@ import { buildApp } from './app.js'
 import { loopbackOrigins, type ServerConfig } from './config.js'
 import { startGarbageCollector } from './gc.js'
 import { RateLimiter } from './rate-limit.js'
-import { openStorage } from './storage.js'
+import { openStorage } from './storage/storage.js'
 import { hashCode, newCode, randomId } from './tokens.js'
 
 export interface RunningServer {
@@ -69,9 +69,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const app = await buildApp(ctx, https ? { logger, https } : { logger })
 
   let setupCode: string | null = null
-  if ((await store.countAccounts()) === 0) {
+  if ((await store.accounts.countAccounts()) === 0) {
     setupCode = newCode()
-    await store.replaceSetupCode({
+    await store.accounts.replaceSetupCode({
       id: randomId(),
       codeHash: hashCode(setupCode),
       createdAt: Date.now(),

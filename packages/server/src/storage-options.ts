@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander'
 import { parseSize } from './config.js'
-import type { S3Settings } from './s3-client.js'
+import type { S3Settings } from './storage/blob/s3-client.js'
 
 /**
  * The command-line options (each with an `AIRLOCK_*` variable) that choose where the server keeps

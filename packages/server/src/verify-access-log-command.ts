@@ -1,9 +1,9 @@
 import { join } from 'node:path'
 import type { AccessHead } from '@airlock/core'
 import { Command, Option } from 'commander'
-import { auditAccessLog } from './access-log.js'
-import { openPostgresStore } from './pg-store.js'
-import { openSqliteStore } from './sqlite-store.js'
+import { auditAccessLog } from './domain/access-log.js'
+import { openPostgresStore } from './storage/metadata/postgres.js'
+import { openSqliteStore } from './storage/metadata/sqlite.js'
 import { addStorageOptions, storageSettings } from './storage-options.js'
 
 /**

@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { BlobStore } from '../src/blob-store.js'
 import { isServerError } from '../src/errors.js'
+import type { BlobStore } from '../src/storage/blob/blob-store.js'
 
 /**
  * The contract every `BlobStore` adapter must meet. The factory returns a fresh, empty store and

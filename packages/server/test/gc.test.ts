@@ -3,9 +3,9 @@ import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { removeDir, tempDir } from '../../../test-support/harness.js'
 import { collectGarbage } from '../src/gc.js'
-import { LocalBlobStore } from '../src/local-blob-store.js'
-import type { MetadataStore } from '../src/metadata-store.js'
-import { openSqliteStore } from '../src/sqlite-store.js'
+import { LocalBlobStore } from '../src/storage/blob/local-blob-store.js'
+import type { MetadataStore } from '../src/storage/metadata/metadata-store.js'
+import { openSqliteStore } from '../src/storage/metadata/sqlite.js'
 
 const HOUR = 3600_000
 
@@ -20,9 +20,9 @@ describe('garbage collection', () => {
     store = await openSqliteStore(':memory:')
     blobs = await LocalBlobStore.open(dir)
     const id = () => randomBytes(16).toString('base64url')
-    await store.replaceSetupCode({ id: id(), codeHash: 'c', createdAt: 0, expiresAt: null })
+    await store.accounts.replaceSetupCode({ id: id(), codeHash: 'c', createdAt: 0, expiresAt: null })
     account = { id: id(), device: id(), conversation: id() }
-    await store.createAccount({
+    await store.accounts.createAccount({
       id: account.id,
       username: 'alice',
       codeHash: 'c',
@@ -40,7 +40,7 @@ describe('garbage collection', () => {
 
   const reserve = async (expiresAt: number, bytes: number) => {
     const id = randomBytes(16).toString('base64url')
-    await store.reserveItem(
+    await store.items.reserveItem(
       {
         id,
         conversationId: account.conversation,
@@ -65,15 +65,15 @@ describe('garbage collection', () => {
     const fresh = await reserve(now + HOUR, 5)
     const done = await reserve(now - 1, 10)
     await blobs.commit(done)
-    await store.commitItem(done, new Uint8Array([1]), now)
+    await store.items.commitItem(done, new Uint8Array([1]), now)
 
     const r = await collectGarbage({ store, blobs, now: () => now })
     expect(r.reservations).toBe(1)
-    expect(await store.getItem(expired)).toBeNull()
+    expect(await store.items.getItem(expired)).toBeNull()
     expect(await blobs.status(expired)).toBeNull()
-    expect(await store.getItem(fresh)).not.toBeNull()
+    expect(await store.items.getItem(fresh)).not.toBeNull()
     expect(await blobs.status(fresh)).toEqual({ length: 10, size: 5, committed: false })
-    expect((await store.getItem(done))!.state).toBe('committed')
+    expect((await store.items.getItem(done))!.state).toBe('committed')
     expect(await blobs.status(done)).toMatchObject({ committed: true })
   })
 
@@ -92,7 +92,7 @@ describe('garbage collection', () => {
     const mk = async (expiresAt: number) => {
       const id = randomBytes(16).toString('base64url')
       const blob = randomBytes(16).toString('base64url')
-      await store.createShare(
+      await store.shares.createShare(
         {
           id,
           accountId: account.id,
@@ -109,7 +109,7 @@ describe('garbage collection', () => {
       await blobs.create(blob, 3)
       await blobs.append(blob, 0, Readable.from([Buffer.alloc(3)]))
       await blobs.commit(blob)
-      await store.commitShare(id, new Uint8Array([1]))
+      await store.shares.commitShare(id, new Uint8Array([1]))
       return { id, blob }
     }
     const expired = await mk(now - 1)
@@ -118,7 +118,7 @@ describe('garbage collection', () => {
     expect(r.shares).toBe(1)
     expect(r.orphans).toBe(0)
     expect(await blobs.status(expired.blob)).toBeNull()
-    expect(await store.getShare(expired.id)).toMatchObject({ state: 'expired', blobsDeleted: true })
+    expect(await store.shares.getShare(expired.id)).toMatchObject({ state: 'expired', blobsDeleted: true })
     expect(await blobs.status(live.blob)).toMatchObject({ committed: true })
   })
 })

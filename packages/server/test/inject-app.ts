@@ -9,9 +9,9 @@ import {
   LocalBlobStore,
   type MetadataStore,
   openSqliteStore,
+  RateLimiter,
   type ServerConfig,
 } from '../src/index.js'
-import { RateLimiter } from '../src/rate-limit.js'
 import { hashCode, newCode, randomId } from '../src/tokens.js'
 import type { InjectTarget } from './api-client.js'
 
@@ -62,7 +62,7 @@ export async function injectApp(config: Partial<ServerConfig> = {}): Promise<Inj
   )
   await app.ready()
   const setupCode = newCode()
-  await store.replaceSetupCode({
+  await store.accounts.replaceSetupCode({
     id: randomId(),
     codeHash: hashCode(setupCode),
     createdAt: Date.now(),

@@ -149,10 +149,15 @@ describe('items: reserve, tus upload, commit, list, ranged download, delete (rea
       'stored offset',
     )
     expect(offset).toBeLessThan(blob.length)
-    // The dropped request may still be draining; retry the resume until the store accepts it.
+    // The dropped request may still be draining (and so still moving the offset): ask again where
+    // to resume before each try, until the store accepts one.
     await until(
-      async () =>
-        (await tusPatch(server.url, token, r.json.uploadUrl, offset, blob.subarray(offset))).status === 204,
+      async () => {
+        offset = Number((await tusHead(server.url, token, r.json.uploadUrl)).headers.get('upload-offset'))
+        return (
+          (await tusPatch(server.url, token, r.json.uploadUrl, offset, blob.subarray(offset))).status === 204
+        )
+      },
       10_000,
       'resume',
     )

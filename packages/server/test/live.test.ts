@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeDir, type ServerProcess, startServer, tempDir, until } from '../../../test-support/harness.js'
-import type { FollowedBlob } from '../src/blob-store.js'
-import { LocalBlobStore } from '../src/local-blob-store.js'
+import type { FollowedBlob } from '../src/storage/blob/blob-store.js'
+import { LocalBlobStore } from '../src/storage/blob/local-blob-store.js'
 import {
   type Actor,
   createAccount,

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { expect } from 'vitest'
 import { isServerError } from '../src/errors.js'
-import type { MetadataStore, NewAccount, NewItem, NewLogEntry } from '../src/metadata-store.js'
+import type { NewAccount } from '../src/storage/metadata/accounts.js'
+import type { NewLogEntry } from '../src/storage/metadata/device-logs.js'
+import type { NewItem } from '../src/storage/metadata/items.js'
+import type { MetadataStore } from '../src/storage/metadata/metadata-store.js'
 
 /** Rows and helpers shared by the `MetadataStore` conformance suites. */
 
@@ -38,9 +41,9 @@ export async function setup(
   store: MetadataStore,
 ): Promise<{ accountId: string; deviceId: string; conversationId: string }> {
   const codeHash = id()
-  await store.replaceSetupCode({ id: id(), codeHash, createdAt: T0, expiresAt: null })
+  await store.accounts.replaceSetupCode({ id: id(), codeHash, createdAt: T0, expiresAt: null })
   const a = account(codeHash)
-  await store.createAccount(a)
+  await store.accounts.createAccount(a)
   return { accountId: a.id, deviceId: a.device.id, conversationId: a.selfConversationId }
 }
 

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream'
 import { bootId } from '@airlock/core/node'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { removeDir, tempDir } from '../../../test-support/harness.js'
-import { LocalBlobStore } from '../src/local-blob-store.js'
+import { LocalBlobStore } from '../src/storage/blob/local-blob-store.js'
 
 /**
  * SECURITY-TESTS 23, power loss: a staged upload's resumable size must not count bytes that

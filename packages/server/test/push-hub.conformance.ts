@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { HubMessage, PushHub } from '../src/push.js'
+import type { HubMessage, PushHub } from '../src/storage/push/push-hub.js'
 
 /**
  * The contract every `PushHub` adapter must meet. Delivery may be asynchronous (another process

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import S3rver from 's3rver'
-import type { S3Settings } from '../src/s3-client.js'
+import type { S3Settings } from '../src/storage/blob/s3-client.js'
 
 /**
  * The shared services the scale-out adapters are tested against: the machine's PostgreSQL
@@ -112,7 +112,7 @@ export async function startS3Server(): Promise<S3Server> {
         forcePathStyle: true,
         prefix: '',
       }
-      const { createBucket } = await import('../src/s3-client.js')
+      const { createBucket } = await import('../src/storage/blob/s3-client.js')
       await createBucket(settings)
       return settings
     },

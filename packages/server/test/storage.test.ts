@@ -4,14 +4,14 @@ import { verifyAccessLog } from '@airlock/core'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { removeDir, tempDir, until } from '../../../test-support/harness.js'
-import { auditAccessLog, toWireAccess } from '../src/access-log.js'
-import { LocalBlobStore } from '../src/local-blob-store.js'
-import { PgPushHub } from '../src/pg-push-hub.js'
-import { openPostgresStore } from '../src/pg-store.js'
-import { type HubMessage, InProcessPushHub } from '../src/push.js'
-import { S3BlobStore } from '../src/s3-blob-store.js'
-import { openSqliteStore } from '../src/sqlite-store.js'
-import { PgUploadLock } from '../src/upload-lock.js'
+import { auditAccessLog, toWireAccess } from '../src/domain/access-log.js'
+import { LocalBlobStore } from '../src/storage/blob/local-blob-store.js'
+import { S3BlobStore } from '../src/storage/blob/s3-blob-store.js'
+import { PgUploadLock } from '../src/storage/blob/upload-lock.js'
+import { openPostgresStore } from '../src/storage/metadata/postgres.js'
+import { openSqliteStore } from '../src/storage/metadata/sqlite.js'
+import { PgPushHub } from '../src/storage/push/pg-push-hub.js'
+import { type HubMessage, InProcessPushHub } from '../src/storage/push/push-hub.js'
 import { blobStoreConformance } from './blob-store.conformance.js'
 import { access } from './metadata-store.access-log.js'
 import { metadataStoreConformance } from './metadata-store.conformance.js'
@@ -118,12 +118,12 @@ describe.skipIf(skipPg)('PostgreSQL', () => {
       const items = ['item-a', 'item-b']
       const all = await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          (i % 2 ? a : b).appendAccess(access(items[Math.floor(i / 2) % 2]!, { at: i })),
+          (i % 2 ? a : b).accessLog.appendAccess(access(items[Math.floor(i / 2) % 2]!, { at: i })),
         ),
       )
       expect(new Set(all.map((r) => r.seq)).size).toBe(40)
       for (const itemId of items) {
-        const rows = await a.listAccesses(itemId, 0, 100)
+        const rows = await a.accessLog.listAccesses(itemId, 0, 100)
         expect(rows.map((r) => r.itemSeq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
         verifyAccessLog(itemId, rows.map(toWireAccess))
       }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { loopbackOrigins, parseOrigins, parseQuota, parseSize } from '../src/config.js'
 import { isServerError } from '../src/errors.js'
+import { parseRange } from '../src/http/range.js'
 import { RateLimiter } from '../src/rate-limit.js'
-import { parseRange } from '../src/routes/range.js'
 import { hashCode, newCode, normalizeCode, randomId } from '../src/tokens.js'
 
 describe('Range header parsing', () => {

@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto'
 import {
-  appendGroupEntry,
   type Conversation,
-  conversationSchema,
-  createGroupEntry,
+  changeGroup as coreChangeGroup,
+  createGroup as coreCreateGroup,
   type GroupChange,
   groupFingerprint,
   logFingerprint,
@@ -19,7 +17,7 @@ import {
   lookupColleague,
   pinColleague,
 } from '../conversations.js'
-import { CliError, isApiError } from '../errors.js'
+import { CliError } from '../errors.js'
 import { confirm } from '../prompt.js'
 import { Session } from '../session.js'
 
@@ -159,25 +157,15 @@ export async function listGroups(ctx: Context): Promise<void> {
 /** `airlock groups create <name> <usernames...>`: I am the owner; the others are members. */
 export async function createGroup(ctx: Context, name: string, usernames: string[]): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
-  const members: { account: string; role: 'member' }[] = []
+  const members: string[] = []
   for (const u of usernames) {
     const account = await lookupColleague(s, u)
     if (account === s.config.accountId) continue
+    // Pinned here first, so the first-contact fingerprint is shown for each.
     await pinColleague(s, u, account)
-    members.push({ account, role: 'member' })
+    members.push(account)
   }
-  const entry = createGroupEntry({
-    group: randomBytes(16).toString('base64url'),
-    name,
-    members,
-    signer: s.device,
-    signerLog: s.log,
-  })
-  const c = await s.client.json('POST', '/conversations', conversationSchema, {
-    body: { kind: 'group', entry },
-  })
-  if (c.conversationId !== entry.group) throw new CliError('BAD_RESPONSE', 'the server created another group')
-  await showGroup(ctx, s, await s.directory.group(c.conversationId), 'created')
+  await showGroup(ctx, s, await coreCreateGroup(s, name, members), 'created')
 }
 
 /** `airlock groups show <group>`: members, roles and the group's safety fingerprint. */
@@ -206,22 +194,12 @@ export async function changeGroup(
       change = { op: 'add', account, role: opts.admin ? 'admin' : 'member' }
     } else change = { op: 'remove', account }
   }
-  for (let attempt = 0; ; attempt++) {
-    const g = await s.directory.group(c.conversationId)
-    const entry = appendGroupEntry(g, change, s.device, s.log)
-    try {
-      await s.client.send('POST', `/conversations/${c.conversationId}/log`, { body: { entry } })
-      break
-    } catch (e) {
-      // Someone else changed the group at the same moment: build on their change.
-      if (!isApiError(e, 'STALE_HEAD') || attempt >= 3) throw e
-    }
-  }
-  if (op === 'leave') {
+  const g = await coreChangeGroup(s, c.conversationId, change)
+  if (!g) {
     ctx.out.result({ conversationId: c.conversationId, left: true }, 'you left the group')
     return
   }
-  await showGroup(ctx, s, await s.directory.group(c.conversationId), op === 'add' ? 'added' : 'removed')
+  await showGroup(ctx, s, g, op === 'add' ? 'added' : 'removed')
 }
 
 async function findGroup(s: Session, group: string): Promise<Conversation> {

@@ -1,20 +1,15 @@
-import { randomBytes } from 'node:crypto'
 import { open, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import {
-  createAccountResponseSchema,
-  createGenesis,
+  createAccount,
   type DeviceSecrets,
   deviceFingerprint,
-  entryValue,
   generateDevice,
   login,
   prepareLogEntry,
   publishLogEntry,
-  toBase64Url,
   usernameSchema,
   type VerifiedLog,
-  verifyLog,
 } from '@airlock/core'
 import { ApiClient } from '../client.js'
 import { assertNotSetUp, isLoopback, serverOrigin } from '../config.js'
@@ -59,25 +54,18 @@ export async function setup(ctx: Context, serverUrl: string, opts: SetupOptions)
   await checkRecoveryOut(recoveryOut)
 
   const client = new ApiClient(origin)
-  const accountId = toBase64Url(randomBytes(16))
   const device = await generateDevice({ name, kind: 'cli' })
-  const genesis = createGenesis(accountId, device)
-  let created: { accountId: string; deviceId: string; selfConversationId: string; admin: boolean }
+  let created: Awaited<ReturnType<typeof createAccount>>
   try {
-    created = await client.json('POST', '/accounts', createAccountResponseSchema, {
-      body: { code, username, genesis: entryValue(genesis) },
-      anonymous: true,
-    })
+    created = await createAccount(client, device, { code, username })
   } catch (e) {
     if (isApiError(e, 'FORBIDDEN'))
       throw new CliError('LOGIN_FAILED', 'the code is unknown, already used or expired')
     if (isApiError(e, 'USERNAME_TAKEN')) throw new CliError('USAGE', `the username ${username} is taken`)
     throw e
   }
-  if (created.accountId !== accountId || created.deviceId !== device.record.id) {
-    throw new CliError('BAD_RESPONSE', 'the server created another account')
-  }
-  let log = verifyLog(accountId, [entryValue(genesis)])
+  let log = created.log
+  const accountId = log.accountId
   await saveEnrollment(home, device, log, {
     v: 1,
     server: origin,

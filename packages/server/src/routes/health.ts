@@ -1,9 +1,8 @@
 import type { HealthResponse } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../context.js'
-
-/** A valid blob id no item ever gets (ids are random), so asking for it only exercises storage. */
-const PROBE_ID = 'airlock-readiness-probe'
+import { probeStorage } from '../domain/health.js'
+import { on } from '../http/endpoint.js'
 
 /**
  * `GET /healthz`: 200 while the metadata store answers (liveness). `GET /readyz`: 200 when the
@@ -11,16 +10,15 @@ const PROBE_ID = 'airlock-readiness-probe'
  * route by.
  */
 export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/healthz', async (_req, reply) => {
-    await ctx.store.countAccounts()
+  on(app, 'health', async (_req, reply) => {
+    await probeStorage(ctx, { blobs: false })
     const res: HealthResponse = { ok: true, version: ctx.version }
     return reply.header('cache-control', 'no-store').send(res)
   })
-  app.get('/readyz', async (req, reply) => {
+  on(app, 'ready', async (req, reply) => {
     void reply.header('cache-control', 'no-store')
     try {
-      await ctx.store.countAccounts()
-      await ctx.blobs.status(PROBE_ID)
+      await probeStorage(ctx, { blobs: true })
     } catch (e) {
       req.log.warn({ err: e }, 'not ready')
       return reply.code(503).send({ ok: false, version: ctx.version })

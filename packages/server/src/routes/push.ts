@@ -1,8 +1,8 @@
-import { PUSH_CLOSE, type PushServerMessage, pushClientMessageSchema } from '@airlock/core'
+import { ENDPOINTS, PUSH_CLOSE, type PushServerMessage } from '@airlock/core'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import { type Auth, authenticateToken } from '../auth.js'
 import type { AppContext } from '../context.js'
+import { type Auth, authenticateToken, sessionStillValid } from '../domain/sessions.js'
 
 const AUTH_TIMEOUT_MS = 10_000
 const PING_INTERVAL_MS = 30_000
@@ -21,7 +21,7 @@ export const PUSH_SOCKETS_PER_ACCOUNT = 64
  */
 export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
   const sockets = new Map<string, number>()
-  app.get('/push', { websocket: true }, (socket, req) => {
+  app.get(ENDPOINTS.push.path, { websocket: true }, (socket, req) => {
     let auth: Auth | null = null
     let counted: string | null = null
     let unsubscribe: (() => void) | null = null
@@ -48,7 +48,9 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
       alive = false
       socket.ping()
       if (auth)
-        void checkSession(ctx, auth).then((ok) => ok || close(PUSH_CLOSE.unauthenticated, 'session ended'))
+        void sessionStillValid(ctx, auth).then(
+          (ok) => ok || close(PUSH_CLOSE.unauthenticated, 'session ended'),
+        )
     }, PING_INTERVAL_MS)
     const cleanup = () => {
       clearTimeout(authTimer)
@@ -76,7 +78,7 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
       } catch {
         parsed = null
       }
-      const r = pushClientMessageSchema.safeParse(parsed)
+      const r = ENDPOINTS.push.messages.client.safeParse(parsed)
       if (!r.success) {
         send({ type: 'error', code: 'INVALID_BODY', message: 'malformed message' })
         return close(PUSH_CLOSE.badMessage, 'malformed message')
@@ -122,11 +124,4 @@ export function pushRoutes(app: FastifyInstance, ctx: AppContext): void {
     })
     req.log.debug('push socket opened')
   })
-}
-
-async function checkSession(ctx: AppContext, auth: Auth): Promise<boolean> {
-  if (auth.expiresAt <= ctx.now()) return false
-  const session = await ctx.store.getSession(auth.tokenHash).catch(() => null)
-  const device = await ctx.store.getDevice(auth.deviceId).catch(() => null)
-  return session !== null && device?.active === true
 }

@@ -1,9 +1,9 @@
-import { API_PREFIX, TUS_ITEM_METADATA_KEY } from '@airlock/core'
+import { API_PREFIX, ENDPOINTS, TUS_ITEM_METADATA_KEY } from '@airlock/core'
 import type { Server as TusServer } from '@tus/server'
 import { Metadata } from '@tus/utils'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { requireAuth } from '../auth.js'
 import type { AppContext } from '../context.js'
+import { authorizeUploadCreation, authorizeUploadResume } from '../domain/uploads.js'
 import {
   BadRequestError,
   ConflictError,
@@ -12,15 +12,14 @@ import {
   PayloadTooLargeError,
   ServerError,
 } from '../errors.js'
-import { BlobTusStore } from '../tus-store.js'
-import { ownReservation } from './items.js'
-import { ownShareUpload } from './shares.js'
+import { requireAuth } from '../http/auth.js'
+import { BlobTusStore } from '../storage/blob/tus-store.js'
 
 /**
  * The tus endpoint (`/api/v1/uploads`) for item blobs and share-link blobs. Every request except `OPTIONS` carries the
  * bearer token, and only the device that reserved an item may create, query or extend its
- * upload; `Upload-Length` must equal the declared ciphertext size. Authorisation happens here,
- * first. `@tus/server` (over `BlobTusStore`) answers creation and `OPTIONS`; `HEAD` and `PATCH`
+ * upload; `Upload-Length` must equal the declared ciphertext size. Authorisation
+ * (`domain/uploads.ts`) happens here, first. `@tus/server` (over `BlobTusStore`) answers creation and `OPTIONS`; `HEAD` and `PATCH`
  * take the direct path of {@link resume}.
  */
 export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -49,16 +48,19 @@ export function uploadRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
   }
   const methods = ['POST', 'HEAD', 'PATCH', 'OPTIONS'] as const
-  app.route({ method: [...methods], url: '/uploads', handler: handle })
-  app.route({ method: [...methods], url: '/uploads/:id', handler: handle })
+  // Every method on both paths of the table's tus endpoints, so those tus does not use are
+  // answered in Airlock's error format.
+  const [create, resumeAt] = [ENDPOINTS.tusCreate.path, ENDPOINTS.tusAppend.path]
+  app.route({ method: [...methods], url: create, handler: handle })
+  app.route({ method: [...methods], url: resumeAt, handler: handle })
   const refuse = async () => {
     throw new ServerError(
       'METHOD_NOT_ALLOWED',
       'download with GET /items/:id/blob, delete with DELETE /items/:id',
     )
   }
-  app.route({ method: ['GET', 'DELETE'], url: '/uploads', handler: refuse })
-  app.route({ method: ['GET', 'DELETE'], url: '/uploads/:id', handler: refuse })
+  app.route({ method: ['GET', 'DELETE'], url: create, handler: refuse })
+  app.route({ method: ['GET', 'DELETE'], url: resumeAt, handler: refuse })
 }
 
 function createTusServer(Server: typeof TusServer, ctx: AppContext): TusServer {
@@ -138,20 +140,9 @@ async function authorize(ctx: AppContext, req: FastifyRequest): Promise<void> {
     }
     if (typeof itemId !== 'string')
       throw new InvalidBodyError(`Upload-Metadata must name the ${TUS_ITEM_METADATA_KEY}`)
-    const item = await ownReservation(ctx, auth, { id: itemId })
-    const length = req.headers['upload-length']
-    if (length !== String(item.ciphertextSize)) {
-      throw new InvalidBodyError('Upload-Length must equal the declared ciphertext size')
-    }
+    await authorizeUploadCreation(ctx, auth, itemId, req.headers['upload-length'])
     return
   }
   if (params.id === undefined) throw new NotFoundError()
-  if (await ownShareUpload(ctx, auth, params.id)) return
-  try {
-    await ownReservation(ctx, auth, params)
-  } catch (e) {
-    // A device that lost track of a finished upload may still ask how far it got.
-    if (req.method === 'HEAD' && e instanceof ServerError && e.code === 'ALREADY_COMMITTED') return
-    throw e
-  }
+  await authorizeUploadResume(ctx, auth, params.id, req.method)
 }

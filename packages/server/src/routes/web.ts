@@ -16,7 +16,7 @@ API: /api/v1   Health: /healthz
  * The web app's policy: only this origin's own scripts (each with Subresource Integrity in
  * index.html), no inline script, no eval, no third-party anything, no framing.
  */
-export const WEB_CSP = [
+const WEB_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

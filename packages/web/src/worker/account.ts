@@ -1,10 +1,8 @@
 import {
-  createAccountResponseSchema,
-  createGenesis,
+  createAccount,
   type DeviceRecord,
   type DeviceSecrets,
   enrollDevice,
-  entryValue,
   generateDevice,
   type LogPinStore,
   loadStoredLog,
@@ -12,15 +10,12 @@ import {
   OwnLog,
   type Pin,
   parseDeviceSecrets,
-  randomBytes,
   type StoredLog,
   serializeDeviceSecrets,
-  toBase64Url,
   type VerifiedLog,
-  verifyLog,
 } from '@airlock/core'
 import { WebError } from '../errors.ts'
-import { Api, badResponse } from './api.ts'
+import { Api } from './api.ts'
 import * as opfs from './opfs.ts'
 import * as store from './store.ts'
 
@@ -67,17 +62,8 @@ export class Account {
   static async create(origin: string, code: string, username: string, deviceName: string): Promise<Account> {
     await assertNoDevice()
     const device = await generateDevice({ name: deviceName, kind: 'web' })
-    const accountId = toBase64Url(randomBytes(16))
-    const genesis = createGenesis(accountId, device)
-    const api = new Api(origin)
-    const created = await api.json('POST', '/accounts', createAccountResponseSchema, {
-      body: { code, username, genesis: entryValue(genesis) },
-      anonymous: true,
-    })
-    if (created.accountId !== accountId || created.deviceId !== device.record.id)
-      throw badResponse('account answer')
-    const log = verifyLog(accountId, [entryValue(genesis)])
-    return Account.enroll(origin, device, accountId, { seq: log.seq, head: log.head })
+    const { log } = await createAccount(new Api(origin), device, { code, username })
+    return Account.enroll(origin, device, log.accountId, { seq: log.seq, head: log.head })
   }
 
   /**

@@ -1,26 +1,25 @@
 import {
-  appendGroupEntry,
-  appendLogResponseSchema,
   type Conversation,
-  conversationSchema,
-  createGroupEntry,
+  type ConversationClient,
+  changeGroup,
+  createGroup,
   Directory,
   type DirectoryServer,
   directoryServerOver,
   type GroupChange,
   type GroupRole,
+  getConversation,
   groupFingerprint,
-  listConversationsResponseSchema,
+  isAirlockError,
+  listConversations,
   logFingerprint,
-  lookupResponseSchema,
+  lookupAccount,
+  openDirect,
   printable,
-  randomBytes,
-  toBase64Url,
   type VerifiedGroup,
 } from '@airlock/core'
-import { describeError, type ErrorInfo, isApiError, WebError } from '../errors.ts'
+import { describeError, type ErrorInfo, WebError } from '../errors.ts'
 import type { Account } from './account.ts'
-import { badResponse } from './api.ts'
 import { directoryStore, knownUsername, rememberUsername } from './directory-store.ts'
 
 /**
@@ -80,18 +79,26 @@ export class Conversations {
     })
   }
 
-  async conversation(cid: string): Promise<Conversation> {
-    const c = await this.account.api.json('GET', `/conversations/${cid}`, conversationSchema)
-    if (c.conversationId !== cid || !c.members.includes(this.account.info.accountId))
-      throw badResponse('conversation')
-    return c
+  conversation(cid: string): Promise<Conversation> {
+    return getConversation(this.account.api, this.account.info.accountId, cid)
+  }
+
+  /** This account as core's conversation flows need it, with `directory` (the long-lived one by default). */
+  private client(directory = this.directory): ConversationClient {
+    const a = this.account
+    return {
+      transport: a.api,
+      directory,
+      accountId: a.info.accountId,
+      device: a.device,
+      syncedLog: () => a.sync(),
+    }
   }
 
   /** Every conversation: myself first, then the others by their newest item. */
   async list(): Promise<ConversationRow[]> {
-    const res = await this.account.api.json('GET', '/conversations', listConversationsResponseSchema)
     const rows: ConversationRow[] = []
-    for (const c of res.conversations) {
+    for (const c of await listConversations(this.account.api)) {
       if (c.kind === 'self') {
         if (c.conversationId !== this.account.info.selfConversationId) continue
         rows.push({ conversationId: c.conversationId, kind: 'self', title: 'My devices', lastSeq: c.lastSeq })
@@ -128,11 +135,7 @@ export class Conversations {
   /** Finds a colleague by username and returns (creating if needed) the direct conversation with them. */
   async openDirect(username: string): Promise<{ conversationId: string; colleague: ColleagueInfo }> {
     const found = await this.lookup(username)
-    const c = await this.account.api.json('POST', '/conversations', conversationSchema, {
-      body: { kind: 'direct', members: [found.accountId] },
-    })
-    if (c.kind !== 'direct') throw badResponse('conversation')
-    if ((await this.directory.directPeer(c)) !== found.accountId) throw badResponse('conversation')
+    const c = await openDirect(this.client(), found.accountId)
     return { conversationId: c.conversationId, colleague: await this.colleague(found.accountId) }
   }
 
@@ -156,23 +159,9 @@ export class Conversations {
   }
 
   async createGroup(name: string, usernames: string[]): Promise<string> {
-    const members = []
-    for (const u of usernames) {
-      const found = await this.lookup(u)
-      if (found.accountId === this.account.info.accountId) continue
-      // Pin each member's devices now (trust on first use), before anything is sent to the group.
-      await this.directory.colleague(found.accountId)
-      members.push({ account: found.accountId, role: 'member' as const })
-    }
-    const log = await this.account.sync()
-    const group = toBase64Url(randomBytes(16))
-    const entry = createGroupEntry({ group, name, members, signer: this.account.device, signerLog: log })
-    const c = await this.account.api.json('POST', '/conversations', conversationSchema, {
-      body: { kind: 'group', entry },
-    })
-    if (c.conversationId !== group || c.kind !== 'group') throw badResponse('conversation')
-    await this.directory.group(group)
-    return group
+    const members: string[] = []
+    for (const u of usernames) members.push((await this.lookup(u)).accountId)
+    return (await createGroup(this.client(), name, members)).group
   }
 
   async group(cid: string): Promise<GroupInfo> {
@@ -185,8 +174,6 @@ export class Conversations {
     cid: string,
     change: { op: 'add'; username: string } | { op: 'remove'; accountId: string } | { op: 'leave' },
   ): Promise<GroupInfo> {
-    const directory = this.fresh()
-    const g = await directory.group(cid)
     let entry: GroupChange
     if (change.op === 'add') {
       const found = await this.lookup(change.username)
@@ -196,14 +183,9 @@ export class Conversations {
         op: 'remove',
         account: change.op === 'leave' ? this.account.info.accountId : change.accountId,
       }
-    const log = await this.account.sync()
-    const signed = appendGroupEntry(g, entry, this.account.device, log)
-    const res = await this.account.api.json('POST', `/conversations/${cid}/log`, appendLogResponseSchema, {
-      body: { entry: signed },
-    })
-    if (res.head.seq !== g.seq + 1) throw badResponse('group log head')
-    if (change.op === 'leave') return { ...(await this.groupInfo(g)), myRole: null }
-    return this.group(cid)
+    const before = await this.fresh().group(cid)
+    const after = await changeGroup(this.client(this.fresh()), cid, entry)
+    return after ? this.groupInfo(after) : { ...(await this.groupInfo(before)), myRole: null }
   }
 
   private async groupInfo(g: VerifiedGroup): Promise<GroupInfo> {
@@ -228,21 +210,13 @@ export class Conversations {
   }
 
   private async lookup(username: string): Promise<{ accountId: string; username: string }> {
-    const wanted = username.trim()
     try {
-      const found = await this.account.api.json('GET', '/accounts/lookup', lookupResponseSchema, {
-        query: { username: wanted },
-      })
-      if (found.username !== wanted) throw badResponse('lookup answer')
-      // A server that now says this name is another account than the one pinned under it is refused.
-      await this.directory.checkUsername(found.username, found.accountId)
+      const found = await lookupAccount(this.account.api, this.directory, username)
       await rememberUsername(found.accountId, found.username)
       return found
     } catch (e) {
-      if (isApiError(e, 'NOT_FOUND'))
-        throw new WebError('NOT_FOUND', `no one is called “${printable(wanted)}” on this server`)
-      if (isApiError(e, 'BAD_REQUEST') || isApiError(e, 'INVALID_BODY'))
-        throw new WebError('USAGE', 'that is not a valid username')
+      if (isAirlockError(e, 'NOT_FOUND'))
+        throw new WebError('NOT_FOUND', `no one is called “${printable(username.trim())}” on this server`)
       throw e
     }
   }

@@ -1,19 +1,24 @@
 import {
   type CommittedItem,
   type Conversation,
-  commitItemResponseSchema,
+  checkRecipientsUnchanged,
+  commitItem,
+  deleteItem,
   deleteItemResponseSchema,
   deviceNameIn,
   type ItemReader,
+  type ItemRecipients,
+  isAirlockError,
   itemCiphertextSize,
+  itemRecipients,
   listItems,
   type Manifest,
   NotFoundError,
   openItemContent,
+  RecipientsChangedError,
   RISK_SAMPLE_BYTES,
   readAll,
-  reserveItemResponseSchema,
-  resolveRecipients,
+  reserveItem,
   sealItem,
   verifyItems,
 } from '@airlock/core'
@@ -284,21 +289,11 @@ export class Items {
     progress: (done: number, total: number) => void,
     signal: AbortSignal,
   ): Promise<PendingUpload> {
-    const sets = await this.recipientSets(cid)
+    const { sets, deviceIds, recipients } = await this.recipients(cid)
     const log = this.account.log
-    const resolved = resolveRecipients(sets)
-    const recipients = resolved.map((r) => r.device.recipient)
     const size = input.data.size
     const ciphertextSize = await itemCiphertextSize(recipients, size)
-    const res = await this.account.api.json(
-      'POST',
-      `/conversations/${cid}/items`,
-      reserveItemResponseSchema,
-      {
-        body: input.label ? { ciphertextSize, sensitivity: input.label } : { ciphertextSize },
-      },
-    )
-    if (res.uploadUrl !== `/api/v1/uploads/${res.itemId}`) throw badResponse('upload address')
+    const res = await reserveItem(this.account.api, cid, ciphertextSize, input.label)
     const created = Date.now()
     try {
       const item = await sealItem({
@@ -329,7 +324,7 @@ export class Items {
         size,
         kind: input.kind,
         created,
-        recipients: resolved.map((r) => r.device.id),
+        recipients: deviceIds,
       }
       await store.put(`upload:${res.itemId}`, pending)
       return pending
@@ -340,9 +335,9 @@ export class Items {
   }
 
   /** Recipients of a new item of `cid`, every log synced now (a fresh directory, no cache). */
-  private async recipientSets(cid: string) {
+  private async recipients(cid: string): Promise<ItemRecipients> {
     await this.account.sync()
-    return this.conversations.fresh().recipients(await this.reader.conversation(cid))
+    return itemRecipients(this.conversations.fresh(), await this.reader.conversation(cid))
   }
 
   /** Every item of the timeline that verified, oldest first (for export). */
@@ -365,33 +360,31 @@ export class Items {
     return store.list<PendingUpload>('upload:').then((l) => l.map((x) => x.value))
   }
 
-  /** Sends the sealed manifest once the whole blob is stored: the item becomes visible. */
-  async commit(itemId: string): Promise<number> {
+  /** Sends the sealed manifest once the whole blob is stored: the item becomes visible (its seq; null if committed before). */
+  async commit(itemId: string): Promise<number | null> {
     const p = await store.get<PendingUpload>(`upload:${itemId}`)
     if (!p) throw new WebError('NOT_FOUND', 'no such upload in progress')
     // A device removed, or a member who left or was removed, since encrypting must not get the
     // item: cancel rather than commit.
     const cid = p.conversationId ?? this.account.info.selfConversationId
-    const now = new Set(resolveRecipients(await this.recipientSets(cid)).map((r) => r.device.id))
-    if (!p.recipients || p.recipients.some((id) => !now.has(id))) {
-      await this.cancel(itemId)
-      throw new WebError(
-        'RECIPIENTS_CHANGED',
-        'the recipients changed while this was uploading; it was not sent, send it again',
-      )
+    try {
+      if (!p.recipients) throw new RecipientsChangedError()
+      await this.account.sync()
+      const fresh = this.conversations.fresh()
+      await checkRecipientsUnchanged(fresh, await this.reader.conversation(cid), p.recipients)
+    } catch (e) {
+      if (isAirlockError(e, 'RECIPIENTS_CHANGED')) await this.cancel(itemId)
+      throw e
     }
-    const res = await this.account.api.json('PUT', `/items/${itemId}/manifest`, commitItemResponseSchema, {
-      bytes: p.sealed,
-    })
-    if (res.itemId !== itemId) throw badResponse('commit answer')
+    const seq = await commitItem(this.account.api, itemId, p.sealed)
     await store.del(`upload:${itemId}`)
     await opfs.removeFile(spoolName(itemId))
-    return res.seq
+    return seq
   }
 
   /** Abandons an upload: the reservation is cancelled and the spooled ciphertext deleted. */
   async cancel(itemId: string): Promise<void> {
-    await this.account.api.send('DELETE', `/items/${itemId}`).catch(() => {})
+    await deleteItem(this.account.api, itemId).catch(() => {})
     await store.del(`upload:${itemId}`)
     await opfs.removeFile(spoolName(itemId))
   }
