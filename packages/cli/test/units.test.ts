@@ -27,11 +27,11 @@ import {
 } from '@airlock/core'
 import { nodeAead } from '@airlock/core/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, tempDir } from '../../../test-support/harness.js'
 import { CliError, describeError, EXIT } from '../src/errors.js'
 import { safeComponents, saveStream } from '../src/placement.js'
 import { parseRecovery, serializeRecovery } from '../src/recovery.js'
 import { ciphertextSizeFor } from '../src/upload.js'
-import { removeDir, tempDir } from './harness.js'
 
 let dir: string
 beforeAll(async () => {

@@ -18,19 +18,8 @@ import {
   shareFileCiphertextSize,
 } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Actor,
-  createAccount,
-  type Json,
-  login,
-  removeDir,
-  request,
-  type ServerProcess,
-  sendItem,
-  startServerProcess,
-  tempDir,
-  tusPatch,
-} from './harness.js'
+import { removeDir, type ServerProcess, startServer, tempDir } from '../../../test-support/harness.js'
+import { type Actor, createAccount, type Json, login, request, sendItem, tusPatch } from './api-client.js'
 
 /** Every file name under `dir`, recursively. */
 async function filesUnder(dir: string): Promise<string[]> {
@@ -59,7 +48,7 @@ describe('share links (real server process)', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir, args: ['--max-share-days', '2'] })
+    server = await startServer(dir, { args: ['--max-share-days', '2'] })
     alice = await createAccount(server.url, server.setupCode!, 'alice')
     token = await login(server.url, alice.first)
     const invite = await request(server.url, 'POST', '/invites', { token, json: {} })
