@@ -8,13 +8,14 @@ import {
   fromBase64Url,
   HashMismatchError,
   isAirlockError,
+  isServerError,
   isTransientError as isTransient,
   type Manifest,
   NetworkError,
   openItemContent,
 } from '@airlock/core'
 import { fileSource, nodeSha256, writeAll } from '@airlock/core/node'
-import { CliError, isApiError } from './errors.js'
+import { CliError } from './errors.js'
 import { itemFileName, openItemManifest } from './items.js'
 import type { Output, Progress } from './output.js'
 import { RECEIVED_MODE, saveStream } from './placement.js'
@@ -57,7 +58,7 @@ async function downloadCiphertext(
       return { path, sha256: await fetchRest(s, item.itemId, path, size, progress) }
     } catch (e) {
       if (!isTransient(e) || attempt >= RETRIES) throw e
-      if (isApiError(e, 'UNAUTHENTICATED')) await s.login()
+      if (isServerError(e, 'UNAUTHENTICATED')) await s.login()
       await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
     }
   }

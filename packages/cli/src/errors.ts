@@ -15,14 +15,6 @@ export type CliErrorCode =
   | 'SPOOL_GAP'
   | 'FINGERPRINT_MISMATCH'
   | 'NOT_ADMIN'
-  | MovedToCore
-
-/**
- * @deprecated Core has these as classes (`BadResponseError`, `NotFoundError`). Only session.ts and
- * items.ts, whose flows are moving into core, still throw them as `CliError`s; the codes go with
- * those throw sites.
- */
-type MovedToCore = 'BAD_RESPONSE' | 'NOT_FOUND'
 
 export class CliError extends Error {
   readonly code: CliErrorCode
@@ -39,7 +31,6 @@ export function isCliError(e: unknown, code?: CliErrorCode): e is CliError {
 }
 
 // Until the callers say ServerError/isServerError themselves.
-export { isServerError as isApiError, ServerError as ApiError } from '@airlock/core'
 
 /** Exit codes, documented in `airlock --help`. */
 export const EXIT = {
@@ -87,9 +78,6 @@ const CLI_EXIT = {
   SPOOL_GAP: EXIT.pending,
   FINGERPRINT_MISMATCH: EXIT.security,
   NOT_ADMIN: EXIT.notAdmin,
-  // As core's kinds of these codes say.
-  BAD_RESPONSE: KIND_EXIT.security,
-  NOT_FOUND: KIND_EXIT.notFound,
 } as const satisfies Record<CliErrorCode, number>
 
 /** One line for people, a stable code for scripts, and the process exit code. */

@@ -4,6 +4,7 @@ import {
   type ItemTombstone,
   listItems as listConversationItems,
   type Manifest,
+  NotFoundError,
   openListedItem,
 } from '@airlock/core'
 import { listConversations } from './conversations.js'
@@ -36,7 +37,7 @@ export async function findItem(s: Session, idOrPrefix: string): Promise<Committe
       if (!i.deleted && i.itemId.startsWith(idOrPrefix)) matches.push(i)
     }
   }
-  if (matches.length === 0) throw new CliError('NOT_FOUND', `no item starts with ${idOrPrefix}`)
+  if (matches.length === 0) throw new NotFoundError(`no item starts with ${idOrPrefix}`)
   if (matches.length > 1)
     throw new CliError('USAGE', `${idOrPrefix} matches ${matches.length} items; give more of the id`)
   return matches[0]!

@@ -2,6 +2,7 @@ import {
   acceptLink as acceptLinkSession,
   type DeviceRecord,
   type DeviceSecrets,
+  isServerError,
   type LinkApproval,
   type LinkServer,
   type LinkShown,
@@ -11,7 +12,7 @@ import {
   parseLinkInput,
 } from '@airlock/core'
 import type { ApiClient } from './client.js'
-import { CliError, isApiError } from './errors.js'
+import { CliError } from './errors.js'
 
 /**
  * Linking a new device through the server's mailbox: the protocol is core's (link-session.ts);
@@ -26,13 +27,13 @@ function linkServer(client: ApiClient): LinkServer {
   const server = linkServerOver(
     client.origin,
     (path, schema, body, anonymous) => client.json('POST', path, schema, { body, anonymous }),
-    (e) => isApiError(e, 'GONE'),
+    (e) => isServerError(e, 'GONE'),
   )
   return {
     ...server,
     join: (target) =>
       server.join(target).catch((e) => {
-        if (isApiError(e, 'NOT_FOUND'))
+        if (isServerError(e, 'NOT_FOUND'))
           throw new NotFoundError('no device is waiting with that code (it may have expired)')
         throw e
       }),

@@ -1,4 +1,5 @@
 import {
+  BadResponseError,
   type Conversation,
   type ConversationClient,
   type DeviceSecrets,
@@ -111,8 +112,7 @@ export class Session implements ItemReader, ConversationClient {
   /** Logs in (again) with core's `login`; the token lives in memory only. */
   async login(): Promise<SessionResponse> {
     const s = await login(this.client, this.device)
-    if (s.accountId !== this.config.accountId)
-      throw new CliError('BAD_RESPONSE', 'the server answered for another account')
+    if (s.accountId !== this.config.accountId) throw new BadResponseError('login answer (another account)')
     this.#expiresAt = s.expiresAt
     return s
   }

@@ -4,6 +4,7 @@ import {
   checkRecipientsUnchanged,
   commitItem,
   isAirlockError,
+  isServerError,
   isTransientError,
   itemCiphertextSize,
   itemRecipients,
@@ -17,7 +18,7 @@ import {
 import { bootId, fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { writeFileAtomic } from './config.js'
 import { selfConversation } from './conversations.js'
-import { CliError, isApiError, isCliError } from './errors.js'
+import { CliError, isCliError } from './errors.js'
 import {
   lockEntry,
   type OutboxEntry,
@@ -299,7 +300,7 @@ export async function resumeEntry(s: Session, entry: OutboxEntry, progress: Prog
     } catch (e) {
       const gap = isCliError(e, 'SPOOL_GAP')
       if (!gap && isTransientError(e)) throw pending(e)
-      if (!gap && !isApiError(e, 'NOT_FOUND') && !isApiError(e, 'GONE')) throw e
+      if (!gap && !isServerError(e, 'NOT_FOUND') && !isServerError(e, 'GONE')) throw e
     }
   }
   await abandon(s, entry)

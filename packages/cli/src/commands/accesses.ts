@@ -2,13 +2,14 @@ import {
   type AccessEntry,
   type AccessPinStore,
   fetchVerifiedAccessLog,
+  isServerError,
   itemIdSchema,
   printable,
 } from '@airlock/core'
 import { z } from 'zod'
 import { type HomePaths, readJson, writeFileAtomic } from '../config.js'
 import type { Context } from '../context.js'
-import { CliError, isApiError } from '../errors.js'
+import { CliError } from '../errors.js'
 import { formatTime } from '../output.js'
 import { Session } from '../session.js'
 
@@ -42,7 +43,7 @@ export async function accesses(ctx: Context, id: string): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
   const { entries, head } = await fetchVerifiedAccessLog(s.client, itemId.data, pinFile(s.home)).catch(
     (e: unknown) => {
-      if (isApiError(e, 'FORBIDDEN'))
+      if (isServerError(e, 'FORBIDDEN'))
         throw new CliError('USAGE', 'only the sending account can see who downloaded this item')
       throw e
     },

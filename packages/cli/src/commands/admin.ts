@@ -4,6 +4,7 @@ import {
   adminAccountsResponseSchema,
   createInviteResponseSchema,
   findLabel,
+  isServerError,
   labelNameSchema,
   NotFoundError,
   type Policy,
@@ -12,7 +13,7 @@ import {
   printable,
 } from '@airlock/core'
 import type { Context } from '../context.js'
-import { CliError, isApiError } from '../errors.js'
+import { CliError } from '../errors.js'
 import { formatBytes, formatTime } from '../output.js'
 import { Session } from '../session.js'
 
@@ -99,7 +100,7 @@ async function asAdmin(ctx: Context, refused: string, f: (s: Session) => Promise
   try {
     await f(s)
   } catch (e) {
-    if (isApiError(e, 'FORBIDDEN'))
+    if (isServerError(e, 'FORBIDDEN'))
       throw new CliError('NOT_ADMIN', `${refused} (this account is not an administrator)`)
     throw e
   }
@@ -120,7 +121,7 @@ async function updateAccount(
   try {
     return await s.client.json('PATCH', `/admin/accounts/${a.accountId}`, adminAccountSchema, { body })
   } catch (e) {
-    if (isApiError(e, 'CONFLICT'))
+    if (isServerError(e, 'CONFLICT'))
       throw new CliError('USAGE', 'an administrator cannot disable their own account')
     throw e
   }

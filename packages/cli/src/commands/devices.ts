@@ -2,13 +2,14 @@ import { resolve } from 'node:path'
 import {
   type DeviceRecord,
   deviceFingerprint,
+  isServerError,
   logFingerprint,
   NotFoundError,
   printable,
   type VerifiedLog,
 } from '@airlock/core'
 import type { Context } from '../context.js'
-import { CliError, isApiError } from '../errors.js'
+import { CliError } from '../errors.js'
 import { acceptLink } from '../linking.js'
 import { formatTime } from '../output.js'
 import { confirm, readSecret } from '../prompt.js'
@@ -103,7 +104,7 @@ async function appendWithRetry(s: Session, op: 'add' | 'remove', record: DeviceR
     try {
       return await s.appendLog(op, record)
     } catch (e) {
-      if (attempt > 0 || !isApiError(e, 'STALE_HEAD')) throw e
+      if (attempt > 0 || !isServerError(e, 'STALE_HEAD')) throw e
       await s.syncLog()
     }
   }

@@ -1,9 +1,15 @@
 import { resolve } from 'node:path'
-import { BadResponseError, type CommittedItem, deleteItemResponseSchema, printable } from '@airlock/core'
+import {
+  BadResponseError,
+  type CommittedItem,
+  deleteItemResponseSchema,
+  isServerError,
+  printable,
+} from '@airlock/core'
 import type { Context } from '../context.js'
 import { conversationLabel, listConversations, resolveTarget } from '../conversations.js'
 import { receiveItem } from '../download.js'
-import { CliError, describeError, isApiError } from '../errors.js'
+import { CliError, describeError } from '../errors.js'
 import { findItem, itemFileName, listItems, openItemManifest } from '../items.js'
 import { formatBytes, formatTime } from '../output.js'
 import { receivedMode } from '../placement.js'
@@ -102,7 +108,7 @@ export async function rm(ctx: Context, id: string): Promise<void> {
     const r = await s.client.json('DELETE', `/items/${item.itemId}`, deleteItemResponseSchema)
     if (r.itemId !== item.itemId) throw new BadResponseError('delete answer (another item)')
   } catch (e) {
-    if (isApiError(e, 'FORBIDDEN'))
+    if (isServerError(e, 'FORBIDDEN'))
       throw new CliError('USAGE', 'only the sending account can delete this item')
     throw e
   }

@@ -5,6 +5,7 @@ import {
   type DeviceSecrets,
   deviceFingerprint,
   generateDevice,
+  isServerError,
   LoginRefusedError,
   login,
   prepareLogEntry,
@@ -16,7 +17,7 @@ import { ApiClient } from '../client.js'
 import { assertNotSetUp, isLoopback, serverOrigin } from '../config.js'
 import type { Context } from '../context.js'
 import { checkDeviceName, defaultDeviceName, saveEnrollment } from '../enrollment.js'
-import { CliError, isApiError } from '../errors.js'
+import { CliError } from '../errors.js'
 import { saveLog } from '../log-file.js'
 import { readLine, readSecret } from '../prompt.js'
 import { serializeRecovery } from '../recovery.js'
@@ -60,9 +61,9 @@ export async function setup(ctx: Context, serverUrl: string, opts: SetupOptions)
   try {
     created = await createAccount(client, device, { code, username })
   } catch (e) {
-    if (isApiError(e, 'FORBIDDEN'))
+    if (isServerError(e, 'FORBIDDEN'))
       throw new LoginRefusedError('the code is unknown, already used or expired')
-    if (isApiError(e, 'USERNAME_TAKEN')) throw new CliError('USAGE', `the username ${username} is taken`)
+    if (isServerError(e, 'USERNAME_TAKEN')) throw new CliError('USAGE', `the username ${username} is taken`)
     throw e
   }
   let log = created.log

@@ -6,7 +6,9 @@ import {
   createShare,
   downloadShareFile,
   finishShareDownload,
+  isServerError,
   listSharesResponseSchema,
+  NotFoundError,
   openShare,
   parseShareLink,
   printable,
@@ -20,7 +22,7 @@ import { fileSink, fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { ApiClient } from '../client.js'
 import type { Context } from '../context.js'
 import { openReceived } from '../download.js'
-import { CliError, isApiError } from '../errors.js'
+import { CliError } from '../errors.js'
 import { findItem, openItemManifest } from '../items.js'
 import { formatBytes, formatTime } from '../output.js'
 import { receivedMode, saveStream } from '../placement.js'
@@ -153,7 +155,7 @@ export async function revokeShare(ctx: Context, id: string): Promise<void> {
   try {
     r = await s.client.json('DELETE', `/shares/${id}`, shareSummarySchema)
   } catch (e) {
-    if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', `no share link ${id}`)
+    if (isServerError(e, 'NOT_FOUND')) throw new NotFoundError(`no share link ${id}`)
     throw e
   }
   ctx.out.result({ shareId: r.shareId, state: r.state }, `revoked ${r.shareId} (${r.state})`)

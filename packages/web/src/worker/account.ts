@@ -1,12 +1,16 @@
 import {
   createAccount,
   type DeviceRecord,
+  DeviceRemovedError,
   type DeviceSecrets,
   enrollDevice,
   generateDevice,
+  InvalidInputError,
+  isAirlockError,
   type LogPinStore,
   loadStoredLog,
   login,
+  NotSetUpError,
   OwnLog,
   type Pin,
   parseDeviceSecrets,
@@ -14,7 +18,6 @@ import {
   serializeDeviceSecrets,
   type VerifiedLog,
 } from '@airlock/core'
-import { WebError } from '../errors.ts'
 import { Api } from './api.ts'
 import * as opfs from './opfs.ts'
 import * as store from './store.ts'
@@ -117,12 +120,9 @@ export class Account {
     try {
       return await this.#own.sync()
     } catch (e) {
-      if (e instanceof Error && 'code' in e && e.code === 'DEVICE_REMOVED') {
+      if (isAirlockError(e, 'DEVICE_REMOVED')) {
         await forget()
-        throw new WebError(
-          'DEVICE_REMOVED',
-          'this browser was removed from your devices; its keys are deleted',
-        )
+        throw new DeviceRemovedError('this browser was removed from your devices; its keys are deleted')
       }
       throw e
     }
@@ -160,14 +160,13 @@ export async function forget(): Promise<void> {
 /** Keys are never overwritten: an existing device must be forgotten first, on purpose. */
 async function assertNoDevice(): Promise<void> {
   if (await store.get('device'))
-    throw new WebError(
-      'USAGE',
+    throw new InvalidInputError(
       'this browser already holds a device’s keys; choose “Forget this browser” first',
     )
 }
 
 async function loadLog(accountId: string): Promise<VerifiedLog> {
   const log = loadStoredLog((await store.get<StoredLog>('log')) ?? null, accountId)
-  if (!log) throw new WebError('NOT_SET_UP', 'the pinned device log is missing or does not verify')
+  if (!log) throw new NotSetUpError('the pinned device log is missing or does not verify')
   return log
 }

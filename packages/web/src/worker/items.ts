@@ -22,7 +22,7 @@ import {
   sealItem,
   verifyItems,
 } from '@airlock/core'
-import { describeError, type ErrorInfo, WebError } from '../errors.ts'
+import { describeError, type ErrorInfo } from '../errors.ts'
 import { type Risk, riskByName, riskOf } from '../risk.ts'
 import type { Account } from './account.ts'
 import { badResponse } from './api.ts'
@@ -368,7 +368,7 @@ export class Items {
   /** Sends the sealed manifest once the whole blob is stored: the item becomes visible (its seq; null if committed before). */
   async commit(itemId: string): Promise<number | null> {
     const p = await store.get<PendingUpload>(`upload:${itemId}`)
-    if (!p) throw new WebError('NOT_FOUND', 'no such upload in progress')
+    if (!p) throw new NotFoundError('no such upload in progress')
     // A device removed, or a member who left or was removed, since encrypting must not get the
     // item: cancel rather than commit.
     const cid = p.conversationId ?? this.account.info.selfConversationId

@@ -1,5 +1,4 @@
-import { type LinkServer, linkServerOver, NotFoundError } from '@airlock/core'
-import { isApiError } from '../errors.ts'
+import { isServerError, type LinkServer, linkServerOver, NotFoundError } from '@airlock/core'
 import type { Api } from './api.ts'
 
 /** Core's linking mailbox calls (link-session.ts) over the browser's API client. */
@@ -7,13 +6,13 @@ export function linkServer(api: Api): LinkServer {
   const server = linkServerOver(
     api.origin,
     (path, schema, body, anonymous) => api.json('POST', path, schema, { body, anonymous }),
-    (e) => isApiError(e, 'GONE'),
+    (e) => isServerError(e, 'GONE'),
   )
   return {
     ...server,
     join: (target) =>
       server.join(target).catch((e) => {
-        if (isApiError(e, 'NOT_FOUND') || isApiError(e, 'GONE'))
+        if (isServerError(e, 'NOT_FOUND') || isServerError(e, 'GONE'))
           throw new NotFoundError('no device is waiting with that code (it may have expired)')
         throw e
       }),
