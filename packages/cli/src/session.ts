@@ -6,17 +6,18 @@ import {
   Directory,
   deviceNameIn,
   directoryServerOver,
+  getConversation,
   type ItemReader,
   login,
   OwnLog,
   type ResolveLog,
   type SessionResponse,
+  selfConversation,
   type VerifiedLog,
 } from '@airlock/core'
 import { nodeAead } from '@airlock/core/node'
 import { ApiClient } from './client.js'
 import { type AccountConfig, type HomePaths, loadConfig, loadDevice } from './config.js'
-import { getConversation, selfConversation } from './conversations.js'
 import { CliError } from './errors.js'
 import { loadLog, logChangeLine, logFileStore } from './log-file.js'
 import type { Output } from './output.js'
@@ -79,10 +80,11 @@ export class Session implements ItemReader, ConversationClient {
 
   /** A conversation as the server describes it (my own one without asking), once per session. */
   conversation(cid: string): Promise<Conversation> {
-    if (cid === this.config.selfConversationId) return Promise.resolve(selfConversation(this))
+    if (cid === this.config.selfConversationId)
+      return Promise.resolve(selfConversation(this.config.accountId, cid))
     let c = this.#conversations.get(cid)
     if (!c) {
-      c = getConversation(this, cid)
+      c = getConversation(this.client, this.config.accountId, cid)
       c.catch(() => this.#conversations.delete(cid))
       this.#conversations.set(cid, c)
     }
