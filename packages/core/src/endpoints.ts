@@ -343,7 +343,7 @@ export const ENDPOINTS = {
     status: 201,
     auth: 'device',
     summary:
-      "Reserves an item (step 1). The item-size limit, the account's quota and the policy's rules for the `sensitivity` label are checked on the declared sizes before a byte is stored. `uploadUrl` is `/api/v1/uploads/<itemId>`, a tus upload that already exists with `Upload-Length = ciphertextSize`. With a `label`, a retry from the same device gets the same live reservation back (`200`), or `409 ALREADY_COMMITTED`. Members get an `upload` push event.",
+      "Reserves an item (step 1). The item-size limit, the account's quota and the policy's rules for the `sensitivity` label are checked on the declared sizes before a byte is stored. `uploadUrl` is `/api/v1/uploads/<itemId>`, a tus upload that already exists with `Upload-Length = ciphertextSize`. With an `idempotencyKey`, a retry from the same device gets the same live reservation back (`200`), or `409 ALREADY_COMMITTED`. Members get an `upload` push event.",
   },
   listItems: {
     method: 'GET',

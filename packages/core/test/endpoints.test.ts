@@ -223,7 +223,7 @@ describe('renderApiDoc', () => {
     const reserve = doc.slice(doc.indexOf('`reserveItem`'), doc.indexOf('`listItems`'))
     expect(reserve).toContain('ciphertextSize: number // integer ≥ 0')
     expect(reserve).toContain('manifestSize?: number')
-    expect(reserve).toContain('label?: string // base64url, 1–64 chars')
+    expect(reserve).toContain('idempotencyKey?: string // base64url, 1–64 chars')
     expect(reserve).toContain('sensitivity?: string')
     expect(doc).toContain('#### `POST /api/v1/conversations/:cid/items`')
     expect(doc).toContain('#### `GET /healthz`')
