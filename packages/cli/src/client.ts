@@ -17,6 +17,7 @@ import {
   type ExchangeResponse,
   NetworkError,
   parseJsonBody,
+  type RequestOptions,
   type ServerError,
   serverErrorOf,
   type Transport,
@@ -33,16 +34,6 @@ const ignoreError = () => {}
 
 /** The largest JSON response read (a page of 500 items with their manifests can be a few MiB). */
 const MAX_JSON_BYTES = 64 * 1024 * 1024
-
-export interface RequestOptions {
-  body?: unknown
-  /** Raw bytes sent as application/octet-stream instead of JSON. */
-  bytes?: Uint8Array
-  query?: Record<string, string | number | undefined>
-  /** Send without the bearer token. */
-  anonymous?: boolean
-  signal?: AbortSignal
-}
 
 export interface StreamResponse {
   status: number

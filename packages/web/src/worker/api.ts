@@ -9,6 +9,7 @@ import {
   isAirlockError,
   NetworkError,
   parseJsonBody,
+  type RequestOptions,
   readAll,
   type ServerError,
   serverErrorOf,
@@ -23,15 +24,6 @@ import type { z } from 'zod'
  */
 
 const MAX_JSON_BYTES = 64 * 1024 * 1024
-
-export interface RequestOptions {
-  body?: unknown
-  bytes?: Uint8Array
-  query?: Record<string, string | number | undefined>
-  anonymous?: boolean
-  signal?: AbortSignal
-  headers?: Record<string, string>
-}
 
 export class Api implements Transport {
   readonly origin: string
