@@ -346,12 +346,12 @@ describe('items: reserve, tus upload, commit, list, ranged download, delete (rea
     expect(all.items.some((i) => i.itemId === r.json.itemId)).toBe(false)
   })
 
-  it('returns the same reservation for a retried label, and refuses it once committed', async () => {
-    const label = randomBytes(16).toString('base64url')
+  it('returns the same reservation for a retried idempotency key, and refuses it once committed', async () => {
+    const idempotencyKey = randomBytes(16).toString('base64url')
     const reserve = (size: number) =>
       request(server.url, 'POST', `/conversations/${cid}/items`, {
         token,
-        json: { ciphertextSize: size, label },
+        json: { ciphertextSize: size, idempotencyKey },
       })
     const first = await reserve(10)
     expect(first.status).toBe(201)
