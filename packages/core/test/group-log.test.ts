@@ -25,7 +25,6 @@ import {
   groupSignerFromLogs,
   invitedBy,
   joinedMembers,
-  type VerifiedGroup,
   verifyGroupLog,
 } from '../src/group-log.js'
 import { type DeviceSecrets, generateDevice, signCanonical } from '../src/identity.js'
