@@ -2,7 +2,7 @@ import type { Contact, Conversation, ConversationConsent } from './api.js'
 import { callEndpoint } from './call-endpoint.js'
 import { type ConversationClient, changeGroup, listConversations } from './conversations.js'
 import type { Directory } from './directory.js'
-import { AirlockError, BadResponseError, InvalidInputError } from './errors.js'
+import { AirlockError, BadResponseError, InvalidInputError, NotAcceptedError } from './errors.js'
 import { invitedBy, type VerifiedGroup } from './group-log.js'
 import type { Transport } from './transport.js'
 
@@ -40,6 +40,29 @@ export async function standingIn(
 export function receivesItems(standing: ConversationConsent): boolean {
   return standing === 'accepted'
 }
+
+/**
+ * Throws `NotAcceptedError` unless I accepted `c` (joined, for a group): what every path that
+ * lists, opens or downloads an item checks first, so nothing of a request or invitation is
+ * verified, pinned or fetched.
+ */
+export async function requireAccepted(
+  directory: Directory,
+  accountId: string,
+  c: Conversation,
+): Promise<void> {
+  const standing = await standingIn(directory, accountId, c)
+  if (receivesItems(standing)) return
+  throw new NotAcceptedError(NOT_ACCEPTED_SAYS[standing])
+}
+
+const NOT_ACCEPTED_SAYS = {
+  accepted: '',
+  request: 'this conversation is a request you have not accepted; accept it first',
+  invited: 'you were invited to this group; accept the invitation first',
+  declined: 'you declined this conversation; accept it to read it',
+  blocked: 'you blocked this account; unblock it to read this conversation',
+} as const satisfies Record<ConversationConsent, string>
 
 /** A first contact or a group invitation, as shown apart from my conversations. */
 export interface ConsentRequest {
@@ -112,6 +135,18 @@ export async function sortConversations(c: ConversationClient): Promise<Requests
     }
   }
   return { accepted, requests, hidden }
+}
+
+/**
+ * My direct conversation with `accountId` if one exists, without starting one (starting one
+ * would accept it on my side): for answering a request by the requester's name.
+ */
+export async function existingDirect(c: ConversationClient, accountId: string): Promise<Conversation | null> {
+  for (const conv of await listConversations(c.transport)) {
+    if (conv.kind !== 'direct' || !conv.members.includes(accountId)) continue
+    if ((await c.directory.directPeer(conv)) === accountId) return conv
+  }
+  return null
 }
 
 /**
