@@ -14,7 +14,7 @@ import { EvilServer } from './evil-server.js'
 import { assertBuilt, CliProcess, cli, cliJson, removeDir, sleep, tempDir } from './harness.js'
 
 /**
- * Consent (SECURITY-TESTS 30: who may reach me), through the real server and CLI processes. A
+ * Consent (SECURITY-TESTS 26: who may reach me; the block part of 28), through the real server and CLI processes. A
  * stranger's first direct item is a request: listed apart, never in `inbox`, never fetched by
  * `get`, never saved by `watch` (not even with --all-accepted) until I accept. Declining and
  * blocking make the server refuse. Being put into a group is an invitation my device accepts by
@@ -73,7 +73,7 @@ afterAll(async () => {
   if (dir) await removeDir(dir)
 })
 
-describe('a first contact is a request (SECURITY-TESTS 30)', () => {
+describe('a first contact is a request (SECURITY-TESTS 26)', () => {
   it("a stranger's item never reaches inbox, get or watch until I accept; then it does", async () => {
     const folder = join(dir, 'watched')
     watch = new CliProcess(A2(), ['--json', 'watch', '--dir', folder, '--all-accepted'])
@@ -158,7 +158,7 @@ describe('a first contact is a request (SECURITY-TESTS 30)', () => {
   })
 })
 
-describe('a group is an invitation my device accepts by signing join (SECURITY-TESTS 30)', () => {
+describe('a group is an invitation my device accepts by signing join (SECURITY-TESTS 26)', () => {
   it('nothing is encrypted to an invited member, nothing of the group reaches them; joining changes that', async () => {
     const created = await cliJson<{ conversationId: string; members: { username: string }[] }>(B1(), [
       'groups',
