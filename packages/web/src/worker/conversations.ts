@@ -73,7 +73,8 @@ export interface GroupInfo {
   fingerprint: string
   seq: number
   myRole: GroupRole | null
-  members: { accountId: string; username: string; role: GroupRole; me: boolean }[]
+  /** `invited`: added, but their device has not signed `join`; nothing is sent to them yet. */
+  members: { accountId: string; username: string; role: GroupRole; me: boolean; invited: boolean }[]
 }
 
 export class Conversations {
@@ -265,7 +266,7 @@ export class Conversations {
         const pinned = await directoryStore.getColleague(accountId)
         username = pinned?.username ?? (await knownUsername(accountId)) ?? `account ${accountId.slice(0, 8)}`
       }
-      members.push({ accountId, username, role, me: accountId === me })
+      members.push({ accountId, username, role, me: accountId === me, invited: g.invited.has(accountId) })
     }
     return {
       conversationId: g.group,
