@@ -61,11 +61,12 @@ Secrets are never read from the command line. They come from, in order:
   AIRLOCK_PASSPHRASE    export or share-link passphrase, or --passphrase-file FILE
   otherwise a prompt on the terminal, or one line of standard input.
 
-Exit codes: 0 ok, 1 failure, 2 usage, 3 not set up / configuration, 4 server unreachable,
-5 login refused (device removed?) or wrong passphrase, 6 verification failed (nothing was
-written), 7 not found (or a share link expired, used up or revoked), 8 upload interrupted
-(run \`airlock resume\`), 9 an access log does not verify (tampered), 10 not an administrator,
-11 refused by the organisation's policy, 130 cancelled.`,
+Exit codes: 0 ok, 1 failure, 2 usage or malformed input (a key, a link), 3 not set up /
+configuration, 4 server unreachable, 5 login refused (device removed?) or wrong passphrase,
+6 verification failed (nothing was written), 7 not found (or expired, used up or revoked: a
+share link, a linking code), 8 upload interrupted (run \`airlock resume\`), 9 an access log
+does not verify (tampered), 10 not an administrator, 11 refused by the organisation's policy,
+130 cancelled.`,
   )
 
 /** Runs a command with its context; every failure becomes one line on stderr and an exit code. */
@@ -178,7 +179,7 @@ program
   .option('--name <name>', 'the name to give stdin (or a single file)')
   .option(
     '--to <who>',
-    "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
+    "a colleague's username (a bare name is never a group), a group ('#name') or a conversation id (default: my own devices)",
   )
   .option(
     '--label <label>',
@@ -195,7 +196,7 @@ program
   )
   .option(
     '--to <who>',
-    "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
+    "a colleague's username (a bare name is never a group), a group ('#name') or a conversation id (default: my own devices)",
   )
   .option('--label <label>', "a sensitivity label from the organisation's policy")
   .action(action((ctx, text: string | undefined, o: { to?: string; label?: string }) => note(ctx, text, o)))
@@ -208,7 +209,7 @@ program
 program
   .command('inbox')
   .description('list the items of all my conversations (only what verifies is shown)')
-  .option('--in <who>', 'only this conversation: me, a username, #group or a conversation id')
+  .option('--in <who>', "only this conversation: me, a colleague's username, '#group' or a conversation id")
   .action(action((ctx, o: { in?: string }) => inbox(ctx, o)))
 
 const MODE_HELP = 'permissions of saved files, octal (default 600: only you can read them; never executable)'

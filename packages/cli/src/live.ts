@@ -5,10 +5,10 @@ import {
   type EarlyItem,
   finishFollowedItem,
   type Manifest,
+  NetworkError,
   openItemEarly,
 } from '@airlock/core'
 import { fileSink, nodeAead, nodeSha256 } from '@airlock/core/node'
-import { CliError } from './errors.js'
 import { itemFileName } from './items.js'
 import { placeFile, tempFile } from './placement.js'
 import type { Session } from './session.js'
@@ -138,7 +138,7 @@ export class LiveDownloads {
         const { done, value } = await body.next()
         if (done) {
           if (got === size) controller.close()
-          else controller.error(new CliError('NETWORK', 'the upload broke off'))
+          else controller.error(new NetworkError('the upload broke off'))
           return
         }
         const chunk = value as Buffer

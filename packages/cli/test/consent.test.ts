@@ -2,6 +2,15 @@ import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
+  assertBuilt,
+  CliProcess,
+  cli,
+  cliJson,
+  removeDir,
+  sleep,
+  tempDir,
+} from '../../../test-support/harness.js'
+import {
   deviceSecrets,
   errorCode,
   expectNothingWritten,
@@ -11,7 +20,6 @@ import {
   setupAccount,
 } from './evil-fixture.js'
 import { EvilServer } from './evil-server.js'
-import { assertBuilt, CliProcess, cli, cliJson, removeDir, sleep, tempDir } from './harness.js'
 
 /**
  * Consent (SECURITY-TESTS 26: who may reach me; the block part of 28), through the real server and CLI processes. A

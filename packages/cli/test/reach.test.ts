@@ -1,9 +1,17 @@
 import { readdir, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  assertBuilt,
+  CliProcess,
+  cli,
+  cliJson,
+  removeDir,
+  sleep,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { errorCode, invite, linkDevice, setupAccount } from './evil-fixture.js'
 import { EvilServer } from './evil-server.js'
-import { assertBuilt, CliProcess, cli, cliJson, removeDir, sleep, tempDir } from './harness.js'
 
 /**
  * Who may reach me (SECURITY-TESTS 27, 29, and the `watch` part of 26), through the real server

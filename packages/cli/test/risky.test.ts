@@ -1,7 +1,15 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, cli, cliJson, removeDir, type ServerProcess, startServer, tempDir } from './harness.js'
+import {
+  assertBuilt,
+  cli,
+  cliJson,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
 
 /**
  * SECURITY-TESTS 21 in the CLI: a received file whose content is an executable (whatever its

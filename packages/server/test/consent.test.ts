@@ -9,21 +9,17 @@ import {
   verifyGroupLog,
 } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, type ServerProcess, startServer, tempDir, until } from '../../../test-support/harness.js'
 import {
   type Actor,
   createAccount,
   fetchLog,
   login,
   pushSocket,
-  removeDir,
   request,
-  type ServerProcess,
   sendItem,
-  startServerProcess,
-  tempDir,
   tusPatch,
-  until,
-} from './harness.js'
+} from './api-client.js'
 
 /**
  * Consent as the server enforces it (SECURITY-TESTS 26), on a real server process: a direct
@@ -42,7 +38,7 @@ const tokens: Record<string, string> = {}
 
 beforeAll(async () => {
   dir = await tempDir()
-  server = await startServerProcess({ dataDir: dir })
+  server = await startServer(dir)
   alice = await createAccount(server.url, server.setupCode!, 'alice')
   tokens.alice = await login(server.url, alice.first)
   for (const name of ['bob', 'carol']) {

@@ -9,7 +9,7 @@ import {
   type ServerProcess,
   startServer,
   tempDir,
-} from '../../cli/test/harness.js'
+} from '../../../test-support/harness.js'
 import { createAccount, type Device, launch, openDevice, PHONE, screenshot } from './harness.js'
 
 // Consent in the web app (SECURITY-TESTS 26), in real Chromium against the real server, with a

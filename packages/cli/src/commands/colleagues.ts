@@ -5,6 +5,7 @@ import {
   type GroupChange,
   groupFingerprint,
   logFingerprint,
+  NotFoundError,
   parseRecipient,
   printable,
   type VerifiedGroup,
@@ -18,7 +19,7 @@ import {
   lookupColleague,
   pinColleague,
 } from '../conversations.js'
-import { CliError } from '../errors.js'
+import { CliError, describeError } from '../errors.js'
 import { confirm } from '../prompt.js'
 import { Session } from '../session.js'
 
@@ -40,7 +41,7 @@ export async function listColleagues(ctx: Context): Promise<void> {
         devices: log.active.length,
         verified: pinned.verified,
       }),
-      (e: Error) => ({ fingerprint: null, devices: 0, verified: false, error: e.message }),
+      (e: unknown) => ({ fingerprint: null, devices: 0, verified: false, error: describeError(e).message }),
     )
     rows.push({ username: c.username, accountId: c.accountId, ...r })
   }
@@ -117,8 +118,7 @@ export async function verifyColleague(
 export async function forgetColleague(ctx: Context, username: string): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
   const pinned = (await s.directory.listColleagues()).filter((c) => c.username === username)
-  if (pinned.length === 0)
-    throw new CliError('NOT_FOUND', `no colleague called ${printable(username)} is pinned`)
+  if (pinned.length === 0) throw new NotFoundError(`no colleague called ${printable(username)} is pinned`)
   for (const c of pinned) await s.directory.forget(c.accountId)
   ctx.out.result(
     { username, forgotten: pinned.map((c) => c.accountId) },

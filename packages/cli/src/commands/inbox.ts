@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { type CommittedItem, deleteItemResponseSchema, printable } from '@airlock/core'
+import { BadResponseError, type CommittedItem, deleteItemResponseSchema, printable } from '@airlock/core'
 import type { Context } from '../context.js'
 import { acceptedConversations, conversationLabel, conversationToRead } from '../conversations.js'
 import { receiveItem } from '../download.js'
@@ -102,7 +102,7 @@ export async function rm(ctx: Context, id: string): Promise<void> {
   const item = await findItem(s, id)
   try {
     const r = await s.client.json('DELETE', `/items/${item.itemId}`, deleteItemResponseSchema)
-    if (r.itemId !== item.itemId) throw new CliError('BAD_RESPONSE', 'the server deleted another item')
+    if (r.itemId !== item.itemId) throw new BadResponseError('delete answer (another item)')
   } catch (e) {
     if (isApiError(e, 'FORBIDDEN'))
       throw new CliError('USAGE', 'only the sending account can delete this item')

@@ -16,6 +16,7 @@ import {
   isAirlockError,
   logFingerprint,
   lookupAccount,
+  NotFoundError,
   parseRecipient,
   printable,
   type ResolvedRecipient,
@@ -23,7 +24,7 @@ import {
   sortConversations,
   type VerifiedGroup,
 } from '@airlock/core'
-import { describeError, type ErrorInfo, WebError } from '../errors.ts'
+import { describeError, type ErrorInfo } from '../errors.ts'
 import type { Account } from './account.ts'
 import { directoryStore, knownUsername, rememberUsername } from './directory-store.ts'
 
@@ -174,7 +175,7 @@ export class Conversations {
   async answerRequest(cid: string, answer: 'accept' | 'decline' | 'block'): Promise<void> {
     const client = this.client(this.fresh())
     const r = (await sortConversations(client)).requests.find((x) => x.conversation.conversationId === cid)
-    if (!r) throw new WebError('NOT_FOUND', 'this request was already answered')
+    if (!r) throw new NotFoundError('this request was already answered')
     if (answer === 'accept') await acceptRequest(client, r.conversation)
     else if (answer === 'decline') await declineRequest(client, r.conversation)
     else await blockRequest(client, r)
@@ -197,7 +198,7 @@ export class Conversations {
     } catch (e) {
       const named = parseRecipient(text)
       if (named.kind === 'colleague' && isAirlockError(e, 'NOT_FOUND'))
-        throw new WebError('NOT_FOUND', `no one is called “${printable(named.username)}” on this server`)
+        throw new NotFoundError(`no one is called “${printable(named.username)}” on this server`)
       throw e
     }
     if (!r.colleague) return { conversationId: r.conversation.conversationId }
@@ -285,7 +286,7 @@ export class Conversations {
       return found
     } catch (e) {
       if (isAirlockError(e, 'NOT_FOUND'))
-        throw new WebError('NOT_FOUND', `no one is called “${printable(username.trim())}” on this server`)
+        throw new NotFoundError(`no one is called “${printable(username.trim())}” on this server`)
       throw e
     }
   }

@@ -220,7 +220,7 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
           .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
           .execute()
         await db.schema.alterTable('conversations').addColumn('retention_ms', 'bigint').execute()
-        // The sensitivity label (the idempotency tag `label` is unrelated), the retention the
+        // The sensitivity label (the idempotency key, once called `label`, is unrelated), the retention the
         // item was reserved under, and the time retention deletes it (set at commit).
         await db.schema.alterTable('items').addColumn('sensitivity', 'text').execute()
         await db.schema.alterTable('items').addColumn('retain_ms', 'bigint').execute()
@@ -232,7 +232,13 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
           .execute()
       },
     },
-    '0006_consent': {
+    '0006_idempotency_key': {
+      // The reserve body's client tag was called `label`, which read as the sensitivity label.
+      async up(db) {
+        await db.schema.alterTable('items').renameColumn('label', 'idempotency_key').execute()
+      },
+    },
+    '0007_consent': {
       async up(db: Kysely<unknown>) {
         // Each account's answer to another (per pair, one way): accepted, declined or blocked. No
         // row is no answer: the other's first direct conversation is a request.
