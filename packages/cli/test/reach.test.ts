@@ -112,7 +112,7 @@ describe('names mean one thing (SECURITY-TESTS 27)', () => {
     const mine = await cliJson<{ conversationId: string }>(A1(), ['groups', 'create', 'team', 'bob'])
     const theirs = await cliJson<{ conversationId: string }>(M1(), ['groups', 'create', 'team', 'alice'])
     const r = await cli(A1(), ['--json', 'note', '--to', '#team', 'plans'])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2) // an input error (core's error kinds)
     expect(errorCode(r)).toBe('INVALID_INPUT')
     expect(r.stderr).toContain(`owned by @alice (id ${mine.conversationId})`)
     expect(r.stderr).toContain(`owned by @mallory (id ${theirs.conversationId})`)
