@@ -116,7 +116,7 @@ describe('names mean one thing (SECURITY-TESTS 27)', () => {
     expect(errorCode(r)).toBe('INVALID_INPUT')
     expect(r.stderr).toContain(`owned by @alice (id ${mine.conversationId})`)
     expect(r.stderr).toContain(`owned by @mallory (id ${theirs.conversationId})`)
-    expect((await cli(A1(), ['--json', 'groups', 'show', 'team'])).code).toBe(1)
+    expect((await cli(A1(), ['--json', 'groups', 'show', 'team'])).code).toBe(2)
 
     const sent = await cliJson<Sent>(A1(), ['note', '--to', mine.conversationId, 'plans'])
     expect(sent.conversationId).toBe(mine.conversationId)
