@@ -28,6 +28,7 @@ import { type ExportOptions, exportItems } from './commands/export.js'
 import { get, inbox, rm } from './commands/inbox.js'
 import { link } from './commands/link.js'
 import { recover } from './commands/recover.js'
+import { answerRequest, blockColleague, listRequests } from './commands/requests.js'
 import { retention } from './commands/retention.js'
 import { note, resume, send } from './commands/send.js'
 import { setup } from './commands/setup.js'
@@ -285,9 +286,34 @@ colleagues
   .description('drop a pinned colleague (an account that was re-created); the next contact pins them again')
   .action(action((ctx, username: string) => forgetColleague(ctx, username)))
 
+program
+  .command('requests')
+  .description(
+    'first contacts and group invitations waiting for my answer (nothing of them is downloaded until I accept)',
+  )
+  .action(action((ctx) => listRequests(ctx)))
+program
+  .command('accept <who>')
+  .description("accept a request (a username) or a group invitation ('#team' or its id: my device joins)")
+  .action(action((ctx, who: string) => answerRequest(ctx, who, 'accept')))
+program
+  .command('decline <who>')
+  .description(
+    "decline a request (a username: their items are refused) or a group invitation ('#team': I leave)",
+  )
+  .action(action((ctx, who: string) => answerRequest(ctx, who, 'decline')))
+program
+  .command('block <username>')
+  .description('refuse every conversation, item and group invitation from this colleague')
+  .action(action((ctx, username: string) => blockColleague(ctx, username, true)))
+program
+  .command('unblock <username>')
+  .description('lift a block: their next item is a request again')
+  .action(action((ctx, username: string) => blockColleague(ctx, username, false)))
+
 const groups = program
   .command('groups')
-  .description('groups: a signed membership log every member verifies')
+  .description('groups (and invitations to groups): a signed membership log every member verifies')
   .action(action((ctx) => listGroups(ctx)))
 groups
   .command('create <name> [usernames...]')

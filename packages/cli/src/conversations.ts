@@ -3,6 +3,7 @@ import {
   getConversation as coreGetConversation,
   listConversations as coreListConversations,
   selfConversation as coreSelfConversation,
+  existingDirect,
   groupByName,
   isAirlockError,
   logFingerprint,
@@ -10,7 +11,9 @@ import {
   openDirect,
   parseRecipient,
   printable,
+  requireAccepted,
   resolveRecipient,
+  sortConversations,
 } from '@airlock/core'
 import { CliError } from './errors.js'
 import type { Session } from './session.js'
@@ -23,6 +26,33 @@ import type { Session } from './session.js'
 
 export function listConversations(s: Session): Promise<Conversation[]> {
   return coreListConversations(s.client)
+}
+
+/**
+ * The conversations whose items I read and save (core's `sortConversations`): never a request
+ * or a group invitation I have not accepted.
+ */
+export async function acceptedConversations(s: Session): Promise<Conversation[]> {
+  return (await sortConversations(s)).accepted
+}
+
+/**
+ * `--in`: the conversation to read, without starting one (a name whose direct conversation does
+ * not exist yet is `NOT_FOUND`, since starting it would accept it); `NOT_ACCEPTED` for a request
+ * or invitation I have not accepted.
+ */
+export async function conversationToRead(s: Session, text: string): Promise<Conversation> {
+  const name = parseRecipient(text)
+  let c: Conversation
+  if (name.kind === 'colleague') {
+    const found = await existingDirect(s, await lookupColleague(s, name.username))
+    if (!found) throw new CliError('NOT_FOUND', `no conversation with ${printable(name.username)} yet`)
+    c = found
+  } else {
+    c = await resolveTarget(s, text)
+  }
+  await requireAccepted(s.directory, s.config.accountId, c)
+  return c
 }
 
 export function getConversation(s: Session, cid: string): Promise<Conversation> {

@@ -7,7 +7,7 @@ import {
   NotFoundError,
   openListedItem,
 } from '@airlock/core'
-import { listConversations } from './conversations.js'
+import { acceptedConversations } from './conversations.js'
 import { CliError } from './errors.js'
 import type { Session } from './session.js'
 
@@ -32,7 +32,8 @@ export async function findItem(s: Session, idOrPrefix: string): Promise<Committe
   if (!/^[A-Za-z0-9_-]{4,21}$/.test(idOrPrefix))
     throw new CliError('USAGE', 'an item id has 22 characters (or give a unique prefix of 4 or more)')
   const matches: CommittedItem[] = []
-  for (const c of await listConversations(s)) {
+  // Never in a request or invitation I have not accepted.
+  for (const c of await acceptedConversations(s)) {
     for (const i of await listItems(s, 0, c.conversationId)) {
       if (!i.deleted && i.itemId.startsWith(idOrPrefix)) matches.push(i)
     }

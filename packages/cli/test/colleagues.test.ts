@@ -114,6 +114,9 @@ describe('colleagues: direct conversations', () => {
     ])
     expect(sent.to).toBe('@bob')
     const noteId = sent.sent[0]!.itemId
+    // Alice is a first contact for Bob: a request until he accepts it (consent.test.ts).
+    expect((await inbox(B1())).some((r) => r.itemId === noteId)).toBe(false)
+    await cliJson(B1(), ['accept', 'alice'])
     for (const h of [B1(), B2(), A2()]) {
       const row = (await inbox(h)).find((r) => r.itemId === noteId)
       expect(row, h).toMatchObject({ verified: true, kind: 'note', fromAccount: ids.alice })
@@ -185,6 +188,9 @@ describe('groups', () => {
       const shown = await cliJson<{ fingerprint: string }>(h, ['groups', 'show', '#team'])
       expect(shown.fingerprint, h).toBe(created.fingerprint)
     }
+    // Bob and Carol were invited; each joins with their own device's signed entry.
+    await cliJson(B1(), ['accept', '#team'])
+    await cliJson(C1(), ['accept', '#team'])
 
     const file = join(dir, 'plan.bin')
     const hash = await randomFile(file, 200_000)

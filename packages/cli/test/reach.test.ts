@@ -83,7 +83,9 @@ describe('names mean one thing (SECURITY-TESTS 27)', () => {
     expect(sent.sent[0]).toMatchObject({ to: '@bob', conversationId: sent.conversationId })
     const itemId = sent.sent[0]!.itemId
 
-    // Bob gets it; the stranger sees nothing of it, and cannot fetch it.
+    // Bob gets it (once he accepts alice's first contact); the stranger sees nothing of it, and
+    // cannot fetch it.
+    await cliJson(B1(), ['accept', 'alice'])
     const bobs = (await cliJson<{ items: InboxRow[] }>(B1(), ['inbox'])).items
     expect(bobs.find((r) => r.itemId === itemId)?.in).toBe('@alice')
     const mallorys = (await cliJson<{ items: InboxRow[] }>(M1(), ['inbox'])).items
@@ -93,6 +95,10 @@ describe('names mean one thing (SECURITY-TESTS 27)', () => {
     // The human output says where it went; `#bob` is the group, and says which one.
     const human = await cli(A1(), ['note', '--to', 'bob', 'hi bob'])
     expect(human.stdout).toMatch(/ to @bob$/m)
+    // The group is an invitation alice never accepted: nothing goes to it until she does.
+    const invited = await cli(A1(), ['--json', 'note', '--to', '#bob', 'to the group'])
+    expect(errorCode(invited)).toBe('NOT_ACCEPTED')
+    await cliJson(A1(), ['accept', '#bob'])
     const toGroup = await cli(A1(), ['note', '--to', '#bob', 'to the group'])
     expect(toGroup.code, toGroup.stderr).toBe(0)
     expect(toGroup.stdout).toContain(`to #bob (id ${trap.conversationId})`)
@@ -217,7 +223,17 @@ describe("watch saves my own devices' items by default (SECURITY-TESTS 26)", () 
     watch.proc.kill('SIGTERM')
     await watch.exited
 
-    // Asked for: the same items arrive (their conversation's cursor was never moved).
+    // Asked for, but still a request alice never accepted: nothing (consent.test.ts).
+    watch = new CliProcess(A2(), ['--json', 'watch', '--dir', folder, '--from', 'mallory'])
+    const later = (await cliJson<Sent>(A1(), ['note', 'still only mine'])).sent[0]!.itemId
+    await watch.waitFor(new RegExp(`"event":"received","itemId":"${later}"`), 30_000)
+    await sleep(2000)
+    for (const id of theirs) expect(watch.events().some((e) => e.itemId === id)).toBe(false)
+    watch.proc.kill('SIGTERM')
+    await watch.exited
+
+    // Accepted and asked for: the same items arrive (their conversation's cursor was never moved).
+    await cliJson(A1(), ['accept', 'mallory'])
     watch = new CliProcess(A2(), ['--json', 'watch', '--dir', folder, '--from', 'mallory'])
     for (const id of theirs) await watch.waitFor(new RegExp(`"event":"received","itemId":"${id}"`), 30_000)
     expect(await readdir(folder)).toContain('gift.txt')

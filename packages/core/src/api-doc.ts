@@ -67,6 +67,10 @@ export const API_ERROR_WHEN = {
     "not an admin; unknown, used or expired setup/invite code; deleting another sender's item; reading another sender's access log",
   POLICY_FORBIDS: "the organisation's policy forbids it (a label's rules, share links, the item size)",
   ACCOUNT_DISABLED: 'an administrator disabled this account',
+  BLOCKED:
+    'one of the two accounts blocked the other: a direct conversation, an item or a group invitation between them',
+  NOT_ACCEPTED:
+    "items of a request or group invitation the caller has not accepted; an item to someone who declined the caller's request",
   NOT_FOUND: 'no such thing, or not yours',
   METHOD_NOT_ALLOWED: '`GET`/`DELETE` on the tus endpoint',
   CONFLICT: 'device already enrolled; label reused with another size; group id taken',

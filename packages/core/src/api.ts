@@ -108,6 +108,10 @@ export const API_ERROR_STATUS = {
   POLICY_FORBIDS: 403,
   /** An administrator disabled this account: it cannot log in or use its sessions. */
   ACCOUNT_DISABLED: 403,
+  /** One of the two accounts blocked the other: no items, conversations or invitations between them. */
+  BLOCKED: 403,
+  /** A request or invitation not accepted (by the caller, or declined by the other side). */
+  NOT_ACCEPTED: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
@@ -286,6 +290,15 @@ export type ListDevicesResponse = z.infer<typeof listDevicesResponseSchema>
 export const conversationKindSchema = z.enum(['self', 'direct', 'group'])
 export type ConversationKind = z.infer<typeof conversationKindSchema>
 
+/**
+ * Where the caller stands in a conversation (consent, core's `consent.ts`): `accepted`; a direct
+ * conversation someone else started that the caller has not answered (`request`), `declined` or
+ * whose other account the caller `blocked`; a group the caller was put into but has not joined
+ * (`invited`; clients decide that from the verified group log, never from this field).
+ */
+export const conversationConsentSchema = z.enum(['accepted', 'request', 'declined', 'blocked', 'invited'])
+export type ConversationConsent = z.infer<typeof conversationConsentSchema>
+
 export const conversationSchema = z.strictObject({
   conversationId: conversationIdSchema,
   kind: conversationKindSchema,
@@ -297,6 +310,8 @@ export const conversationSchema = z.strictObject({
   logSeq: seqSchema.optional(),
   /** Items sent here are deleted this long after they are sent (absent: the server's policy only). */
   retentionMs: z.number().int().min(0).optional(),
+  /** Where the caller stands (absent: accepted). Items are listed and served only once accepted. */
+  consent: conversationConsentSchema.optional(),
 })
 export type Conversation = z.infer<typeof conversationSchema>
 
@@ -339,6 +354,25 @@ export type AppendGroupLogRequest = z.infer<typeof appendGroupLogRequestSchema>
 /** The group log's new head once the change is stored. */
 export const appendGroupLogResponseSchema = z.strictObject({ head: logHeadSchema })
 export type AppendGroupLogResponse = z.infer<typeof appendGroupLogResponseSchema>
+
+// ---------------------------------------------------------------- consent (contacts)
+
+/**
+ * The caller's answer to another account (per pair, one way): `requested` is no answer yet (a
+ * first direct conversation from them arrives as a request), `accepted`, `declined` (their
+ * items to me are refused until I accept), `blocked` (also no new conversation or group
+ * invitation from them).
+ */
+export const contactConsentSchema = z.enum(['requested', 'accepted', 'declined', 'blocked'])
+export type ContactConsent = z.infer<typeof contactConsentSchema>
+
+/** `POST /contacts/:id/{accept,decline,block,unblock}`: the caller's answer to that account now. */
+export const contactSchema = z.strictObject({ accountId: apiAccountIdSchema, consent: contactConsentSchema })
+export type Contact = z.infer<typeof contactSchema>
+
+/** `GET /contacts`: every account the caller answered (accepted, declined or blocked). */
+export const listContactsResponseSchema = z.strictObject({ contacts: z.array(contactSchema) })
+export type ListContactsResponse = z.infer<typeof listContactsResponseSchema>
 
 // ---------------------------------------------------------------- items
 
@@ -674,6 +708,11 @@ export const pushEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('delete'), conversationId: conversationIdSchema, seq: seqSchema }),
   z.strictObject({ type: z.literal('log'), accountId: apiAccountIdSchema, seq: seqSchema }),
   z.strictObject({ type: z.literal('members'), conversationId: conversationIdSchema, seq: seqSchema }),
+  /**
+   * A direct conversation I have not accepted was started or got an item: a request to show
+   * apart, never an item notification (its items are not served to me until I accept).
+   */
+  z.strictObject({ type: z.literal('request'), conversationId: conversationIdSchema }),
   /**
    * A device reserved an item and is uploading it: members may start following it with
    * `GET /items/:id/live`, and only release it once it is committed and its manifest verifies.

@@ -1,7 +1,13 @@
 import type { Conversation, GroupLogResponse, LogResponse } from './api.js'
 import { isVerifiedLog, type Pin, type VerifiedLog, verifyLog } from './device-log.js'
-import { AirlockError, DeviceLogError, GroupLogError, RollbackError } from './errors.js'
-import { extendGroupLog, groupSignerFromLogs, type VerifiedGroup, verifyGroupLog } from './group-log.js'
+import { AirlockError, DeviceLogError, GroupLogError, NotAcceptedError, RollbackError } from './errors.js'
+import {
+  extendGroupLog,
+  groupSignerFromLogs,
+  joinedMembers,
+  type VerifiedGroup,
+  verifyGroupLog,
+} from './group-log.js'
 import { fetchVerifiedLog, syncVerifiedLog } from './log-sync.js'
 import type { RecipientSet } from './manifest.js'
 
@@ -242,31 +248,30 @@ export class Directory {
 
   /**
    * The accounts an item of this conversation goes to, from verified sources only: myself; the
-   * pinned peer; the members of the verified group log (refused if I am no longer a member).
+   * pinned peer; the members of the verified group log who joined — an invited member gets
+   * nothing until their own device signs `join`. Refused if I am no longer a member
+   * (`GroupLogError`) or have not joined myself (`NotAcceptedError`).
    */
   async members(c: Conversation): Promise<string[]> {
     if (c.kind === 'self') return [this.me.accountId]
     if (c.kind === 'direct') return [this.me.accountId, await this.directPeer(c)]
     const g = await this.group(c.conversationId)
     if (!g.members.has(this.me.accountId)) throw new GroupLogError('you are not a member of this group')
-    return [...g.members.keys()]
+    if (g.invited.has(this.me.accountId))
+      throw new NotAcceptedError('you were invited to this group; accept the invitation first')
+    return [...joinedMembers(g).keys()]
   }
 
   /**
    * The accounts whose items this conversation may hold: myself; me and the pinned peer; everyone
-   * the verified group log ever made a member (their earlier items stay readable after they leave).
-   * An item signed by anyone else is refused, whatever the server lists.
+   * the verified group log ever made a joined member (their earlier items stay readable after they
+   * leave; an invited member never sent anything). An item signed by anyone else is refused,
+   * whatever the server lists.
    */
   async senders(c: Conversation): Promise<Set<string>> {
     if (c.kind === 'self') return new Set([this.me.accountId])
     if (c.kind === 'direct') return new Set([this.me.accountId, await this.directPeer(c)])
-    const g = await this.group(c.conversationId)
-    const ever = new Set<string>()
-    for (const e of g.entries) {
-      for (const m of e.members ?? []) ever.add(m.account)
-      if (e.op === 'add' && e.account) ever.add(e.account)
-    }
-    return ever
+    return new Set((await this.group(c.conversationId)).everJoined)
   }
 
   /** Recipient sets for an item to `c`: every active device of every member, from verified logs synced now. */

@@ -13,6 +13,7 @@ import {
   challengeResponseSchema,
   commitItemResponseSchema,
   committedItemSchema,
+  contactSchema,
   conversationIdSchema,
   conversationSchema,
   createAccountRequestSchema,
@@ -36,6 +37,7 @@ import {
   linkSendRequestSchema,
   linkSendResponseSchema,
   listAccessesResponseSchema,
+  listContactsResponseSchema,
   listConversationsResponseSchema,
   listDevicesResponseSchema,
   listInvitesResponseSchema,
@@ -278,7 +280,8 @@ export const ENDPOINTS = {
     response: listConversationsResponseSchema,
     status: 200,
     auth: 'device',
-    summary: "The caller's conversations; every account has its `self` conversation.",
+    summary:
+      "The caller's conversations, each with where the caller stands (`consent`: requests, declined, blocked, group invitations); every account has its `self` conversation.",
   },
   createConversation: {
     method: 'POST',
@@ -330,7 +333,57 @@ export const ENDPOINTS = {
     status: 200,
     auth: 'device',
     summary:
-      'The next signed membership change of a group, signed by the calling device at a device-log position the server holds (`400 INVALID_GROUP_ENTRY` otherwise, `409 STALE_HEAD` if it does not extend the head). Everyone who was or is now a member gets a `members` push event.',
+      'The next signed membership change of a group, signed by the calling device at a device-log position the server holds (`400 INVALID_GROUP_ENTRY` otherwise, `409 STALE_HEAD` if it does not extend the head, `403 BLOCKED` for adding someone who blocked the signer). An invited member accepts with a `join` entry and declines by removing themselves. Everyone who was or is now a member gets a `members` push event.',
+  },
+
+  // ---------------------------------------------------------------- consent
+  listContacts: {
+    method: 'GET',
+    path: '/contacts',
+    response: listContactsResponseSchema,
+    status: 200,
+    auth: 'device',
+    summary: "The caller's answers to other accounts: accepted, declined or blocked.",
+  },
+  acceptContact: {
+    method: 'POST',
+    path: '/contacts/:id/accept',
+    params: accountParams,
+    response: contactSchema,
+    status: 200,
+    auth: 'device',
+    summary:
+      "Accepts the account's request: its direct conversation's items are listed and served to the caller, and pushed as items.",
+  },
+  declineContact: {
+    method: 'POST',
+    path: '/contacts/:id/decline',
+    params: accountParams,
+    response: contactSchema,
+    status: 200,
+    auth: 'device',
+    summary:
+      "Declines the account's request: its items to the caller are refused (`403 NOT_ACCEPTED`) until the caller accepts.",
+  },
+  blockContact: {
+    method: 'POST',
+    path: '/contacts/:id/block',
+    params: accountParams,
+    response: contactSchema,
+    status: 200,
+    auth: 'device',
+    summary:
+      "Blocks the account: the server refuses its direct conversations, items and group invitations to the caller, and the caller's items to it (`403 BLOCKED`).",
+  },
+  unblockContact: {
+    method: 'POST',
+    path: '/contacts/:id/unblock',
+    params: accountParams,
+    response: contactSchema,
+    status: 200,
+    auth: 'device',
+    summary:
+      'Removes a block (or any answer): the account is back to `requested`, its next item a request again.',
   },
 
   // ---------------------------------------------------------------- items

@@ -28,6 +28,7 @@ import {
   ManifestError,
   NetworkError,
   NoMatchError,
+  NotAcceptedError,
   NotFoundError,
   NotRecipientError,
   NotSetUpError,
@@ -145,6 +146,7 @@ export const ERROR_SENTENCES = {
   CANCELLED: 'cancelled',
   NOT_SET_UP: 'this device is not set up yet',
   ALREADY_SET_UP: 'this device already holds the keys of an Airlock device; forget them first, on purpose',
+  NOT_ACCEPTED: 'this is a request or invitation you have not accepted; accept it first',
   INTERNAL: 'something went wrong inside Airlock',
   'server.BAD_REQUEST': 'the server did not accept that request',
   'server.INVALID_BODY': 'the server did not accept that input',
@@ -155,6 +157,9 @@ export const ERROR_SENTENCES = {
   'server.FORBIDDEN': 'the server does not allow this (for a code: it is unknown, used or expired)',
   'server.POLICY_FORBIDS': 'your organisation’s policy does not allow this',
   'server.ACCOUNT_DISABLED': 'an administrator has disabled this account',
+  'server.BLOCKED': 'one of you blocked the other: nothing goes between you until it is lifted',
+  'server.NOT_ACCEPTED':
+    'this conversation is not accepted: accept the request or invitation first, or they declined yours',
   'server.NOT_FOUND': 'not found (it may have been deleted or expired)',
   'server.METHOD_NOT_ALLOWED': 'the server does not offer this (is it an older version?)',
   'server.CONFLICT': 'this changed on the server meanwhile; try again',
@@ -231,6 +236,7 @@ export const ERROR_KINDS = {
   CANCELLED: { kind: 'cancelled', says: 'sentence' },
   NOT_SET_UP: { kind: 'setup', says: 'message' },
   ALREADY_SET_UP: { kind: 'setup', says: 'message' },
+  NOT_ACCEPTED: { kind: 'refused', says: 'message' },
   INTERNAL: { kind: 'failed', says: 'message' },
 } as const satisfies Record<DescribedCode, { kind: ErrorKind; says: ErrorWording }>
 
@@ -250,6 +256,8 @@ export const SERVER_ERROR_KINDS = {
   FORBIDDEN: 'refused',
   POLICY_FORBIDS: 'policy',
   ACCOUNT_DISABLED: 'auth',
+  BLOCKED: 'refused',
+  NOT_ACCEPTED: 'refused',
   NOT_FOUND: 'notFound',
   METHOD_NOT_ALLOWED: 'refused',
   CONFLICT: 'conflict',
@@ -366,6 +374,7 @@ const ERROR_CLASSES = {
   CANCELLED: CancelledError,
   NOT_SET_UP: NotSetUpError,
   ALREADY_SET_UP: AlreadySetUpError,
+  NOT_ACCEPTED: NotAcceptedError,
   // biome-ignore lint/suspicious/noExplicitAny: any constructor; only instances are compared
 } as const satisfies Record<ErrorCode, abstract new (...args: any[]) => AirlockError>
 

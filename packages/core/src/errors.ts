@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'CANCELLED'
   | 'NOT_SET_UP'
   | 'ALREADY_SET_UP'
+  | 'NOT_ACCEPTED'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode
@@ -314,4 +315,14 @@ export class AlreadySetUpError extends AirlockError {
 /** Type guard for any Airlock error, optionally of one code. */
 export function isAirlockError(e: unknown, code?: ErrorCode): e is AirlockError {
   return e instanceof AirlockError && (code === undefined || e.code === code)
+}
+
+/**
+ * A request or invitation I have not accepted (consent): nothing is sent to it or read from it
+ * until I accept it (`acceptRequest` in core's `consent.ts`).
+ */
+export class NotAcceptedError extends AirlockError {
+  constructor(message = 'accept this request or invitation first') {
+    super('NOT_ACCEPTED', message)
+  }
 }

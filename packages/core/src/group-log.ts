@@ -19,6 +19,14 @@ import { type DeviceSecrets, safetyNumber, signCanonical, verifyCanonical } from
  * device of a member allowed to make that change (owner, admin, or a member leaving), at a
  * position of that member's verified device log. Clients encrypt group items to the members of
  * the group log they verified, never to a member list the server sends.
+ *
+ * Being put into a group is an invitation, not a membership (consent, SECURITY.md): a member
+ * added by a version-2 entry (`create` or `add`) is *invited* until one of their own devices
+ * signs a `join` entry; until then nobody encrypts to them and they sign nothing but that `join`
+ * or a `remove` of themselves (declining). Members added by version-1 entries — groups made
+ * before invitations existed — count as joined, so those logs verify as they always did; a log
+ * never goes back from version 2 to 1, and the server accepts only version-2 entries now, so no
+ * one can put a person into a group without their consent by signing an old-style entry.
  */
 
 export const GROUP_LOG_CONTEXT = 'airlock group log v1'
@@ -29,6 +37,8 @@ export const MAX_GROUP_LOG_ENTRIES = 16384
 export const MAX_GROUP_NAME = 128
 
 export type GroupRole = 'owner' | 'admin' | 'member'
+/** The entry version this code signs: members it adds are invited until they `join`. */
+export const GROUP_LOG_VERSION = 2
 
 const hashSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/)
 const groupIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
@@ -41,12 +51,13 @@ const nameSchema = z
 const roleSchema = z.enum(['admin', 'member'])
 
 export const groupEntrySchema = z.strictObject({
-  v: z.literal(1),
+  /** 1: members are in at once (groups from before invitations); 2: added members are invited. */
+  v: z.union([z.literal(1), z.literal(2)]),
   context: z.literal(GROUP_LOG_CONTEXT),
   group: groupIdSchema,
   seq: z.number().int().nonnegative(),
   prev: z.union([z.literal(''), hashSchema]),
-  op: z.enum(['create', 'add', 'remove', 'role', 'rename']),
+  op: z.enum(['create', 'add', 'remove', 'role', 'rename', 'join']),
   name: nameSchema.optional(),
   members: z
     .array(z.strictObject({ account: accountIdSchema, role: z.enum(['owner', 'admin', 'member']) }))
@@ -69,6 +80,8 @@ export type GroupChange =
   | { op: 'remove'; account: string }
   | { op: 'role'; account: string; role: 'admin' | 'member' }
   | { op: 'rename'; name: string }
+  /** The signer's own account accepts its invitation. */
+  | { op: 'join' }
 
 /** A group log that passed {@link verifyGroupLog} or {@link extendGroupLog}. */
 export interface VerifiedGroup {
@@ -76,8 +89,36 @@ export interface VerifiedGroup {
   readonly seq: number
   readonly head: string
   readonly name: string
+  /** Everyone in the group, the invited included (see {@link joinedMembers}). */
   readonly members: ReadonlyMap<string, GroupRole>
+  /** Members whose own device has not signed `join` yet: nothing is encrypted to them. */
+  readonly invited: ReadonlySet<string>
+  /** Every account that was ever a joined member (whose items the group may hold). */
+  readonly everJoined: ReadonlySet<string>
   readonly entries: readonly GroupEntry[]
+}
+
+/**
+ * The members who joined, with their roles: the accounts a group item is encrypted to and may
+ * come from. Invited members are left out until their own device signs `join`.
+ */
+export function joinedMembers(v: VerifiedGroup): Map<string, GroupRole> {
+  return new Map([...v.members].filter(([account]) => !v.invited.has(account)))
+}
+
+/**
+ * Who added `account` to the group as it now stands (the signer of the `create` or `add` that
+ * made them a member), or null if they are not a member. For showing an invitation: "alice
+ * invited you to #team".
+ */
+export function invitedBy(v: VerifiedGroup, account: string): string | null {
+  if (!v.members.has(account)) return null
+  let by: string | null = null
+  for (const e of v.entries) {
+    if (e.op === 'create' && e.members?.some((m) => m.account === account)) by = e.signer.account
+    if (e.op === 'add' && e.account === account) by = e.signer.account
+  }
+  return by
 }
 
 /**
@@ -106,6 +147,7 @@ export function decodeGroupEntry(value: unknown): GroupEntry {
     remove: ['account'],
     role: ['account', 'role'],
     rename: ['name'],
+    join: [],
   }
   for (const k of ['name', 'members', 'account', 'role'] as const) {
     if ((e[k] !== undefined) !== shape[e.op].includes(k))
@@ -129,8 +171,33 @@ interface State {
   group: string
   name: string
   members: Map<string, GroupRole>
+  invited: Set<string>
+  everJoined: Set<string>
   hashes: string[]
   entries: GroupEntry[]
+}
+
+function emptyState(group: string): State {
+  return {
+    group,
+    name: '',
+    members: new Map(),
+    invited: new Set(),
+    everJoined: new Set(),
+    hashes: [],
+    entries: [],
+  }
+}
+
+/** A member added by this entry: joined at once in a version-1 log, invited in version 2. */
+function admit(st: State, e: GroupEntry, account: string, role: GroupRole): void {
+  st.members.set(account, role)
+  if (e.v === 1 || account === e.signer.account) {
+    st.invited.delete(account)
+    st.everJoined.add(account)
+  } else {
+    st.invited.add(account)
+  }
 }
 
 /** Applies one decoded entry whose signature was checked; throws `GroupLogError` if the signer may not make it. */
@@ -138,6 +205,7 @@ function apply(st: State, e: GroupEntry): void {
   if (e.group !== st.group) throw new GroupLogError('entry belongs to another group')
   if (e.seq !== st.entries.length) throw new GroupLogError('entries are not consecutive')
   if (e.prev !== (st.hashes.at(-1) ?? '')) throw new ForkError('group log entry does not extend the head')
+  if (e.v < (st.entries.at(-1)?.v ?? 1)) throw new GroupLogError('a group log never goes back to version 1')
   const by = e.signer.account
   const signerRole = st.members.get(by)
   if (e.op === 'create') {
@@ -149,10 +217,23 @@ function apply(st: State, e: GroupEntry): void {
     if (owners.length !== 1 || owners[0]!.account !== by)
       throw new GroupLogError('the creator is the one owner')
     st.name = e.name!
-    for (const m of members) st.members.set(m.account, m.role)
+    for (const m of members) admit(st, e, m.account, m.role)
   } else {
     if (e.seq === 0) throw new GroupLogError('a group log starts with create')
     if (!signerRole) throw new GroupLogError('the signer is not a member')
+    const invited = st.invited.has(by)
+    if (e.op === 'join') {
+      if (e.v === 1) throw new GroupLogError('join is a version-2 entry')
+      if (!invited) throw new GroupLogError('only an invited member joins')
+      st.invited.delete(by)
+      st.everJoined.add(by)
+      st.hashes.push(groupEntryHash(e))
+      st.entries.push(e)
+      return
+    }
+    // Until they join, the invited only decline (remove themselves); they change nothing else.
+    if (invited && !(e.op === 'remove' && e.account === by))
+      throw new GroupLogError('an invited member joins or declines before changing the group')
     const manager = signerRole === 'owner' || signerRole === 'admin'
     if (e.op === 'rename') {
       if (!manager) throw new GroupLogError('only the owner or an admin renames a group')
@@ -163,7 +244,7 @@ function apply(st: State, e: GroupEntry): void {
       if (e.role === 'admin' && signerRole !== 'owner') throw new GroupLogError('only the owner makes admins')
       if (st.members.has(target)) throw new GroupLogError('already a member')
       if (st.members.size >= MAX_GROUP_MEMBERS) throw new LimitError('too many group members')
-      st.members.set(target, e.role!)
+      admit(st, e, target, e.role!)
     } else if (e.op === 'remove') {
       const target = e.account!
       const role = st.members.get(target)
@@ -174,6 +255,7 @@ function apply(st: State, e: GroupEntry): void {
       if (!self && role === 'admin' && signerRole !== 'owner')
         throw new GroupLogError('only the owner removes admins')
       st.members.delete(target)
+      st.invited.delete(target)
     } else {
       const target = e.account!
       const role = st.members.get(target)
@@ -193,6 +275,8 @@ function publish(st: State): VerifiedGroup {
     head: st.hashes.at(-1)!,
     name: st.name,
     members: new Map(st.members),
+    invited: new Set(st.invited),
+    everJoined: new Set(st.everJoined),
     entries: [...st.entries],
   })
   verified.add(v)
@@ -200,7 +284,7 @@ function publish(st: State): VerifiedGroup {
 }
 
 function replay(v: VerifiedGroup): State {
-  const st: State = { group: v.group, name: '', members: new Map(), hashes: [], entries: [] }
+  const st = emptyState(v.group)
   for (const e of v.entries) apply(st, e)
   return st
 }
@@ -226,7 +310,7 @@ export async function verifyGroupLog(
   if (entries.length > MAX_GROUP_LOG_ENTRIES) throw new LimitError('group log is too long')
   if (pin && entries.length - 1 < pin.seq)
     throw new RollbackError('the group log is older than the one pinned')
-  const st: State = { group, name: '', members: new Map(), hashes: [], entries: [] }
+  const st = emptyState(group)
   for (const raw of entries) await applyChecked(st, raw, check)
   if (pin && st.hashes[pin.seq] !== pin.head) throw new ForkError('the group log differs from the one pinned')
   return publish(st)
@@ -280,7 +364,7 @@ export function createGroupEntry(input: {
     name: input.name,
     members,
   })
-  apply({ group: input.group, name: '', members: new Map(), hashes: [], entries: [] }, e)
+  apply(emptyState(input.group), e)
   return e
 }
 
@@ -307,7 +391,7 @@ function sign(
 ): GroupEntry {
   if (!isVerifiedLog(log)) throw new DeviceLogError('log was not verified')
   const body = {
-    v: 1 as const,
+    v: GROUP_LOG_VERSION,
     context: GROUP_LOG_CONTEXT,
     ...fields,
     signer: { account: log.accountId, device: signer.record.id, logSeq: log.seq, logHead: log.head },

@@ -46,6 +46,13 @@ export const policySchema = z.strictObject({
     /** Longest lifetime a share link may be given. */
     maxLifetimeMs: durationSchema,
   }),
+  /**
+   * True: a first direct conversation from a colleague on this server arrives as a request the
+   * person accepts, declines or blocks (consent). False: colleagues inside the organisation reach
+   * each other at once; blocks still hold, and group invitations still need the member's `join`.
+   * Absent in documents from before consent: requests on.
+   */
+  colleagueRequests: z.boolean().default(true),
   /** The configurable label set; an item may carry one of these names, or none. */
   labels: z
     .array(labelRuleSchema)
@@ -59,7 +66,8 @@ export type Policy = z.infer<typeof policySchema>
 
 /**
  * The policy of a fresh server: only administrators invite; no size limit beyond the server's;
- * items kept until deleted; share links allowed for at most 30 days; Internal (no restriction),
+ * items kept until deleted; share links allowed for at most 30 days; first contacts arrive as
+ * requests; Internal (no restriction),
  * Confidential (no share links, kept at most 90 days) and Secret (no share links, at most 7 days).
  */
 export const DEFAULT_POLICY: Policy = {
@@ -67,6 +75,7 @@ export const DEFAULT_POLICY: Policy = {
   maxItemBytes: null,
   itemLifetimeMs: null,
   shareLinks: { allowed: true, maxLifetimeMs: 30 * DAY_MS },
+  colleagueRequests: true,
   labels: [
     { name: 'Internal', shareLinks: true, maxRetentionMs: null },
     { name: 'Confidential', shareLinks: false, maxRetentionMs: 90 * DAY_MS },

@@ -1,6 +1,7 @@
 import type { CommittedItem, Conversation, ItemTombstone } from './api.js'
 import { fromBase64Url } from './bytes.js'
 import { callEndpoint } from './call-endpoint.js'
+import { requireAccepted } from './consent.js'
 import type { Directory } from './directory.js'
 import { BadResponseError, IdMismatchError, NotFoundError, SignatureError } from './errors.js'
 import type { DeviceSecrets } from './identity.js'
@@ -16,7 +17,8 @@ import { isServerError, type Transport } from './transport.js'
  * sender's verified device log; and only a member of the conversation (as this device verified
  * it: me, the pinned peer, or everyone the verified group log ever admitted) may have sent it.
  * Anyone else is refused *before* their device log is fetched or pinned, so a server cannot make
- * a client pin an account of its choosing by listing an item under that account's name.
+ * a client pin an account of its choosing by listing an item under that account's name; and
+ * nothing of a conversation I have not accepted (a request, a group invitation) is opened at all.
  */
 
 /** What verifying items needs from a signed-in client. */
@@ -41,7 +43,10 @@ export type VerifiedEntry =
  * their log).
  */
 export async function conversationResolveLog(r: ItemReader, conversationId: string): Promise<ResolveLog> {
-  const senders = await r.directory.senders(await r.conversation(conversationId))
+  const conversation = await r.conversation(conversationId)
+  // Nothing of a request or an invitation I have not accepted is opened (core's consent.ts).
+  await requireAccepted(r.directory, r.accountId, conversation)
+  const senders = await r.directory.senders(conversation)
   return (accountId, atLeast) => {
     if (!senders.has(accountId))
       throw new SignatureError('the item is signed by an account that is not in this conversation')

@@ -35,6 +35,7 @@ import {
   ManifestError,
   NetworkError,
   NoMatchError,
+  NotAcceptedError,
   NotFoundError,
   NotRecipientError,
   NotSetUpError,
@@ -94,6 +95,7 @@ const ONE_OF_EACH = {
   CANCELLED: () => new CancelledError(),
   NOT_SET_UP: () => new NotSetUpError(),
   ALREADY_SET_UP: () => new AlreadySetUpError(),
+  NOT_ACCEPTED: () => new NotAcceptedError(),
 } satisfies Record<ErrorCode, () => AirlockError>
 
 const KINDS: ErrorKind[] = [

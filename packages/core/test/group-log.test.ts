@@ -14,15 +14,20 @@ import { GroupLogError, SignatureError } from '../src/errors.js'
 import {
   appendGroupEntry,
   createGroupEntry,
+  decodeGroupEntry,
   deviceActiveAt,
   extendGroupLog,
+  GROUP_LOG_CONTEXT,
   type GroupEntry,
   groupEntryHash,
   groupFingerprint,
+  groupSignedValue,
   groupSignerFromLogs,
+  invitedBy,
+  joinedMembers,
   verifyGroupLog,
 } from '../src/group-log.js'
-import { type DeviceSecrets, generateDevice } from '../src/identity.js'
+import { type DeviceSecrets, generateDevice, signCanonical } from '../src/identity.js'
 
 /**
  * The group membership log: who may change what, the chain, signatures checked against the
@@ -61,21 +66,36 @@ beforeAll(async () => {
   }
 })
 
-function group(): GroupEntry[] {
-  return [
-    createGroupEntry({
-      group: GROUP,
-      name: 'team',
-      members: [{ account: 'bob', role: 'admin' }],
-      signer: alice,
-      signerLog: logs.get('alice')!,
-    }),
-  ]
+/** Alice's group "team" with Bob as admin; Bob has joined unless `invited`. */
+async function group(opts: { invited?: boolean } = {}): Promise<GroupEntry[]> {
+  const create = createGroupEntry({
+    group: GROUP,
+    name: 'team',
+    members: [{ account: 'bob', role: 'admin' }],
+    signer: alice,
+    signerLog: logs.get('alice')!,
+  })
+  if (opts.invited) return [create]
+  const v = await verifyGroupLog(GROUP, [create], check())
+  return [create, appendGroupEntry(v, { op: 'join' }, bob, logs.get('bob')!)]
+}
+
+/** Signs an entry as code from before invitations did (version 1), for logs that exist already. */
+function legacyEntry(fields: Record<string, unknown>, device: DeviceSecrets, who: string): GroupEntry {
+  const log = logs.get(who)!
+  const body = {
+    v: 1 as const,
+    context: GROUP_LOG_CONTEXT,
+    ...fields,
+    signer: { account: who, device: device.record.id, logSeq: log.seq, logHead: log.head },
+  }
+  const sig = signCanonical(device, GROUP_LOG_CONTEXT, groupSignedValue(body as GroupEntry))
+  return decodeGroupEntry({ ...body, sig })
 }
 
 describe('group log', () => {
   it('verifies a history of changes and gives the same fingerprint to every verifier', async () => {
-    const entries = group()
+    const entries = await group()
     let v = await verifyGroupLog(GROUP, entries, check())
     const add = appendGroupEntry(v, { op: 'add', account: 'carol', role: 'member' }, bob, logs.get('bob')!)
     v = await extendGroupLog(v, [add], check())
@@ -89,7 +109,7 @@ describe('group log', () => {
       ['bob', 'admin'],
     ])
     const again = await verifyGroupLog(GROUP, [...entries, add, leave, rename], check(), {
-      seq: 1,
+      seq: 2,
       head: groupEntryHash(add),
     })
     expect(groupFingerprint(again)).toBe(groupFingerprint(v))
@@ -99,7 +119,7 @@ describe('group log', () => {
   })
 
   it('refuses changes the signer may not make', async () => {
-    const v = await verifyGroupLog(GROUP, group(), check())
+    const v = await verifyGroupLog(GROUP, await group(), check())
     // A plain member cannot add; only the owner makes admins or changes roles; nobody removes the owner.
     const withCarol = await extendGroupLog(
       v,
@@ -121,7 +141,7 @@ describe('group log', () => {
   })
 
   it("refuses an entry signed by a device that is not in the signer account's log, or a bad signature", async () => {
-    const entries = group()
+    const entries = await group()
     const v = await verifyGroupLog(GROUP, entries, check())
     const forger = await generateDevice({ name: 'alice', kind: 'cli', now: 9 })
     const forged = appendGroupEntry(
@@ -151,7 +171,7 @@ describe('group log', () => {
     ])
     expect(deviceActiveAt(withPhone, alicePhone.record.id, 0)).toBeUndefined()
     expect(deviceActiveAt(withPhone, alicePhone.record.id, 1)?.id).toBe(alicePhone.record.id)
-    const v = await verifyGroupLog(GROUP, group(), check())
+    const v = await verifyGroupLog(GROUP, await group(), check())
     // Signed by the phone at position 0 of Alice's log, where the phone did not exist yet.
     const early = appendGroupEntry(v, { op: 'rename', name: 'x' }, alicePhone, aliceLog)
     const resolveNew = groupSignerFromLogs(async (a) => (a === 'alice' ? withPhone : resolve(a)))
@@ -161,8 +181,114 @@ describe('group log', () => {
   })
 })
 
+describe('group invitations (join)', () => {
+  it('an added member is invited until their own device signs join; nobody else can join for them', async () => {
+    const [create] = await group({ invited: true })
+    const v = await verifyGroupLog(GROUP, [create!], check())
+    expect([...v.invited]).toEqual(['bob'])
+    expect([...joinedMembers(v).keys()]).toEqual(['alice'])
+    expect(invitedBy(v, 'bob')).toBe('alice')
+    // The owner cannot accept for Bob, an outsider cannot join, and an invited Bob changes nothing.
+    expect(() => appendGroupEntry(v, { op: 'join' }, alice, logs.get('alice')!)).toThrow(
+      /only an invited member joins/,
+    )
+    expect(() => appendGroupEntry(v, { op: 'join' }, carol, logs.get('carol')!)).toThrow(/not a member/)
+    expect(() => appendGroupEntry(v, { op: 'rename', name: 'mine' }, bob, logs.get('bob')!)).toThrow(
+      /joins or declines/,
+    )
+    expect(() =>
+      appendGroupEntry(v, { op: 'add', account: 'carol', role: 'member' }, bob, logs.get('bob')!),
+    ).toThrow(/joins or declines/)
+    // A join signed in Bob's name by a device that is not in Bob's log does not verify.
+    const forger = await generateDevice({ name: 'bob', kind: 'cli', now: 11 })
+    const forged = appendGroupEntry(v, { op: 'join' }, forger, logs.get('bob')!)
+    await expect(extendGroupLog(v, [forged], check())).rejects.toThrow(SignatureError)
+    // Bob's own device joins: he is a member like any other.
+    const joined = await extendGroupLog(
+      v,
+      [appendGroupEntry(v, { op: 'join' }, bob, logs.get('bob')!)],
+      check(),
+    )
+    expect(joined.invited.size).toBe(0)
+    expect([...joinedMembers(joined).keys()].sort()).toEqual(['alice', 'bob'])
+    expect(() => appendGroupEntry(joined, { op: 'join' }, bob, logs.get('bob')!)).toThrow(
+      /only an invited member joins/,
+    )
+    // A join entry that names another account is malformed.
+    const extra = { ...appendGroupEntry(v, { op: 'join' }, bob, logs.get('bob')!), account: 'carol' }
+    await expect(extendGroupLog(v, [extra], check())).rejects.toThrow(GroupLogError)
+  })
+
+  it('declining is removing myself; someone removed and added again is invited again', async () => {
+    const [create] = await group({ invited: true })
+    const v = await verifyGroupLog(GROUP, [create!], check())
+    const declined = await extendGroupLog(
+      v,
+      [appendGroupEntry(v, { op: 'remove', account: 'bob' }, bob, logs.get('bob')!)],
+      check(),
+    )
+    expect(declined.members.has('bob')).toBe(false)
+    expect(declined.invited.size).toBe(0)
+    expect(declined.everJoined.has('bob')).toBe(false)
+    const again = await extendGroupLog(
+      declined,
+      [appendGroupEntry(declined, { op: 'add', account: 'bob', role: 'member' }, alice, logs.get('alice')!)],
+      check(),
+    )
+    expect(again.invited.has('bob')).toBe(true)
+  })
+
+  it('groups from before invitations (version-1 entries) verify with every member joined; a log never goes back to version 1', async () => {
+    const create = legacyEntry(
+      {
+        group: GROUP,
+        seq: 0,
+        prev: '',
+        op: 'create',
+        name: 'old team',
+        members: [
+          { account: 'alice', role: 'owner' },
+          { account: 'bob', role: 'member' },
+        ],
+      },
+      alice,
+      'alice',
+    )
+    const add = legacyEntry(
+      { group: GROUP, seq: 1, prev: groupEntryHash(create), op: 'add', account: 'carol', role: 'member' },
+      alice,
+      'alice',
+    )
+    const old = await verifyGroupLog(GROUP, [create, add], check())
+    expect(old.invited.size).toBe(0)
+    expect([...joinedMembers(old).keys()].sort()).toEqual(['alice', 'bob', 'carol'])
+    // A join is a version-2 entry; new entries on an old log are version 2 and invite.
+    const oldJoin = legacyEntry({ group: GROUP, seq: 2, prev: old.head, op: 'join' }, bob, 'bob')
+    await expect(extendGroupLog(old, [oldJoin], check())).rejects.toThrow(/version-2/)
+    const removed = await extendGroupLog(
+      old,
+      [appendGroupEntry(old, { op: 'remove', account: 'carol' }, alice, logs.get('alice')!)],
+      check(),
+    )
+    expect(removed.entries.at(-1)!.v).toBe(2)
+    const readd = await extendGroupLog(
+      removed,
+      [appendGroupEntry(removed, { op: 'add', account: 'carol', role: 'member' }, alice, logs.get('alice')!)],
+      check(),
+    )
+    expect(readd.invited.has('carol')).toBe(true)
+    // Nobody gets in without consent by signing an old-style entry after a new one.
+    const sneaky = legacyEntry(
+      { group: GROUP, seq: removed.seq + 1, prev: removed.head, op: 'add', account: 'carol', role: 'member' },
+      alice,
+      'alice',
+    )
+    await expect(extendGroupLog(removed, [sneaky], check())).rejects.toThrow(/never goes back/)
+  })
+})
+
 /** A Directory over in-memory pins and a server that serves `served` logs. */
-function directory(served: Map<string, unknown[]>, groups: Map<string, GroupEntry[]>) {
+function directory(served: Map<string, unknown[]>, groups: Map<string, GroupEntry[]>, me = 'alice') {
   const colleagues = new Map<string, PinnedColleague>()
   const pinnedGroups = new Map<string, PinnedGroup>()
   const direct = new Map<string, string>()
@@ -196,7 +322,7 @@ function directory(served: Map<string, unknown[]>, groups: Map<string, GroupEntr
       },
       username: async (id) => id,
     },
-    { accountId: 'alice', log: async () => logs.get('alice')! },
+    { accountId: me, log: async () => logs.get(me)! },
   )
 }
 
@@ -230,7 +356,7 @@ describe('Directory', () => {
       ['bob', logs.get('bob')!.entries.map(entryValue)],
       ['carol', logs.get('carol')!.entries.map(entryValue)],
     ])
-    const entries = group()
+    const entries = await group()
     const dir = directory(served, new Map([[GROUP, entries]]))
     const sets = await dir.recipients({
       conversationId: GROUP,
@@ -240,5 +366,27 @@ describe('Directory', () => {
       createdAt: 0,
     })
     expect(sets.map((s) => s.log.accountId).sort()).toEqual(['alice', 'bob'])
+  })
+
+  it('encrypts to joined members only, refuses to send while I am invited, and accepts items only from members who joined', async () => {
+    const served = new Map<string, unknown[]>([
+      ['alice', logs.get('alice')!.entries.map(entryValue)],
+      ['bob', logs.get('bob')!.entries.map(entryValue)],
+      ['carol', logs.get('carol')!.entries.map(entryValue)],
+    ])
+    const conv = { conversationId: GROUP, kind: 'group' as const, members: [], lastSeq: 0, createdAt: 0 }
+    // Bob invited (not joined): Alice's items go to Alice only, and Bob is no sender.
+    const invited = await group({ invited: true })
+    const aliceDir = directory(served, new Map([[GROUP, invited]]))
+    expect((await aliceDir.recipients(conv)).map((s) => s.log.accountId)).toEqual(['alice'])
+    expect([...(await aliceDir.senders(conv))]).toEqual(['alice'])
+    // Bob's own directory: sending to a group he has not joined is refused.
+    const bobDir = directory(served, new Map([[GROUP, invited]]), 'bob')
+    await expect(bobDir.recipients(conv)).rejects.toMatchObject({ code: 'NOT_ACCEPTED' })
+    // Once Bob's join is in the log, both encrypt to both.
+    const joined = await group()
+    const after = directory(served, new Map([[GROUP, joined]]))
+    expect((await after.recipients(conv)).map((s) => s.log.accountId).sort()).toEqual(['alice', 'bob'])
+    expect([...(await after.senders(conv))].sort()).toEqual(['alice', 'bob'])
   })
 })

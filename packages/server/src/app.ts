@@ -14,6 +14,7 @@ import { accessRoutes } from './routes/accesses.js'
 import { accountRoutes } from './routes/accounts.js'
 import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
+import { contactRoutes } from './routes/contacts.js'
 import { conversationRoutes } from './routes/conversations.js'
 import { deviceLogRoutes } from './routes/device-log.js'
 import { healthRoutes } from './routes/health.js'
@@ -107,6 +108,7 @@ export async function buildApp(ctx: Omit<AppContext, 'log'>, opts: BuildOptions)
       authRoutes(api, full)
       deviceLogRoutes(api, full)
       conversationRoutes(api, full)
+      contactRoutes(api, full)
       itemRoutes(api, full)
       accessRoutes(api, full)
       uploadRoutes(api, full)

@@ -116,6 +116,10 @@ describe('access log and recall (real server process)', () => {
       json: { kind: 'direct', members: [bobAccount] },
     })
     expect(conv.status).toBe(201)
+    // Alice's first contact is a request until Bob accepts it (consent.test.ts).
+    expect(
+      (await request(server.url, 'POST', `/contacts/${alice.accountId}/accept`, { token: bob })).status,
+    ).toBe(200)
     const { itemId } = await sendItem(server.url, laptop, conv.json.conversationId, randomBytes(2000))
     expect((await blob(itemId, bob, { 'x-forwarded-for': '198.51.100.23' })).status).toBe(200)
     const log = await accesses(itemId)

@@ -3,6 +3,7 @@ import type { MetadataStore } from '../src/storage/metadata/metadata-store.js'
 import { id, setup, T0 } from './metadata-fixtures.js'
 import { shouldKeepTheAccessLog } from './metadata-store.access-log.js'
 import { shouldKeepAccounts } from './metadata-store.accounts.js'
+import { shouldKeepContacts } from './metadata-store.contacts.js'
 import { shouldKeepConversations } from './metadata-store.conversations.js'
 import { shouldAppendTheDeviceLog } from './metadata-store.device-log.js'
 import { shouldManageItems } from './metadata-store.items.js'
@@ -32,6 +33,7 @@ export function metadataStoreConformance(name: string, factory: () => Promise<Me
     shouldAppendTheDeviceLog(() => store)
     shouldManageSessions(() => store)
     shouldKeepConversations(() => store)
+    shouldKeepContacts(() => store)
     shouldManageItems(() => store)
     shouldRelayLinkMessages(() => store)
     shouldManageShares(() => store)

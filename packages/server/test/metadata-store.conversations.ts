@@ -21,6 +21,44 @@ export function shouldKeepConversations(s: () => MetadataStore): void {
       expect((await store.conversations.getConversation(cid))!.members).toEqual([a.accountId, b].sort())
       expect((await store.conversations.listConversations(b)).map((c) => c.kind)).toEqual(['self', 'direct'])
     })
+    it("keeps which group members are invited (have not joined), through every change of the group's log", async () => {
+      const store = s()
+      const a = await setup(store)
+      const b = await setup2(store, a.accountId)
+      const cid = id()
+      const log = (seq: number) => ({ seq, hash: id(), entry: `{"seq":${seq}}`, createdAt: T0 + seq })
+      await store.conversations.createConversation({
+        id: cid,
+        kind: 'group',
+        createdAt: T0,
+        members: [a.accountId, b],
+        group: {
+          entry: log(0),
+          state: {
+            name: 'team',
+            members: [
+              [a.accountId, 'owner'],
+              [b, 'member'],
+            ],
+            invited: [b],
+          },
+        },
+      })
+      expect((await store.conversations.getConversation(cid))!.invited).toEqual([b])
+      await store.conversations.appendGroupEntry(cid, log(1), {
+        name: 'team',
+        members: [
+          [a.accountId, 'owner'],
+          [b, 'member'],
+        ],
+        invited: [],
+      })
+      const c = (await store.conversations.getConversation(cid))!
+      expect(c.invited).toEqual([])
+      expect(c.members).toEqual([a.accountId, b].sort())
+      // Self and direct conversations have no invitations.
+      expect((await store.conversations.getConversation(a.conversationId))!.invited).toBeUndefined()
+    })
     it('keeps a conversation retention', async () => {
       const store = s()
       const a = await setup(store)

@@ -358,6 +358,12 @@ async function world(): Promise<World> {
       json: { kind: 'direct', members: [A] },
     },
     { name: 'link join', method: 'POST', path: '/link/join', json: { nameplate: '1234' } },
+    // Consent: each account answers for itself only (consent.test.ts).
+    { name: 'list my answers', method: 'GET', path: '/contacts' },
+    { name: 'accept a person', method: 'POST', path: `/contacts/${A}/accept` },
+    { name: 'decline a person', method: 'POST', path: `/contacts/${A}/decline` },
+    { name: 'block a person', method: 'POST', path: `/contacts/${A}/block` },
+    { name: 'unblock a person', method: 'POST', path: `/contacts/${A}/unblock` },
     { name: 'logout', method: 'DELETE', path: '/auth/session' },
   ]
   return {

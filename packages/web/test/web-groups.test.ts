@@ -55,6 +55,16 @@ async function openChat(page: Page, title: string): Promise<void> {
   await page.getByLabel('Note', { exact: true }).waitFor()
 }
 
+/** Accepts the request or invitation that mentions `text`, in the Requests list apart from conversations. */
+async function acceptRequest(page: Page, text: string): Promise<void> {
+  await page
+    .getByRole('region', { name: 'Requests' })
+    .locator('li.request', { hasText: text })
+    .getByRole('button', { name: 'Accept' })
+    .click({ timeout: 30_000 })
+  await chat(page, text).waitFor({ timeout: 30_000 })
+}
+
 /** New conversation with `username`: the existing one if there is one (it must not be duplicated). */
 async function startDirect(page: Page, username: string): Promise<void> {
   await page.getByRole('button', { name: 'New conversation' }).click()
@@ -162,14 +172,19 @@ describe('colleagues and groups in the web app', () => {
     await a1.page.getByRole('button', { name: 'Create group' }).click()
     await a1.page.getByRole('button', { name: 'Members' }).click({ timeout: 30_000 })
     await expect.poll(() => a1.page.locator('li.member').count(), { timeout: 15_000 }).toBe(3)
-    const groupFp = (await a1.page.getByTestId('group-fingerprint').textContent())!.trim()
+    // Bob and Carol were invited: each accepts in the Requests list, their device signing `join`.
+    for (const d of [bob, carol]) await acceptRequest(d.page, 'Budget 2027')
+    await expect.poll(() => a1.page.locator('li.member.invited').count(), { timeout: 15_000 }).toBe(0)
     await sendNote(a1.page, 'kick-off at ten')
     for (const d of [a2, bob, carol]) {
       await openChat(d.page, 'Budget 2027')
       await note(d.page, 'kick-off at ten').waitFor({ timeout: 30_000 })
     }
     await carol.page.getByRole('button', { name: 'Members' }).click()
-    expect((await carol.page.getByTestId('group-fingerprint').textContent())!.trim()).toBe(groupFp)
+    const groupFp = (await carol.page.getByTestId('group-fingerprint').textContent())!.trim()
+    await expect
+      .poll(async () => (await a1.page.getByTestId('group-fingerprint').textContent())!.trim())
+      .toBe(groupFp)
     await screenshot(carol.page, 'group-phone')
     await sendNote(carol.page, 'carol agrees')
     await note(bob.page, 'carol agrees').waitFor({ timeout: 30_000 })
@@ -196,6 +211,8 @@ describe('colleagues and groups in the web app', () => {
     await a1.page.getByLabel('Add a member (username)').fill('bob')
     await a1.page.getByRole('button', { name: 'Add member' }).click()
     await expect.poll(() => a1.page.locator('li.member').count(), { timeout: 15_000 }).toBe(3)
+    await acceptRequest(bob.page, 'Budget 2027')
+    await openChat(bob.page, 'Budget 2027')
     await bob.page.locator('.panel', { hasText: 'you are member' }).waitFor({ timeout: 30_000 })
     // Hold the upload's data until bob is removed again.
     let release!: () => void

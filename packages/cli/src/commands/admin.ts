@@ -134,6 +134,7 @@ export const POLICY_KEYS = [
   'item-lifetime <duration>|none',
   'share-links on|off',
   'share-link-max-lifetime <duration>',
+  'colleague-requests on|off',
   'labels <Name,Name,...>',
   'label.<Name>.share-links on|off',
   'label.<Name>.max-retention <duration>|none',
@@ -167,6 +168,9 @@ export function applySetting(p: Policy, key: string, value: string): Policy {
         break
       case 'share-link-max-lifetime':
         next.shareLinks.maxLifetimeMs = parseDuration(value)
+        break
+      case 'colleague-requests':
+        next.colleagueRequests = onOff(value)
         break
       case 'labels': {
         const names = value
@@ -205,6 +209,7 @@ export function describePolicy(p: Policy): string[] {
     `item-lifetime            ${p.itemLifetimeMs === null ? 'kept until deleted' : formatDuration(p.itemLifetimeMs)}`,
     `share-links              ${p.shareLinks.allowed ? 'on' : 'off'}`,
     `share-link-max-lifetime  ${formatDuration(p.shareLinks.maxLifetimeMs)}`,
+    `colleague-requests       ${p.colleagueRequests ? 'on (a first contact is a request)' : 'off (colleagues reach each other at once)'}`,
     `labels                   ${p.labels.length === 0 ? '(none)' : p.labels.map((l) => l.name).join(', ')}`,
     ...p.labels.map(
       (l) =>

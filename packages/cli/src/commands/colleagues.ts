@@ -140,17 +140,21 @@ export async function listGroups(ctx: Context): Promise<void> {
     rows.push({
       conversationId: c.conversationId,
       name: g.name,
-      members: g.members.size,
+      members: g.members.size - g.invited.size,
+      invited: g.invited.size,
       role: g.members.get(s.config.accountId) ?? null,
+      // From the verified log: an invitation until my own device signs `join`.
+      invitation: g.invited.has(s.config.accountId),
     })
   }
   ctx.out.result(
     { groups: rows },
     rows.length === 0
       ? ['(no groups yet: `airlock groups create <name> <usernames...>`)']
-      : rows.map(
-          (r) =>
-            `${r.conversationId}  #${printable(r.name)}  ${r.members} member(s)  ${r.role ?? 'not a member'}`,
+      : rows.map((r) =>
+          r.invitation
+            ? `${r.conversationId}  #${printable(r.name)}  INVITATION (airlock accept '#${printable(r.name)}' or decline)`
+            : `${r.conversationId}  #${printable(r.name)}  ${r.members} member(s)${r.invited ? `, ${r.invited} invited` : ''}  ${r.role ?? 'not a member'}`,
         ),
   )
 }
@@ -223,13 +227,15 @@ async function showGroup(ctx: Context, s: Session, g: VerifiedGroup, what?: stri
             (c) => c.pinned.username,
             () => account,
           )
-    members.push({ accountId: account, username, role })
+    members.push({ accountId: account, username, role, invited: g.invited.has(account) })
   }
   ctx.out.result(
     { conversationId: g.group, name: g.name, seq: g.seq, fingerprint: groupFingerprint(g), members },
     [
       `${what ? `${what}: ` : ''}#${printable(g.name)} (${g.group})  group fingerprint ${groupFingerprint(g)}`,
-      ...members.map((m) => `  ${printable(m.username).padEnd(16)} ${m.role}`),
+      ...members.map(
+        (m) => `  ${printable(m.username).padEnd(16)} ${m.role}${m.invited ? ' (invited, not joined)' : ''}`,
+      ),
     ],
   )
 }

@@ -7,7 +7,7 @@ import {
   printable,
 } from '@airlock/core'
 import type { Context } from '../context.js'
-import { conversationLabel, listConversations, resolveTarget } from '../conversations.js'
+import { acceptedConversations, conversationLabel, conversationToRead } from '../conversations.js'
 import { receiveItem } from '../download.js'
 import { CliError, describeError } from '../errors.js'
 import { findItem, itemFileName, listItems, openItemManifest } from '../items.js'
@@ -17,12 +17,14 @@ import { checkRisk, reportRisk, riskByName } from '../risky.js'
 import { Session } from '../session.js'
 
 /**
- * `airlock inbox [--in who]`: items of all my conversations (or one), each shown only from its
- * verified manifest, with where it was sent ("me", "@colleague", "#group") and who sent it.
+ * `airlock inbox [--in who]`: items of all my accepted conversations (or one), each shown only
+ * from its verified manifest, with where it was sent ("me", "@colleague", "#group") and who sent
+ * it. Requests and invitations are `airlock requests`; nothing of them is listed here.
  */
 export async function inbox(ctx: Context, opts: { in?: string } = {}): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
-  const conversations = opts.in === undefined ? await listConversations(s) : [await resolveTarget(s, opts.in)]
+  const conversations =
+    opts.in === undefined ? await acceptedConversations(s) : [await conversationToRead(s, opts.in)]
   const rows = []
   for (const c of conversations) {
     const where = await conversationLabel(s, c)

@@ -6,6 +6,8 @@ import {
   isAirlockError,
   parseRecipient,
   printable,
+  receivesItems,
+  standingIn,
 } from '@airlock/core'
 import { z } from 'zod'
 import { readJson, writeFileAtomic } from '../config.js'
@@ -230,8 +232,16 @@ async function watchScope(s: Session, from: string[], all: boolean): Promise<Wat
 }
 
 async function inScope(s: Session, scope: WatchScope, c: Conversation): Promise<boolean> {
-  if (scope.all) return true
   if (c.kind === 'self') return c.conversationId === s.config.selfConversationId
+  // Never a request or a group invitation I have not accepted, whatever --from or --all-accepted say.
+  try {
+    if (!receivesItems(await standingIn(s.directory, s.config.accountId, c))) return false
+  } catch (e) {
+    // A group whose log does not verify is not one I accepted.
+    if (isAirlockError(e)) return false
+    throw e
+  }
+  if (scope.all) return true
   if (scope.ids.has(c.conversationId)) return true
   if (c.kind !== 'direct' || scope.peers.size === 0) return false
   try {

@@ -7,6 +7,7 @@ import {
   conversationIdSchema,
   extendGroupLog,
   GROUP_LOG_CONTEXT,
+  GROUP_LOG_VERSION,
   type GroupEntry,
   type GroupLogResponse,
   groupEntryHash,
@@ -18,16 +19,21 @@ import type { AppContext } from '../context.js'
 import { InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
 import type { ConversationRecord, GroupLogRecord, GroupState } from '../storage/metadata/conversations.js'
 import { randomId } from '../tokens.js'
+import { announceRequest, checkInvitations, standingIn, startDirect } from './consent.js'
 import type { Auth } from './sessions.js'
 
 /**
  * Conversations: every account has its `self` conversation from the start; a `direct` one is
  * unique per pair of accounts; a `group` is defined by its signed membership log (core
  * `group-log.ts`), which the server verifies like any client before it changes who may read the
- * group's items. Only members see a conversation or its items.
+ * group's items. Only members see a conversation; only those who accepted it (`consent.ts`) see
+ * its items.
  */
 
-/** The conversation `id` if the caller's account is a member; else `NOT_FOUND`. */
+/**
+ * The conversation `id` if the caller's account is a member (also one who has not accepted it
+ * yet: a request, a group invitation); else `NOT_FOUND`.
+ */
 export async function memberConversation(
   ctx: AppContext,
   auth: Auth,
@@ -40,26 +46,31 @@ export async function memberConversation(
 
 /** The caller's conversations, oldest first. */
 export async function listConversations(ctx: AppContext, auth: Auth): Promise<Conversation[]> {
-  return (await ctx.store.conversations.listConversations(auth.accountId)).map(toWire)
+  const out: Conversation[] = []
+  for (const c of await ctx.store.conversations.listConversations(auth.accountId))
+    out.push(await toWire(ctx, c, auth.accountId))
+  return out
 }
 
 /** A member's view of a conversation, with its retention if one is set. */
 export async function describeConversation(
   ctx: AppContext,
+  auth: Auth,
   c: ConversationRecord,
 ): Promise<Conversation & { retentionMs?: number }> {
   const retentionMs = await ctx.store.conversations.getConversationRetention(c.id)
-  return { ...toWire(c), ...(retentionMs === null ? {} : { retentionMs }) }
+  return { ...(await toWire(ctx, c, auth.accountId)), ...(retentionMs === null ? {} : { retentionMs }) }
 }
 
 /** Any member sets how long items sent from now on are kept (the policy's lifetime still caps it). */
 export async function setRetention(
   ctx: AppContext,
+  auth: Auth,
   c: ConversationRecord,
   retentionMs: number | null,
 ): Promise<Conversation & { retentionMs?: number }> {
   await ctx.store.conversations.setConversationRetention(c.id, retentionMs)
-  return { ...toWire(c), ...(retentionMs === null ? {} : { retentionMs }) }
+  return { ...(await toWire(ctx, c, auth.accountId)), ...(retentionMs === null ? {} : { retentionMs }) }
 }
 
 /**
@@ -73,12 +84,15 @@ export async function createConversation(
 ): Promise<{ conversation: Conversation; created: boolean }> {
   if (body.kind === 'direct') {
     const { conversation, created } = await directConversation(ctx, auth, body)
-    return { conversation: toWire(conversation), created }
+    if (created) await announceRequest(ctx, conversation)
+    return { conversation: await toWire(ctx, conversation, auth.accountId), created }
   }
+  currentVersion(body.entry)
   const v = await checked(() => verifyGroupLog(groupIdOf(body.entry), [body.entry], deviceSigner(ctx, auth)))
   if (await ctx.store.conversations.getConversation(v.group))
     throw new ServerError('CONFLICT', 'this group id is taken')
   await knownAccounts(ctx, v)
+  await checkInvitations(ctx, auth.accountId, new Set(), v)
   const record = { seq: 0, hash: v.head, entry: JSON.stringify(body.entry), createdAt: ctx.now() }
   const c = {
     id: v.group,
@@ -90,7 +104,7 @@ export async function createConversation(
   await ctx.store.conversations.createConversation(c)
   const created = await ctx.store.conversations.getConversation(v.group)
   await ctx.hub.publish(c.members, { type: 'members', conversationId: c.id, seq: 0 })
-  return { conversation: toWire(created!), created: true }
+  return { conversation: await toWire(ctx, created!, auth.accountId), created: true }
 }
 
 /** `NOT_FOUND` unless `c` is a group (with a membership log). */
@@ -127,14 +141,17 @@ export async function appendGroupLog(
   raw: unknown,
 ): Promise<{ head: { seq: number; hash: string } }> {
   requireGroup(c)
+  currentVersion(raw)
   const stored = await ctx.store.conversations.getGroupLog(c.id, -1, Number.MAX_SAFE_INTEGER)
   const trusted: CheckGroupSigner = async () => {}
+  let before: ReadonlySet<string> = new Set()
   const v = await checked(async () => {
     const current = await verifyGroupLog(
       c.id,
       stored.map((r) => JSON.parse(r.entry)),
       trusted,
     )
+    before = new Set(current.members.keys())
     const entry = raw as { seq?: unknown }
     if (entry?.seq !== current.seq + 1) {
       throw new ServerError('STALE_HEAD', 'the entry does not extend the current head of the group log')
@@ -142,6 +159,7 @@ export async function appendGroupLog(
     return extendGroupLog(current, [raw], deviceSigner(ctx, auth))
   })
   await knownAccounts(ctx, v)
+  await checkInvitations(ctx, auth.accountId, before, v)
   const last = v.entries.at(-1)!
   const record: GroupLogRecord = {
     seq: v.seq,
@@ -166,6 +184,8 @@ async function directConversation(
   if (other === auth.accountId)
     throw new InvalidBodyError('a direct conversation has exactly one other member')
   if (!(await ctx.store.accounts.getAccount(other))) throw new InvalidBodyError('unknown member account')
+  // Refused if either blocked the other; starting (or reopening) it accepts it on my side.
+  await startDirect(ctx, auth.accountId, other)
   const directKey = [auth.accountId, other].sort().join(' ')
   const existing = await ctx.store.conversations.findDirectConversation(directKey)
   if (existing) return { conversation: existing, created: false }
@@ -234,11 +254,25 @@ async function knownAccounts(ctx: AppContext, v: VerifiedGroup): Promise<void> {
   }
 }
 
-function stateOf(v: VerifiedGroup): GroupState {
-  return { name: v.name, members: [...v.members] }
+/**
+ * New group entries are version 2, whose added members are invited until they join: a
+ * version-1 entry (members in at once) would put people into a group without their consent.
+ */
+function currentVersion(entry: unknown): void {
+  if ((entry as { v?: unknown } | null)?.v !== GROUP_LOG_VERSION)
+    throw new ServerError(
+      'INVALID_GROUP_ENTRY',
+      `group changes are signed as version ${GROUP_LOG_VERSION} entries`,
+    )
 }
 
-function toWire(c: ConversationRecord): Conversation {
+function stateOf(v: VerifiedGroup): GroupState {
+  return { name: v.name, members: [...v.members], invited: [...v.invited] }
+}
+
+/** A conversation as `accountId` sees it, with where they stand in it. */
+async function toWire(ctx: AppContext, c: ConversationRecord, accountId: string): Promise<Conversation> {
+  const consent = await standingIn(ctx, c, accountId)
   return {
     conversationId: c.id,
     kind: c.kind,
@@ -246,5 +280,6 @@ function toWire(c: ConversationRecord): Conversation {
     lastSeq: c.lastSeq,
     createdAt: c.createdAt,
     ...(c.logSeq === undefined ? {} : { logSeq: c.logSeq }),
+    ...(consent === 'accepted' ? {} : { consent }),
   }
 }

@@ -18,6 +18,7 @@ import type { ConversationRecord } from '../storage/metadata/conversations.js'
 import type { ItemRecord } from '../storage/metadata/items.js'
 import { randomId } from '../tokens.js'
 import { recordAccess, recordDownload } from './access-log.js'
+import { announceRequest, checkMayPost, receiversOf, requireAccepted } from './consent.js'
 import { currentPolicy, enforce } from './policy.js'
 import { revokeSharesOf } from './retire-shares.js'
 import type { Auth } from './sessions.js'
@@ -48,6 +49,7 @@ export async function reserveItem(
   if ((body.manifestSize ?? 0) > ctx.config.maxManifestSize) {
     throw new ServerError('ITEM_TOO_LARGE', `manifests are limited to ${ctx.config.maxManifestSize} bytes`)
   }
+  await checkMayPost(ctx, conversation, auth.accountId)
   const now = ctx.now()
   if (body.idempotencyKey !== undefined) {
     const prior = await ctx.store.items.findItemByIdempotencyKey(auth.deviceId, body.idempotencyKey)
@@ -98,8 +100,9 @@ export async function reserveItem(
     await ctx.store.items.dropReservation(id)
     throw e
   }
-  // Members' devices may follow the upload as it arrives (GET /items/:id/live).
-  await ctx.hub.publish(conversation.members, {
+  // Members' devices may follow the upload as it arrives (GET /items/:id/live); not those of a
+  // request or invitation they have not accepted.
+  await ctx.hub.publish(await receiversOf(ctx, conversation), {
     type: 'upload',
     conversationId: conversation.id,
     itemId: id,
@@ -135,6 +138,10 @@ export async function commitItem(
   const blob = await ctx.blobs.status(item.id)
   if (!blob) throw new NotFoundError('the upload is gone')
   if (blob.size !== blob.length) throw new ServerError('UPLOAD_INCOMPLETE', 'upload the whole blob first')
+  // A block or decline that came while the item was uploading holds.
+  const target = await ctx.store.conversations.getConversation(item.conversationId)
+  if (!target) throw new NotFoundError()
+  await checkMayPost(ctx, target, auth.accountId)
   await ctx.blobs.commit(item.id)
   const account = await ctx.store.accounts.getAccount(auth.accountId)
   const seq = await ctx.store.items.commitItem(
@@ -144,11 +151,15 @@ export async function commitItem(
     account?.quotaBytes ?? ctx.config.quota,
   )
   const conversation = await ctx.store.conversations.getConversation(item.conversationId)
-  await ctx.hub.publish(conversation?.members ?? [], {
-    type: 'item',
-    conversationId: item.conversationId,
-    seq,
-  })
+  if (conversation) {
+    // Those who accepted hear of an item; a request is announced as a request, never as an item.
+    await ctx.hub.publish(await receiversOf(ctx, conversation), {
+      type: 'item',
+      conversationId: item.conversationId,
+      seq,
+    })
+    await announceRequest(ctx, conversation)
+  }
   return { itemId: item.id, seq }
 }
 
@@ -259,6 +270,8 @@ export async function visibleItem(
   if (!visible) throw new NotFoundError()
   const conversation = await ctx.store.conversations.getConversation(item.conversationId)
   if (!conversation?.members.includes(auth.accountId)) throw new NotFoundError()
+  // Nothing of a request or group invitation is served before it is accepted.
+  await requireAccepted(ctx, conversation, auth.accountId)
   return item
 }
 

@@ -46,11 +46,18 @@ export function conversationRoutes(app: FastifyInstance, ctx: AppContext): void 
     return reply.code(created ? 201 : 200).send(conversation)
   })
 
-  on(app, 'getConversation', async (req) => describeConversation(ctx, await conversation(req)))
+  on(app, 'getConversation', async (req) =>
+    describeConversation(ctx, await requireAuth(ctx, req), await conversation(req)),
+  )
 
   on(app, 'setRetention', async (req) => {
     const c = await conversation(req)
-    return setRetention(ctx, c, bodyOf(ENDPOINTS.setRetention, req.body).retentionMs)
+    return setRetention(
+      ctx,
+      await requireAuth(ctx, req),
+      c,
+      bodyOf(ENDPOINTS.setRetention, req.body).retentionMs,
+    )
   })
 
   on(app, 'getGroupLog', async (req) => {

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { ENDPOINTS } from '@airlock/core'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
+import { requireAccepted } from '../domain/consent.js'
 import { memberConversation } from '../domain/conversations.js'
 import {
   commitItem,
@@ -45,6 +46,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   on(app, 'listItems', async (req) => {
     const c = await conversation(req)
+    await requireAccepted(ctx, c, (await requireAuth(ctx, req)).accountId)
     const query = queryOf(ENDPOINTS.listItems, req.query)
     return listItems(ctx, c, { since: query.since ?? 0, limit: query.limit ?? 100 })
   })

@@ -39,6 +39,7 @@ const TABLES: (keyof Database)[] = [
   'sessions',
   'conversations',
   'conversation_members',
+  'contacts',
   'items',
   'link_mailboxes',
   'link_messages',

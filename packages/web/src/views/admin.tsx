@@ -111,6 +111,15 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
             Share links allowed
           </label>
           <label>
+            <input
+              type="checkbox"
+              name="colleagueRequests"
+              checked={policy.colleagueRequests}
+              onChange={(e) => edit({ colleagueRequests: e.currentTarget.checked })}
+            />{' '}
+            A first contact from a colleague is a request (off: colleagues reach each other at once)
+          </label>
+          <label>
             Longest share link (days){' '}
             <input
               name="shareLinkDays"

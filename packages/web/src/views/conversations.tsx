@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks'
 import type { ErrorInfo } from '../errors.ts'
 import { Store, useStore } from '../state.ts'
 import type { AccountInfo } from '../worker/account.ts'
-import type { ColleagueInfo, ConversationRow } from '../worker/conversations.ts'
+import type { ColleagueInfo, ConversationRow, RequestRow } from '../worker/conversations.ts'
 import { call, errorInfo, on } from '../worker-client.ts'
 import { Fingerprint } from './fingerprint.tsx'
 import { GroupPanel } from './group.tsx'
@@ -13,26 +13,42 @@ import { seen, Timeline } from './timeline.tsx'
 const selected = new Store<string>('')
 
 /**
- * Conversations: "My devices" first, then colleagues and groups. The selected one shows its
- * timeline, with the colleague's safety fingerprint or the group's members above it.
+ * Conversations: requests and group invitations first, apart (Accept / Decline / Block; nothing
+ * of them is downloaded or notified before Accept), then "My devices", colleagues and groups. The
+ * selected one shows its timeline, with the colleague's safety fingerprint or the group's members
+ * above it.
  */
 export function Conversations({ info, onError }: { info: AccountInfo; onError: (e: ErrorInfo) => void }) {
   const cid = useStore(selected) || info.selfConversationId
   const marks = useStore(seen)
   const [rows, setRows] = useState<ConversationRow[] | null>(null)
+  const [requests, setRequests] = useState<RequestRow[]>([])
   const [creating, setCreating] = useState<'direct' | 'group' | null>(null)
   const [blocked, setBlocked] = useState<ErrorInfo | null>(null)
 
   const load = () =>
-    call('conversations')
-      .then(setRows)
+    Promise.all([call('conversations'), call('requests')])
+      .then(([r, q]) => {
+        setRows(r)
+        setRequests(q)
+      })
       .catch((e) => onError(errorInfo(e)))
   useEffect(() => {
     void load()
     return on('push', (e) => {
-      if (e.type === 'item' || e.type === 'members' || e.type === 'resync') void load()
+      if (e.type === 'item' || e.type === 'members' || e.type === 'request' || e.type === 'resync')
+        void load()
     })
   }, [])
+  const answer = async (r: RequestRow, to: 'accept' | 'decline' | 'block') => {
+    try {
+      await call('answerRequest', r.conversationId, to)
+      await load()
+      if (to === 'accept') selected.set(r.conversationId)
+    } catch (e) {
+      onError(errorInfo(e))
+    }
+  }
   useEffect(() => setBlocked(null), [cid])
 
   // The list is reloaded first, so a conversation just made is there when it is shown.
@@ -64,6 +80,42 @@ export function Conversations({ info, onError }: { info: AccountInfo; onError: (
   return (
     <div class="chats">
       <aside class="chat-list">
+        {requests.length > 0 && (
+          <section class="requests" aria-label="Requests">
+            <h2>Requests</h2>
+            <ul>
+              {requests.map((r) => (
+                <li key={r.conversationId} class="request" data-request={r.conversationId}>
+                  <p>
+                    {r.kind === 'request' ? (
+                      <>
+                        <strong>{printable(r.from)}</strong> wants to send you{' '}
+                        {r.waiting === 1 ? '1 item' : `${r.waiting} items`}. Nothing is downloaded until you
+                        accept.
+                      </>
+                    ) : (
+                      <>
+                        <strong>{printable(r.from)}</strong> invited you to the group{' '}
+                        <strong>{printable(r.groupName ?? '')}</strong>.
+                      </>
+                    )}
+                  </p>
+                  <div class="row">
+                    <button type="button" class="primary" onClick={() => void answer(r, 'accept')}>
+                      Accept
+                    </button>
+                    <button type="button" onClick={() => void answer(r, 'decline')}>
+                      Decline
+                    </button>
+                    <button type="button" class="danger" onClick={() => void answer(r, 'block')}>
+                      Block
+                    </button>
+                  </div>
+                </li>
+              ))}
+            </ul>
+          </section>
+        )}
         <nav aria-label="Conversations">
           <ul>
             {(rows ?? []).map((r) => (

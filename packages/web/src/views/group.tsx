@@ -80,9 +80,14 @@ export function GroupPanel({
         <>
           <ul class="members">
             {g.members.map((m) => (
-              <li key={m.accountId} class="member" data-account={m.accountId} data-username={m.username}>
+              <li
+                key={m.accountId}
+                class={m.invited ? 'member invited' : 'member'}
+                data-account={m.accountId}
+                data-username={m.username}
+              >
                 <span>{printable(m.username)}</span>
-                <span class="muted">{m.role}</span>
+                <span class="muted">{m.invited ? 'invited (has not joined)' : m.role}</span>
                 {m.me && <span class="muted">(you)</span>}
                 {manager && !m.me && m.role !== 'owner' && (g.myRole === 'owner' || m.role === 'member') && (
                   <button type="button" class="danger" onClick={() => setRemoving(m)}>

@@ -1,17 +1,19 @@
 import {
+  acceptRequest,
+  blockRequest,
   type Conversation,
   type ConversationClient,
   changeGroup,
   createGroup,
   Directory,
   type DirectoryServer,
+  declineRequest,
   directoryServerOver,
   type GroupChange,
   type GroupRole,
   getConversation,
   groupFingerprint,
   isAirlockError,
-  listConversations,
   logFingerprint,
   lookupAccount,
   NotFoundError,
@@ -19,6 +21,7 @@ import {
   printable,
   type ResolvedRecipient,
   resolveRecipient,
+  sortConversations,
   type VerifiedGroup,
 } from '@airlock/core'
 import { describeError, type ErrorInfo } from '../errors.ts'
@@ -42,6 +45,21 @@ export interface ConversationRow {
   problem?: ErrorInfo
 }
 
+/**
+ * A first contact or group invitation waiting for an answer (core's `consent.ts`), shown apart
+ * from the conversations; nothing of it is downloaded until it is accepted.
+ */
+export interface RequestRow {
+  conversationId: string
+  kind: 'request' | 'invitation'
+  /** The server's name for whoever wrote or invited (shown, never trusted for keys). */
+  from: string
+  /** Invitations: the group's verified name. */
+  groupName?: string
+  /** Requests: how many items wait. */
+  waiting: number
+}
+
 export interface ColleagueInfo {
   accountId: string
   username: string
@@ -56,7 +74,8 @@ export interface GroupInfo {
   fingerprint: string
   seq: number
   myRole: GroupRole | null
-  members: { accountId: string; username: string; role: GroupRole; me: boolean }[]
+  /** `invited`: added, but their device has not signed `join`; nothing is sent to them yet. */
+  members: { accountId: string; username: string; role: GroupRole; me: boolean; invited: boolean }[]
 }
 
 export class Conversations {
@@ -98,10 +117,13 @@ export class Conversations {
     }
   }
 
-  /** Every conversation: myself first, then the others by their newest item. */
+  /**
+   * Every conversation I accepted: myself first, then the others by their newest item. Requests
+   * and invitations are {@link requests}; declined and blocked ones are not shown.
+   */
   async list(): Promise<ConversationRow[]> {
     const rows: ConversationRow[] = []
-    for (const c of await listConversations(this.account.api)) {
+    for (const c of (await sortConversations(this.client())).accepted) {
       if (c.kind === 'self') {
         if (c.conversationId !== this.account.info.selfConversationId) continue
         rows.push({ conversationId: c.conversationId, kind: 'self', title: 'My devices', lastSeq: c.lastSeq })
@@ -133,6 +155,30 @@ export class Conversations {
     const self = rows.filter((r) => r.kind === 'self')
     const others = rows.filter((r) => r.kind !== 'self').sort((x, y) => y.lastSeq - x.lastSeq)
     return [...self, ...others]
+  }
+
+  /** Requests and group invitations waiting for my answer. */
+  async requests(): Promise<RequestRow[]> {
+    return (await sortConversations(this.client())).requests.map((r) => ({
+      conversationId: r.conversation.conversationId,
+      kind: r.kind,
+      from: r.from.username,
+      ...(r.groupName === undefined ? {} : { groupName: r.groupName }),
+      waiting: r.waiting,
+    }))
+  }
+
+  /**
+   * Answers one request or invitation: accept (a group is joined by this device's signed entry),
+   * decline (a group is left), or block whoever sent it (and leave their group).
+   */
+  async answerRequest(cid: string, answer: 'accept' | 'decline' | 'block'): Promise<void> {
+    const client = this.client(this.fresh())
+    const r = (await sortConversations(client)).requests.find((x) => x.conversation.conversationId === cid)
+    if (!r) throw new NotFoundError('this request was already answered')
+    if (answer === 'accept') await acceptRequest(client, r.conversation)
+    else if (answer === 'decline') await declineRequest(client, r.conversation)
+    else await blockRequest(client, r)
   }
 
   /**
@@ -221,7 +267,7 @@ export class Conversations {
         const pinned = await directoryStore.getColleague(accountId)
         username = pinned?.username ?? (await knownUsername(accountId)) ?? `account ${accountId.slice(0, 8)}`
       }
-      members.push({ accountId, username, role, me: accountId === me })
+      members.push({ accountId, username, role, me: accountId === me, invited: g.invited.has(accountId) })
     }
     return {
       conversationId: g.group,

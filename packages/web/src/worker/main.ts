@@ -195,6 +195,12 @@ const api = {
   conversations() {
     return ready().conversations.list()
   },
+  requests() {
+    return ready().conversations.requests()
+  },
+  answerRequest(conversationId: string, answer: 'accept' | 'decline' | 'block') {
+    return ready().conversations.answerRequest(conversationId, answer)
+  },
   openDirect(username: string) {
     return ready().conversations.openDirect(username)
   },

@@ -52,7 +52,13 @@ export class Push {
       if (msg.type === 'ready') {
         this.delay = 500
         this.onEvent({ type: 'resync' })
-      } else if (msg.type === 'item' || msg.type === 'delete' || msg.type === 'log' || msg.type === 'members')
+      } else if (
+        msg.type === 'item' ||
+        msg.type === 'delete' ||
+        msg.type === 'log' ||
+        msg.type === 'members' ||
+        msg.type === 'request'
+      )
         this.onEvent(msg)
     }
     ws.onclose = (e) => {

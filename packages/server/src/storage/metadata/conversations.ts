@@ -43,6 +43,8 @@ export interface ConversationRecord extends NewConversation {
   lastSeq: number
   /** Groups: the seq of the last group log entry. */
   logSeq?: number
+  /** Groups: members (in `members`) who have not signed `join` yet, sorted. */
+  invited?: string[]
 }
 
 export interface GroupLogRecord {
@@ -57,6 +59,8 @@ export interface GroupLogRecord {
 export interface GroupState {
   name: string
   members: [account: string, role: string][]
+  /** Members who were invited and have not joined. */
+  invited: string[]
 }
 
 export class SqlConversationStore implements ConversationStore {
@@ -84,13 +88,12 @@ export class SqlConversationStore implements ConversationStore {
           .insertInto('group_log')
           .values({ conversation_id: c.id, ...groupLogRow(c.group.entry) })
           .execute()
-        await setMembers(trx, c.id, c.group.state.members)
+        await setMembers(trx, c.id, c.group.state)
       } else {
-        await setMembers(
-          trx,
-          c.id,
-          [...new Set(c.members)].map((m) => [m, 'member']),
-        )
+        await setMembers(trx, c.id, {
+          members: [...new Set(c.members)].map((m) => [m, 'member']),
+          invited: [],
+        })
       }
     })
   }
@@ -100,7 +103,7 @@ export class SqlConversationStore implements ConversationStore {
     if (!r) return null
     const members = await this.db
       .selectFrom('conversation_members')
-      .select('account_id')
+      .select(['account_id', 'joined'])
       .where('conversation_id', '=', id)
       .orderBy('account_id')
       .execute()
@@ -111,7 +114,12 @@ export class SqlConversationStore implements ConversationStore {
       lastSeq: Number(r.last_seq),
       members: members.map((m) => m.account_id),
       ...(r.direct_key === null ? {} : { directKey: r.direct_key }),
-      ...(r.log_seq === null ? {} : { logSeq: Number(r.log_seq) }),
+      ...(r.log_seq === null
+        ? {}
+        : {
+            logSeq: Number(r.log_seq),
+            invited: members.filter((m) => Number(m.joined) === 0).map((m) => m.account_id),
+          }),
     }
   }
 
@@ -191,7 +199,7 @@ export class SqlConversationStore implements ConversationStore {
         .where('id', '=', conversationId)
         .execute()
       await trx.deleteFrom('conversation_members').where('conversation_id', '=', conversationId).execute()
-      await setMembers(trx, conversationId, state.members)
+      await setMembers(trx, conversationId, state)
     })
   }
 
@@ -219,12 +227,22 @@ function groupLogRow(e: GroupLogRecord) {
   return { seq: e.seq, hash: e.hash, entry: e.entry, created_at: e.createdAt }
 }
 
-async function setMembers(db: Db, conversationId: string, members: GroupState['members']): Promise<void> {
-  if (members.length === 0) return
+async function setMembers(
+  db: Db,
+  conversationId: string,
+  state: Pick<GroupState, 'members' | 'invited'>,
+): Promise<void> {
+  if (state.members.length === 0) return
+  const invited = new Set(state.invited)
   await db
     .insertInto('conversation_members')
     .values(
-      members.map(([account, role]) => ({ conversation_id: conversationId, account_id: account, role })),
+      state.members.map(([account, role]) => ({
+        conversation_id: conversationId,
+        account_id: account,
+        role,
+        joined: invited.has(account) ? 0 : 1,
+      })),
     )
     .execute()
 }

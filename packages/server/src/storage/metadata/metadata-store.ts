@@ -1,5 +1,6 @@
 import { type AccessLogStore, SqlAccessLogStore } from './access-log.js'
 import { type AccountStore, SqlAccountStore } from './accounts.js'
+import { type ContactStore, SqlContactStore } from './contacts.js'
 import { type ConversationStore, SqlConversationStore } from './conversations.js'
 import { type DeviceLogStore, SqlDeviceLogStore } from './device-logs.js'
 import type { SqlDialect } from './dialect.js'
@@ -26,6 +27,8 @@ export interface MetadataStore {
   logs: DeviceLogStore
   sessions: SessionStore
   conversations: ConversationStore
+  /** Each account's answers to others (consent). */
+  contacts: ContactStore
   items: ItemStore
   accessLog: AccessLogStore
   policy: PolicyStore
@@ -53,6 +56,7 @@ export function sqlMetadataStore(
     logs: new SqlDeviceLogStore(db, dialect),
     sessions: new SqlSessionStore(db),
     conversations: new SqlConversationStore(db, dialect),
+    contacts: new SqlContactStore(db),
     items: new SqlItemStore(db, dialect),
     accessLog: new SqlAccessLogStore(db, dialect),
     policy: new SqlPolicyStore(db),

@@ -238,6 +238,33 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
         await db.schema.alterTable('items').renameColumn('label', 'idempotency_key').execute()
       },
     },
+    '0007_consent': {
+      async up(db: Kysely<unknown>) {
+        // Each account's answer to another (per pair, one way): accepted, declined or blocked. No
+        // row is no answer: the other's first direct conversation is a request.
+        await db.schema
+          .createTable('contacts')
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('peer_id', 'text', (c) => c.notNull())
+          .addColumn('consent', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('contacts_pk', ['account_id', 'peer_id'])
+          .execute()
+        // People who already talk are no strangers: both sides of every direct conversation accept.
+        await sql`insert into contacts (account_id, peer_id, consent, updated_at)
+          select a.account_id, b.account_id, 'accepted', c.created_at
+          from conversations c
+          join conversation_members a on a.conversation_id = c.id
+          join conversation_members b on b.conversation_id = c.id and b.account_id <> a.account_id
+          where c.kind = 'direct'`.execute(db)
+        // A group member is invited until their device signs `join`. Members so far were added by
+        // version-1 group log entries, which count as joined (core's group-log.ts).
+        await db.schema
+          .alterTable('conversation_members')
+          .addColumn('joined', 'integer', (c) => c.notNull().defaultTo(1))
+          .execute()
+      },
+    },
     '0003_shares': {
       async up(db: Kysely<unknown>) {
         await db.schema

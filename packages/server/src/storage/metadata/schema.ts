@@ -11,6 +11,7 @@ export interface Database {
   conversations: ConversationsTable
   conversation_members: ConversationMembersTable
   group_log: GroupLogTable
+  contacts: ContactsTable
   items: ItemsTable
   link_mailboxes: LinkMailboxesTable
   link_messages: LinkMessagesTable
@@ -89,6 +90,15 @@ export interface ConversationMembersTable {
   conversation_id: string
   account_id: string
   role: string | null
+  /** 0 while a group member is invited (has not signed `join`); 1 otherwise. */
+  joined: Generated<number>
+}
+
+export interface ContactsTable {
+  account_id: string
+  peer_id: string
+  consent: 'accepted' | 'declined' | 'blocked'
+  updated_at: number
 }
 
 export interface GroupLogTable {
