@@ -8,6 +8,7 @@ import {
   isAirlockError,
   logFingerprint,
   lookupAccount,
+  NotFoundError,
   openDirect,
   parseRecipient,
   printable,
@@ -46,7 +47,7 @@ export async function conversationToRead(s: Session, text: string): Promise<Conv
   let c: Conversation
   if (name.kind === 'colleague') {
     const found = await existingDirect(s, await lookupColleague(s, name.username))
-    if (!found) throw new CliError('NOT_FOUND', `no conversation with ${printable(name.username)} yet`)
+    if (!found) throw new NotFoundError(`no conversation with ${printable(name.username)} yet`)
     c = found
   } else {
     c = await resolveTarget(s, text)
