@@ -79,7 +79,7 @@ export async function sendItem(
 ): Promise<SentItem> {
   const log = s.log
   // Every active device of every member, from verified logs only (core Directory).
-  const { sets, deviceIds, recipients } = await itemRecipients(s.directory, target)
+  const { sets, deviceIds, recipients, group } = await itemRecipients(s.directory, target)
   const ciphertextSize = await ciphertextSizeFor(recipients, src.size)
   const conversationId = target.conversationId
   const res = await reserveItem(s.client, conversationId, ciphertextSize, src.label)
@@ -148,6 +148,7 @@ export async function sendItem(
         },
         sender: { device: s.device, log },
         recipients: sets,
+        ...(group ? { group } : {}),
         aead: nodeAead,
         sha256: nodeSha256,
       })

@@ -350,6 +350,22 @@ export function deviceActiveAt(v: VerifiedLog, deviceId: string, seq: number) {
   return found
 }
 
+/**
+ * The members of `v` right after its entry `seq`, or null if `head` is not the hash of that entry
+ * (a position that is not in this verified log). What receivers check a group item's sender
+ * against: the position its manifest names.
+ */
+export function groupMembersAt(
+  v: VerifiedGroup,
+  position: { seq: number; head: string },
+): ReadonlyMap<string, GroupRole> | null {
+  if (!isVerifiedGroup(v)) throw new GroupLogError('group log was not verified')
+  if (position.seq > v.seq) return null
+  const st: State = { group: v.group, name: '', members: new Map(), hashes: [], entries: [] }
+  for (const e of v.entries.slice(0, position.seq + 1)) apply(st, e)
+  return st.hashes[position.seq] === position.head ? st.members : null
+}
+
 /** Safety number of a group's membership position, equal on every member's device. */
 export function groupFingerprint(v: VerifiedGroup): string {
   return safetyNumber(FINGERPRINT_CONTEXT, { group: v.group, seq: v.seq, head: v.head })

@@ -1,5 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { encryptBytes } from '../src/age.js'
 import type { GroupLogResponse, LogResponse } from '../src/api.js'
+import { utf8 } from '../src/bytes.js'
+import { type Canonical, canonicalJson } from '../src/canonical.js'
 import {
   appendEntry,
   createGenesis,
@@ -19,10 +22,14 @@ import {
   type GroupEntry,
   groupEntryHash,
   groupFingerprint,
+  groupMembersAt,
   groupSignerFromLogs,
+  type VerifiedGroup,
   verifyGroupLog,
 } from '../src/group-log.js'
-import { type DeviceSecrets, generateDevice } from '../src/identity.js'
+import { type DeviceSecrets, generateDevice, signCanonical } from '../src/identity.js'
+import { MANIFEST_CONTEXT, openManifest, sealManifest } from '../src/manifest.js'
+import { conversationResolveLog, type ItemReader } from '../src/verified-items.js'
 
 /**
  * The group membership log: who may change what, the chain, signatures checked against the
@@ -241,4 +248,112 @@ describe('Directory', () => {
     })
     expect(sets.map((s) => s.log.accountId).sort()).toEqual(['alice', 'bob'])
   })
+
+  it('a group item is admitted only from a member at the group log position its signed manifest names', async () => {
+    const served = new Map<string, unknown[]>(
+      ['bob', 'carol'].map((a) => [a, logs.get(a)!.entries.map(entryValue)]),
+    )
+    // alice (owner) and bob; carol added at 1; bob removed at 2.
+    const entries = group()
+    let v = await verifyGroupLog(GROUP, entries, check())
+    for (const change of [
+      { op: 'add', account: 'carol', role: 'member' },
+      { op: 'remove', account: 'bob' },
+    ] as const) {
+      const e = appendGroupEntry(v, change, alice, logs.get('alice')!)
+      entries.push(e)
+      v = await extendGroupLog(v, [e], check())
+    }
+    const at = (seq: number) => ({ seq, head: groupEntryHash(entries[seq]!) })
+    expect([...groupMembersAt(v, at(1))!.keys()]).toEqual(['alice', 'bob', 'carol'])
+    expect(groupMembersAt(v, { seq: 1, head: at(0).head })).toBeNull()
+    expect(groupMembersAt(v, { seq: 3, head: at(2).head })).toBeNull()
+
+    const dir = directory(served, new Map([[GROUP, entries]]))
+    const conversation = {
+      conversationId: GROUP,
+      kind: 'group' as const,
+      members: [],
+      lastSeq: 0,
+      createdAt: 0,
+    }
+    const reader: ItemReader = {
+      accountId: 'alice',
+      device: alice,
+      directory: dir,
+      conversation: async () => conversation,
+    }
+    const seal = (sender: DeviceSecrets, account: string, g?: VerifiedGroup) =>
+      sealManifest({
+        sender: { device: sender, log: logs.get(account)! },
+        recipients: [{ log: logs.get('alice')! }],
+        meta: { ...META, conversationId: GROUP },
+        ...(g ? { group: g } : {}),
+        ciphertextSha256: 'A'.repeat(43),
+        ciphertextSize: 100,
+        plaintextSize: 10,
+      })
+    const open = async (sealed: Uint8Array) =>
+      openManifest({
+        sealed,
+        device: alice,
+        expect: { itemId: META.itemId, conversationId: GROUP },
+        resolveLog: await conversationResolveLog(reader, GROUP),
+        accountId: 'alice',
+      })
+    // Sealing names the head of the verified log, and refuses a sender who is not a member there.
+    const fromCarol = await seal(carol, 'carol', v)
+    expect(fromCarol.manifest.groupLog).toEqual(at(2))
+    expect((await open(fromCarol.sealed)).sender.accountId).toBe('carol')
+    await expect(seal(bob, 'bob', v)).rejects.toThrow(/not a member/)
+    // Bob's item from while he was a member stays readable; one naming a later head is refused.
+    const v1 = await verifyGroupLog(GROUP, entries.slice(0, 2), check())
+    expect((await open((await seal(bob, 'bob', v1)).sealed)).sender.accountId).toBe('bob')
+    // Carol names a head from before she was added (her own device signs it): refused.
+    const forged = await forgeGroupLog(carol, 'carol', at(0))
+    await expect(open(forged)).rejects.toThrow(/not a member of the group then/)
+    // A position that is not in the verified log is refused; so is an item without one from a
+    // former member (old items are admitted only from current members).
+    await expect(open(await forgeGroupLog(carol, 'carol', { seq: 1, head: at(0).head }))).rejects.toThrow(
+      /not in it/,
+    )
+    await expect(open((await seal(bob, 'bob')).sealed)).rejects.toThrow(SignatureError)
+    expect((await open((await seal(carol, 'carol')).sealed)).sender.accountId).toBe('carol')
+  })
 })
+
+const META = {
+  itemId: 'item-1',
+  conversationId: GROUP,
+  filename: 'a.txt',
+  type: 'text/plain',
+  mtime: 0,
+  created: 0,
+  kind: 'file' as const,
+}
+
+/** A manifest signed by `sender` (a real device of a member) naming any group log position. */
+async function forgeGroupLog(
+  sender: DeviceSecrets,
+  account: string,
+  groupLog: { seq: number; head: string },
+): Promise<Uint8Array> {
+  const log = logs.get(account)!
+  const manifest = {
+    ...META,
+    v: 1,
+    context: MANIFEST_CONTEXT,
+    sender: { accountId: account, deviceId: sender.record.id, logSeq: log.seq, logHead: log.head },
+    groupLog,
+    recipients: logs
+      .get('alice')!
+      .active.map((d) => ({ accountId: 'alice', deviceId: d.id, logHead: logs.get('alice')!.head })),
+    ciphertextSha256: 'A'.repeat(43),
+    ciphertextSize: 100,
+    plaintextSize: 10,
+  } as unknown as Canonical
+  return encryptBytes(
+    logs.get('alice')!.active.map((d) => d.recipient),
+    utf8(canonicalJson({ manifest, sig: signCanonical(sender, MANIFEST_CONTEXT, manifest) })),
+  )
+}
