@@ -226,7 +226,9 @@ async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
     },
     undefined,
     s,
-  ).catch((e) => {
+  ).catch(async (e) => {
+    // No longer allowed to post here (removed from the group meanwhile): nothing to resume.
+    if (isApiError(e, 'FORBIDDEN')) await abandon(s, entry)
     throw isTransient(e) ? pending(e) : e
   })
   await removeEntry(s.home, entry.itemId)

@@ -15,7 +15,7 @@ import {
   verifyGroupLog,
 } from '@airlock/core'
 import type { AppContext } from '../context.js'
-import { InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
+import { ForbiddenError, InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
 import type { ConversationRecord, GroupLogRecord, GroupState } from '../storage/metadata/conversations.js'
 import { randomId } from '../tokens.js'
 import type { Auth } from './sessions.js'
@@ -36,6 +36,16 @@ export async function memberConversation(
   const c = await ctx.store.conversations.getConversation(id)
   if (!c?.members.includes(auth.accountId)) throw new NotFoundError()
   return c
+}
+
+/**
+ * `FORBIDDEN` unless `accountId` may add an item to `c` now: it is still a member (a removed
+ * member's reservation is refused at commit). Blocks (consent) refuse here too once they exist.
+ */
+export function requirePoster(c: ConversationRecord, accountId: string): void {
+  if (!c.members.includes(accountId))
+    throw new ForbiddenError('you are no longer a member of this conversation')
+  // Consent: an account another member has blocked is refused here as well (not landed yet).
 }
 
 /** The caller's conversations, oldest first. */

@@ -18,6 +18,7 @@ import type { ConversationRecord } from '../storage/metadata/conversations.js'
 import type { ItemRecord } from '../storage/metadata/items.js'
 import { randomId } from '../tokens.js'
 import { recordAccess, recordDownload } from './access-log.js'
+import { requirePoster } from './conversations.js'
 import { currentPolicy, enforce } from './policy.js'
 import { revokeSharesOf } from './retire-shares.js'
 import type { Auth } from './sessions.js'
@@ -123,7 +124,9 @@ export async function listItems(
 
 /**
  * Commits a reserved item whose blob is completely uploaded: stores its encrypted manifest and
- * gives it the conversation's next seq, then tells the members.
+ * gives it the conversation's next seq, then tells the members. The sender must still be allowed
+ * to post (`requirePoster`; the store checks membership again under the conversation's lock): an
+ * item reserved before its sender left a group is refused, `FORBIDDEN`.
  */
 export async function commitItem(
   ctx: AppContext,
@@ -132,6 +135,9 @@ export async function commitItem(
   manifest: Uint8Array,
 ): Promise<CommitItemResponse> {
   if (manifest.length === 0) throw new InvalidBodyError('the manifest is empty')
+  const conversation = await ctx.store.conversations.getConversation(item.conversationId)
+  if (!conversation) throw new NotFoundError()
+  requirePoster(conversation, auth.accountId)
   const blob = await ctx.blobs.status(item.id)
   if (!blob) throw new NotFoundError('the upload is gone')
   if (blob.size !== blob.length) throw new ServerError('UPLOAD_INCOMPLETE', 'upload the whole blob first')
@@ -143,8 +149,7 @@ export async function commitItem(
     ctx.now(),
     account?.quotaBytes ?? ctx.config.quota,
   )
-  const conversation = await ctx.store.conversations.getConversation(item.conversationId)
-  await ctx.hub.publish(conversation?.members ?? [], {
+  await ctx.hub.publish(conversation.members, {
     type: 'item',
     conversationId: item.conversationId,
     seq,
