@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { Manifest } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { login, request } from '../../server/test/harness.js'
 import {
   deviceSecrets,
   expectNothingWritten,
@@ -128,5 +129,39 @@ describe('a removed member', () => {
       await expectNothingWritten(B(), target)
       evil.reset()
     }
+  })
+})
+
+describe('who may set a conversation retention', () => {
+  it("a group member or the other side of a direct conversation cannot shorten how long others' items are kept", async () => {
+    const bobToken = await login(evil.url, await deviceSecrets(B()))
+    const aliceToken = await login(evil.url, await deviceSecrets(A()))
+    const setRetention = (token: string, conversationId: string, retentionMs: number | null) =>
+      request(evil.url, 'PUT', `/conversations/${conversationId}/retention`, { token, json: { retentionMs } })
+    const retentionOf = async (conversationId: string) =>
+      (await request(evil.url, 'GET', `/conversations/${conversationId}`, { token: aliceToken })).json
+        .retentionMs
+
+    // A plain member of the group: refused; the owner (or an admin) decides for the group.
+    const byMember = await setRetention(bobToken, groupId, 1000)
+    expect(byMember.status).toBe(403)
+    expect(byMember.json.error.message).toMatch(/owner or an admin/)
+    expect(await retentionOf(groupId)).toBeUndefined()
+    expect((await setRetention(aliceToken, groupId, 3_600_000)).status).toBe(200)
+    expect(await retentionOf(groupId)).toBe(3_600_000)
+
+    // A direct conversation: neither side decides for the other's items.
+    const direct = (await cliJson<{ sent: { itemId: string }[] }>(B(), ['note', '--to', 'alice', 'hi alice']))
+      .sent[0]!.itemId
+    const cid = evil.sql<{ conversation_id: string }>(
+      'SELECT conversation_id FROM items WHERE id = ?',
+      direct,
+    )[0]!.conversation_id
+    for (const token of [bobToken, aliceToken]) {
+      const r = await setRetention(token, cid, 1000)
+      expect(r.status).toBe(403)
+      expect(r.json.error.message).toMatch(/neither side/)
+    }
+    expect(await retentionOf(cid)).toBeUndefined()
   })
 })

@@ -62,12 +62,29 @@ export async function describeConversation(
   return { ...toWire(c), ...(retentionMs === null ? {} : { retentionMs }) }
 }
 
-/** Any member sets how long items sent from now on are kept (the policy's lifetime still caps it). */
+/**
+ * Sets how long items sent to `c` from now on are kept (the policy's lifetime and a label's
+ * maximum still cap it). Retention deletes other people's items, so it is decided by whoever
+ * governs the conversation: in my own conversation, me; in a group, its owner or an admin (as the
+ * verified group log has them), like renaming it. In a direct conversation neither side may
+ * decide how long the other's items live: `FORBIDDEN` (each deletes their own items at will).
+ */
 export async function setRetention(
   ctx: AppContext,
+  auth: Auth,
   c: ConversationRecord,
   retentionMs: number | null,
 ): Promise<Conversation & { retentionMs?: number }> {
+  if (c.kind === 'direct') {
+    throw new ForbiddenError(
+      "in a direct conversation neither side sets how long the other's items are kept; delete your own instead",
+    )
+  }
+  if (c.kind === 'group') {
+    const role = (await verifiedGroup(ctx, c)).members.get(auth.accountId)
+    if (role !== 'owner' && role !== 'admin')
+      throw new ForbiddenError("only the group's owner or an admin sets its retention")
+  }
   await ctx.store.conversations.setConversationRetention(c.id, retentionMs)
   return { ...toWire(c), ...(retentionMs === null ? {} : { retentionMs }) }
 }
@@ -137,14 +154,8 @@ export async function appendGroupLog(
   raw: unknown,
 ): Promise<{ head: { seq: number; hash: string } }> {
   requireGroup(c)
-  const stored = await ctx.store.conversations.getGroupLog(c.id, -1, Number.MAX_SAFE_INTEGER)
-  const trusted: CheckGroupSigner = async () => {}
   const v = await checked(async () => {
-    const current = await verifyGroupLog(
-      c.id,
-      stored.map((r) => JSON.parse(r.entry)),
-      trusted,
-    )
+    const current = await verifiedGroup(ctx, c)
     const entry = raw as { seq?: unknown }
     if (entry?.seq !== current.seq + 1) {
       throw new ServerError('STALE_HEAD', 'the entry does not extend the current head of the group log')
@@ -164,6 +175,21 @@ export async function appendGroupLog(
   const told = [...new Set([...c.members, ...v.members.keys()])]
   await ctx.hub.publish(told, { type: 'members', conversationId: c.id, seq: v.seq })
   return { head: { seq: v.seq, hash: v.head } }
+}
+
+/**
+ * A group's stored log, replayed: its members and their roles as the server verified each entry
+ * when it was appended (signatures were checked then, so they are not checked again).
+ */
+async function verifiedGroup(ctx: AppContext, c: ConversationRecord): Promise<VerifiedGroup> {
+  requireGroup(c)
+  const stored = await ctx.store.conversations.getGroupLog(c.id, -1, Number.MAX_SAFE_INTEGER)
+  const trusted: CheckGroupSigner = async () => {}
+  return verifyGroupLog(
+    c.id,
+    stored.map((r) => JSON.parse(r.entry)),
+    trusted,
+  )
 }
 
 /** The direct conversation of the caller with one other account, created on first use. */

@@ -49,8 +49,9 @@ export function conversationRoutes(app: FastifyInstance, ctx: AppContext): void 
   on(app, 'getConversation', async (req) => describeConversation(ctx, await conversation(req)))
 
   on(app, 'setRetention', async (req) => {
+    const auth = await requireAuth(ctx, req)
     const c = await conversation(req)
-    return setRetention(ctx, c, bodyOf(ENDPOINTS.setRetention, req.body).retentionMs)
+    return setRetention(ctx, auth, c, bodyOf(ENDPOINTS.setRetention, req.body).retentionMs)
   })
 
   on(app, 'getGroupLog', async (req) => {
