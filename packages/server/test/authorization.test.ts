@@ -214,6 +214,8 @@ describe('authorisation matrix (real server process)', () => {
         json: { disabled: true },
       },
       { name: 'admin: set quota', method: 'PATCH', path: `/admin/accounts/${A}`, json: { quotaBytes: 1 } },
+      { name: 'admin: list share links', method: 'GET', path: '/admin/shares' },
+      { name: 'admin: revoke a share link', method: 'DELETE', path: `/admin/shares/${share.shareId}` },
     ]
     secrets = [
       Buffer.from(manifest).toString('base64url'),

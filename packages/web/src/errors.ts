@@ -151,6 +151,7 @@ const API_MESSAGES: Record<string, string> = {
   NOT_FOUND: 'not found (it may have been deleted or expired)',
   USERNAME_TAKEN: 'that username is taken',
   GONE: 'this has expired or was closed',
+  SHARE_SUSPENDED: 'this link is suspended while its owner’s account is disabled',
   ITEM_TOO_LARGE: 'the file is larger than this server accepts',
   QUOTA_EXCEEDED: 'your storage quota on this server is full',
   RATE_LIMITED: 'too many attempts; wait a minute and try again',

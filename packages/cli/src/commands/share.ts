@@ -346,6 +346,11 @@ async function gone<T>(f: () => Promise<T>): Promise<T> {
   } catch (e) {
     if (isApiError(e, 'GONE'))
       throw new CliError('NOT_FOUND', 'this share link has expired, was used up, or was revoked')
+    if (isApiError(e, 'SHARE_SUSPENDED'))
+      throw new CliError(
+        'NOT_FOUND',
+        "this share link is suspended: its owner's account has been disabled by an administrator",
+      )
     if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', 'no such share link on this server')
     throw e
   }

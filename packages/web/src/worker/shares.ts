@@ -235,6 +235,11 @@ async function gone<T>(f: () => Promise<T>): Promise<T> {
   } catch (e) {
     if (isApiError(e, 'GONE'))
       throw new WebError('SHARE_GONE', 'This link has expired, was used up, or was revoked by its owner.')
+    if (isApiError(e, 'SHARE_SUSPENDED'))
+      throw new WebError(
+        'SHARE_GONE',
+        "This link is suspended: an administrator has disabled its owner's account.",
+      )
     if (isApiError(e, 'NOT_FOUND')) throw new WebError('SHARE_GONE', 'There is no such link on this server.')
     throw e
   }
