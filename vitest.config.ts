@@ -19,7 +19,7 @@ export default defineConfig({
           name: 'core',
           include: ['packages/core/test/**/*.test.ts'],
           environment: 'node',
-          testTimeout: 60_000,
+          testTimeout: 120_000,
         },
       },
       {

@@ -26,7 +26,7 @@ import {
   verifyColleague,
 } from './commands/colleagues.js'
 import { addRecovery, approveDevice, listDevices, removeDevice } from './commands/devices.js'
-import { exportItems } from './commands/export.js'
+import { type ExportOptions, exportItems } from './commands/export.js'
 import { get, inbox, rm } from './commands/inbox.js'
 import { link } from './commands/link.js'
 import { recover } from './commands/recover.js'
@@ -35,7 +35,7 @@ import { note, resume, send } from './commands/send.js'
 import { setup } from './commands/setup.js'
 import { listShares, openLink, revokeShare, share } from './commands/share.js'
 import { verifyWeb } from './commands/verify-web.js'
-import { watch } from './commands/watch.js'
+import { type WatchOptions, watch } from './commands/watch.js'
 import { resolveHome } from './config.js'
 import type { Context } from './context.js'
 import { describeError, EXIT } from './errors.js'
@@ -62,11 +62,12 @@ Secrets are never read from the command line. They come from, in order:
   AIRLOCK_PASSPHRASE    export or share-link passphrase, or --passphrase-file FILE
   otherwise a prompt on the terminal, or one line of standard input.
 
-Exit codes: 0 ok, 1 failure, 2 usage, 3 not set up / configuration, 4 server unreachable,
-5 login refused (device removed?) or wrong passphrase, 6 verification failed (nothing was
-written), 7 not found (or a share link expired, used up or revoked), 8 upload interrupted
-(run \`airlock resume\`), 9 an access log does not verify (tampered), 10 not an administrator,
-11 refused by the organisation's policy, 130 cancelled.`,
+Exit codes: 0 ok, 1 failure, 2 usage or malformed input (a key, a link), 3 not set up /
+configuration, 4 server unreachable, 5 login refused (device removed?) or wrong passphrase,
+6 verification failed (nothing was written), 7 not found (or expired, used up or revoked: a
+share link, a linking code), 8 upload interrupted (run \`airlock resume\`), 9 an access log
+does not verify (tampered), 10 not an administrator, 11 refused by the organisation's policy,
+130 cancelled.`,
   )
 
 /** Runs a command with its context; every failure becomes one line on stderr and an exit code. */
@@ -179,7 +180,7 @@ program
   .option('--name <name>', 'the name to give stdin (or a single file)')
   .option(
     '--to <who>',
-    "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
+    "a colleague's username (a bare name is never a group), a group ('#name') or a conversation id (default: my own devices)",
   )
   .option(
     '--label <label>',
@@ -196,7 +197,7 @@ program
   )
   .option(
     '--to <who>',
-    "a colleague's username, a group (#name) or a conversation id (default: my own devices)",
+    "a colleague's username (a bare name is never a group), a group ('#name') or a conversation id (default: my own devices)",
   )
   .option('--label <label>', "a sensitivity label from the organisation's policy")
   .action(action((ctx, text: string | undefined, o: { to?: string; label?: string }) => note(ctx, text, o)))
@@ -209,20 +210,33 @@ program
 program
   .command('inbox')
   .description('list the items of all my conversations (only what verifies is shown)')
-  .option('--in <who>', 'only this conversation: me, a username, #group or a conversation id')
+  .option('--in <who>', "only this conversation: me, a colleague's username, '#group' or a conversation id")
   .action(action((ctx, o: { in?: string }) => inbox(ctx, o)))
+
+const MODE_HELP = 'permissions of saved files, octal (default 600: only you can read them; never executable)'
 
 program
   .command('get <item-id>')
   .description('download, verify and save an item (never overwrites)')
   .option('--out <dir>', 'where to save it (default: the current directory)')
-  .action(action((ctx, id: string, o: { out?: string }) => get(ctx, id, o)))
+  .option('--mode <octal>', MODE_HELP)
+  .action(action((ctx, id: string, o: { out?: string; mode?: string }) => get(ctx, id, o)))
 
 program
   .command('watch')
-  .description('stay connected and save every item arriving from my other devices')
+  .description(
+    'stay connected and save the items my other devices send me; items from colleagues and groups only with --from or --all-accepted',
+  )
   .option('--dir <dir>', 'where to save items (default: the current directory)')
-  .action(action((ctx, o: { dir?: string }) => watch(ctx, o)))
+  .option(
+    '--from <who>',
+    "also save what arrives from a colleague (bob), a group ('#team') or a conversation id; repeatable",
+    (v: string, prev: string[]) => [...prev, v],
+    [] as string[],
+  )
+  .option('--all-accepted', 'also save what arrives in every conversation I am in')
+  .option('--mode <octal>', MODE_HELP)
+  .action(action((ctx, o: WatchOptions) => watch(ctx, o)))
 
 program
   .command('retention [duration]')
@@ -251,11 +265,8 @@ program
   .option('--decrypted', 'write the plain files instead')
   .option('--passphrase', 'encrypt to a passphrase (age scrypt) instead of the identity')
   .option('--passphrase-file <file>', 'read the passphrase from this file (- for stdin)')
-  .action(
-    action((ctx, dir: string, o: { decrypted?: boolean; passphrase?: boolean; passphraseFile?: string }) =>
-      exportItems(ctx, dir, o),
-    ),
-  )
+  .option('--mode <octal>', MODE_HELP)
+  .action(action((ctx, dir: string, o: ExportOptions) => exportItems(ctx, dir, o)))
 
 const colleagues = program
   .command('colleagues')
@@ -370,9 +381,14 @@ program
   .option('-o, --out <dir>', 'where to save the files (default: the current directory)')
   .option('--link-file <file>', 'read the link from this file (- for stdin)')
   .option('--passphrase-file <file>', 'read the passphrase from this file (- for stdin)')
+  .option('--mode <octal>', MODE_HELP)
   .action(
-    action((ctx, url: string | undefined, o: { out?: string; linkFile?: string; passphraseFile?: string }) =>
-      openLink(ctx, url, o),
+    action(
+      (
+        ctx,
+        url: string | undefined,
+        o: { out?: string; linkFile?: string; passphraseFile?: string; mode?: string },
+      ) => openLink(ctx, url, o),
     ),
   )
 

@@ -11,6 +11,8 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import {
   API_PREFIX,
   BadResponseError,
+  type DownloadOptions,
+  type DownloadResponse,
   type ExchangeOptions,
   type ExchangeResponse,
   NetworkError,
@@ -95,6 +97,19 @@ export class ApiClient implements Transport {
         const v = res.headers[name.toLowerCase()]
         return typeof v === 'string' ? v : undefined
       },
+    }
+  }
+
+  /** For core's flows: a `GET` of a byte stream (share blobs). */
+  async download(path: string, opts: DownloadOptions = {}): Promise<DownloadResponse> {
+    const res = await this.request('GET', path, opts)
+    return {
+      status: res.status,
+      header: (name) => {
+        const v = res.headers[name.toLowerCase()]
+        return typeof v === 'string' ? v : undefined
+      },
+      body: res.stream(),
     }
   }
 
@@ -218,6 +233,42 @@ export class ApiResponse {
 
   discard(): void {
     this.res.resume()
+  }
+
+  /** The body as a web stream; a connection that breaks off errors it with `NetworkError`. */
+  stream(): ReadableStream<Uint8Array> {
+    const res = this.res
+    let settled = false
+    return new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          const broke = () => {
+            if (settled) return
+            settled = true
+            controller.error(new NetworkError('the connection to the server broke off'))
+          }
+          res.on('data', (chunk: Buffer) => {
+            controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
+            if ((controller.desiredSize ?? 0) <= 0) res.pause()
+          })
+          res.on('end', () => {
+            if (settled) return
+            settled = true
+            controller.close()
+          })
+          res.on('error', broke)
+          res.on('close', broke)
+        },
+        pull() {
+          res.resume()
+        },
+        cancel() {
+          settled = true
+          res.destroy()
+        },
+      },
+      { highWaterMark: 4 },
+    )
   }
 }
 

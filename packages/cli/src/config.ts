@@ -3,10 +3,12 @@ import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import {
+  AlreadySetUpError,
   apiAccountIdSchema,
   conversationIdSchema,
   type DeviceSecrets,
   deviceIdSchema,
+  NotSetUpError,
   parseDeviceSecrets,
   serializeDeviceSecrets,
   usernameSchema,
@@ -86,8 +88,7 @@ export type AccountConfig = z.infer<typeof accountConfigSchema>
 export async function loadConfig(home: HomePaths): Promise<AccountConfig> {
   const value = await readJson(home.config, accountConfigSchema)
   if (value === null) {
-    throw new CliError(
-      'NOT_SET_UP',
+    throw new NotSetUpError(
       `no Airlock device in ${home.dir}: run \`airlock setup\`, \`airlock link\` or \`airlock recover\` first`,
     )
   }
@@ -105,7 +106,7 @@ export async function isSetUp(home: HomePaths): Promise<boolean> {
 /** Refuses to proceed if this home already holds a device. */
 export async function assertNotSetUp(home: HomePaths): Promise<void> {
   if ((await isSetUp(home)) || (await stat(home.deviceKey).catch(() => null))) {
-    throw new CliError('ALREADY_SET_UP', `${home.dir} already holds an Airlock device (use another --home)`)
+    throw new AlreadySetUpError(`${home.dir} already holds an Airlock device (use another --home)`)
   }
 }
 

@@ -3,12 +3,14 @@ import {
   getConversation as coreGetConversation,
   listConversations as coreListConversations,
   selfConversation as coreSelfConversation,
-  groupsNamed,
+  groupByName,
   isAirlockError,
   logFingerprint,
   lookupAccount,
   openDirect,
+  parseRecipient,
   printable,
+  resolveRecipient,
 } from '@airlock/core'
 import { CliError } from './errors.js'
 import type { Session } from './session.js'
@@ -75,32 +77,34 @@ export function selfConversation(s: Session): Conversation {
 }
 
 /**
- * `--to`: nothing is myself; a 22-character id is that conversation; `#name` or a name that
- * matches one of my groups is that group; otherwise a colleague's username.
+ * `--to`, `--in`, `--from`: what core's `parseRecipient` says the text names. Nothing or `me` is
+ * myself, `#name` a group, a conversation id that conversation, and any other name a colleague,
+ * never a group (a stranger can name a group "bob" and put me in it).
  */
 export async function resolveTarget(s: Session, to: string | undefined): Promise<Conversation> {
-  if (to === undefined || to === '' || to === 'me') return selfConversation(s)
-  if (/^[A-Za-z0-9_-]{22}$/.test(to)) return getConversation(s, to)
-  const group = await groupNamed(s, to, to.startsWith('#'))
-  return group ?? directWith(s, to)
+  const name = parseRecipient(to)
+  if (name.kind === 'colleague') return directWith(s, name.username)
+  return (
+    await resolveRecipient(
+      s,
+      { selfConversationId: s.config.selfConversationId, username: s.config.username },
+      to,
+    )
+  ).conversation
 }
 
 /**
- * My one group called `name` (a leading `#` is dropped); null if there is none, or `NOT_FOUND`
- * when `required`; `USAGE` if several groups have that name.
+ * My one group called `name` (a leading `#` is dropped): core's `groupByName`, which refuses a
+ * name that several of my groups have, listing each with its owner and id.
  */
-export async function groupNamed(s: Session, name: string, required: boolean): Promise<Conversation | null> {
-  const bare = name.startsWith('#') ? name.slice(1) : name
-  const found = await findGroups(s, bare)
-  if (found.length > 1)
-    throw new CliError('USAGE', `${printable(bare)} names ${found.length} groups; give the group id`)
-  if (found.length === 0 && required) throw new CliError('NOT_FOUND', `no group called ${printable(bare)}`)
-  return found[0] ?? null
+export function groupNamed(s: Session, name: string): Promise<Conversation> {
+  return groupByName(s, name.startsWith('#') ? name.slice(1) : name, s.config.username)
 }
 
-/** My groups whose verified name is `name`. */
-export function findGroups(s: Session, name: string): Promise<Conversation[]> {
-  return groupsNamed(s.client, s.directory, name)
+/** Where an item went, for people: `me`, `@bob`, or `#team (id …)` (a group name is not unique). */
+export async function destinationLabel(s: Session, c: Conversation): Promise<string> {
+  const label = await conversationLabel(s, c)
+  return c.kind === 'group' ? `${label} (id ${c.conversationId})` : label
 }
 
 /** How a conversation is shown: "me", "@username", "#group". */

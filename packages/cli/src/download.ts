@@ -2,21 +2,23 @@ import { open, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   API_PREFIX,
+  BadResponseError,
   bytesEqual,
   type CommittedItem,
   fromBase64Url,
   HashMismatchError,
   isAirlockError,
+  isTransientError as isTransient,
   type Manifest,
+  NetworkError,
   openItemContent,
 } from '@airlock/core'
 import { fileSource, nodeSha256, writeAll } from '@airlock/core/node'
-import { CliError, isApiError, isCliError } from './errors.js'
+import { CliError, isApiError } from './errors.js'
 import { itemFileName, openItemManifest } from './items.js'
 import type { Output, Progress } from './output.js'
-import { saveStream } from './placement.js'
+import { RECEIVED_MODE, saveStream } from './placement.js'
 import type { Session } from './session.js'
-import { isTransient } from './tus.js'
 
 /**
  * Receiving an item: verify the manifest first, download the ciphertext to
@@ -83,12 +85,12 @@ async function fetchRest(
     const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))
     if (!m || Number(m[1]) !== have || Number(m[3]) !== size) {
       res.body.destroy()
-      throw new CliError('BAD_RESPONSE', 'the server answered a range request with another range')
+      throw new BadResponseError('range (not the one asked for)')
     }
     start = have
   } else if (res.status !== 200) {
     res.body.destroy()
-    throw new CliError('BAD_RESPONSE', `unexpected HTTP ${res.status} for a download`)
+    throw new BadResponseError(`answer to a download (HTTP ${res.status})`)
   }
   const fh = await open(path, start === 0 ? 'w' : 'r+', 0o600)
   let pos = start
@@ -114,7 +116,7 @@ async function fetchRest(
         const bytes = chunk as Buffer
         // Never store more than the signed size, whatever the server sends.
         if (pos + pendingBytes + bytes.length > size)
-          throw new CliError('BAD_RESPONSE', 'the server sent more bytes than the item has')
+          throw new BadResponseError('item (more bytes than it has)')
         pending.push(bytes)
         pendingBytes += bytes.length
         if (pendingBytes >= WRITE_BATCH) await flush()
@@ -126,11 +128,11 @@ async function fetchRest(
   } catch (e) {
     res.body.destroy()
     if (e instanceof CliError || isAirlockError(e)) throw e
-    throw new CliError('NETWORK', 'the download was interrupted')
+    throw new NetworkError('the download was interrupted')
   } finally {
     await fh.close()
   }
-  if (pos !== size) throw new CliError('NETWORK', 'the download ended early')
+  if (pos !== size) throw new NetworkError('the download ended early')
   return hash?.digest() ?? null
 }
 
@@ -157,7 +159,8 @@ async function checkPart(part: { path: string; sha256: Uint8Array | null }, mani
 const WRITE_BATCH = 1 << 20
 
 /**
- * Downloads, verifies, decrypts and saves one item under `dest`; returns where it went. Every
+ * Downloads, verifies, decrypts and saves one item under `dest` (mode 0600 unless `mode` says
+ * otherwise); returns where it went. Every
  * verification failure is a core `AirlockError` (nothing written); network failures leave the
  * partial ciphertext for the next attempt.
  */
@@ -166,10 +169,11 @@ export async function receiveItem(
   item: CommittedItem,
   dest: string,
   out: Output,
+  mode = RECEIVED_MODE,
 ): Promise<Received> {
   const { manifest, plaintext, done } = await openReceived(s, item, out)
   try {
-    const path = await saveStream(dest, itemFileName(manifest), plaintext)
+    const path = await saveStream(dest, itemFileName(manifest), plaintext, mode)
     await done()
     return { itemId: item.itemId, manifest, path }
   } catch (e) {
@@ -197,7 +201,7 @@ export async function openReceived(
   } catch (e) {
     // A server that sent bytes beyond the signed size, or ones that do not verify, is not
     // resumed from: nothing it sent is kept.
-    if (isAirlockError(e) || isCliError(e, 'BAD_RESPONSE')) await rm(part, { force: true })
+    if (isAirlockError(e)) await rm(part, { force: true })
     throw e
   } finally {
     progress.stop()

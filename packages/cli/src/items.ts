@@ -47,13 +47,5 @@ export function openItemManifest(s: Session, item: CommittedItem): Promise<Manif
   return openListedItem(s, item)
 }
 
-/** The file name an item is saved under (before sanitising): its name, or a dated one for notes. */
-export function itemFileName(m: Manifest): string {
-  if (m.kind === 'note') {
-    const d = new Date(m.created)
-    const p = (x: number) => String(x).padStart(2, '0')
-    const stamp = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
-    return `note-${stamp}.txt`
-  }
-  return m.filename || 'unnamed'
-}
+/** The file name an item is saved under (core's, shared with the web app and share links). */
+export { itemFileName } from '@airlock/core'

@@ -6,6 +6,7 @@ import {
   type LinkServer,
   type LinkShown,
   linkServerOver,
+  NotFoundError,
   offerLink as offerLinkSession,
   parseLinkInput,
 } from '@airlock/core'
@@ -32,7 +33,7 @@ function linkServer(client: ApiClient): LinkServer {
     join: (target) =>
       server.join(target).catch((e) => {
         if (isApiError(e, 'NOT_FOUND'))
-          throw new CliError('NOT_FOUND', 'no device is waiting with that code (it may have expired)')
+          throw new NotFoundError('no device is waiting with that code (it may have expired)')
         throw e
       }),
   }

@@ -5,10 +5,10 @@ import {
   type EarlyItem,
   finishFollowedItem,
   type Manifest,
+  NetworkError,
   openItemEarly,
 } from '@airlock/core'
 import { fileSink, nodeAead, nodeSha256 } from '@airlock/core/node'
-import { CliError } from './errors.js'
 import { itemFileName } from './items.js'
 import { placeFile, tempFile } from './placement.js'
 import type { Session } from './session.js'
@@ -44,6 +44,8 @@ export class LiveDownloads {
     private readonly s: Session,
     private readonly dest: string,
     private readonly signal: AbortSignal,
+    /** The permissions of saved files (`--mode`). */
+    private readonly mode: number,
   ) {}
 
   /** Starts following an upload the server announced, unless too many are followed already. */
@@ -96,7 +98,7 @@ export class LiveDownloads {
       } finally {
         await fh.close()
       }
-      return { manifest, path: await placeFile(this.dest, itemFileName(manifest), f.tmp) }
+      return { manifest, path: await placeFile(this.dest, itemFileName(manifest), f.tmp, this.mode) }
     } catch {
       await rm(f.tmp, { force: true })
       return null
@@ -136,7 +138,7 @@ export class LiveDownloads {
         const { done, value } = await body.next()
         if (done) {
           if (got === size) controller.close()
-          else controller.error(new CliError('NETWORK', 'the upload broke off'))
+          else controller.error(new NetworkError('the upload broke off'))
           return
         }
         const chunk = value as Buffer

@@ -3,16 +3,35 @@ import { chmod, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises
 import { join } from 'node:path'
 import { collisionKey, safeFilename, unusedName } from '@airlock/core'
 import { fileSink } from '@airlock/core/node'
+import { CliError } from './errors.js'
 
 /**
  * Writing received files. Names come from manifests another device wrote, so each path
  * component goes through core's `safeFilename`, directories are only ever created (or reused when
  * they are real directories, never symlinks), and a file is written to a temporary file first and
  * moved into place only when its stream ended without error, under a name nothing else has
- * (`unusedName`, claimed with O_EXCL), so nothing is ever overwritten.
+ * (`unusedName`, claimed with O_EXCL), so nothing is ever overwritten. Files are written with mode
+ * 0600 unless the person asks otherwise (`--mode`).
  */
 
 const MAX_DEPTH = 8
+
+/** Received files are readable by their owner only, unless the person asks (`--mode`). */
+export const RECEIVED_MODE = 0o600
+
+/**
+ * The `--mode` of received files: octal permission bits (`600`, `0640`, `644`), never execute,
+ * setuid, setgid or sticky bits (a received file is never made runnable). The umask still applies.
+ */
+export function receivedMode(text: string | undefined): number {
+  if (text === undefined) return RECEIVED_MODE
+  if (!/^0?[0-7]{3}$/.test(text))
+    throw new CliError('USAGE', '--mode takes octal permissions such as 600 or 640')
+  const mode = Number.parseInt(text, 8)
+  if (mode & 0o111) throw new CliError('USAGE', '--mode: received files are never made executable')
+  if (!(mode & 0o400)) throw new CliError('USAGE', '--mode: the owner must be able to read the file')
+  return mode
+}
 
 /** Safe components of a relative name with `/` separators; `..`, `.` and empty parts dropped. */
 export function safeComponents(name: string): string[] {
@@ -57,7 +76,7 @@ export async function saveStream(
   dest: string,
   name: string,
   data: ReadableStream<Uint8Array>,
-  mode = 0o644,
+  mode = RECEIVED_MODE,
 ): Promise<string> {
   const tmp = await tempFile(dest)
   try {
@@ -80,14 +99,20 @@ export async function tempFile(dest: string): Promise<string> {
  * `<dest>/<safe relative name>` under a name nothing else has, and returns the path. On failure
  * the temporary file is removed.
  */
-export async function placeFile(dest: string, name: string, tmp: string, mode = 0o644): Promise<string> {
+export async function placeFile(
+  dest: string,
+  name: string,
+  tmp: string,
+  mode = RECEIVED_MODE,
+): Promise<string> {
   try {
+    // Before the rename, so the file is never visible under its name with wider permissions.
+    await chmod(tmp, mode & ~process.umask())
     const parts = safeComponents(name)
     let dir = dest
     for (const c of parts.slice(0, -1)) dir = await childDir(dir, c)
     const final = await claimName(dir, parts.at(-1)!)
     await rename(tmp, final)
-    await chmod(final, mode & ~process.umask())
     return final
   } catch (e) {
     await rm(tmp, { force: true })

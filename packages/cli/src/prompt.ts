@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { createInterface, type Interface } from 'node:readline'
+import { CancelledError } from '@airlock/core'
 import { CliError } from './errors.js'
 
 /**
@@ -55,7 +56,7 @@ function askTerminal(question: string, hidden: boolean): Promise<string> {
     })
     rl.on('SIGINT', () => {
       rl.close()
-      reject(new CliError('CANCELLED', 'cancelled'))
+      reject(new CancelledError())
     })
   })
 }

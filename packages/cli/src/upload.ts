@@ -4,11 +4,14 @@ import {
   checkRecipientsUnchanged,
   commitItem,
   isAirlockError,
+  isTransientError,
   itemCiphertextSize,
   itemRecipients,
   RecipientsChangedError,
   reserveItem,
+  retryTransient,
   sealItem,
+  tusUpload,
   type VerifiedLog,
 } from '@airlock/core'
 import { bootId, fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
@@ -26,7 +29,6 @@ import {
 } from './outbox.js'
 import type { Progress } from './output.js'
 import type { Session } from './session.js'
-import { isTransient, tusPatch, tusStatus } from './tus.js'
 
 /**
  * Sending one item to my own devices: reserve it with its exact ciphertext size (computed before
@@ -61,9 +63,6 @@ export interface SentItem {
 
 /** Without progress for this long, an upload is left for `airlock resume`. */
 const GIVE_UP_MS = Number(process.env.AIRLOCK_RETRY_SECONDS ?? 60) * 1000
-
-/** Attempts in a row in which the server's offset did not move before the upload is left pending. */
-const MAX_STUCK_ATTEMPTS = 8
 
 /** The exact ciphertext size of `size` plaintext bytes to `recipients` (core, with the Node AEAD). */
 export function ciphertextSizeFor(recipients: readonly string[], size: number): Promise<number> {
@@ -174,7 +173,7 @@ export async function sendItem(
   const uploading = pushBytes(s, entry.uploadPath, ciphertextSize, spool, progress, abort.signal).catch(
     async (e) => {
       // Refused for good, or the server lost bytes no longer kept: the encrypter stops too.
-      if (!isTransient(e) && !isCliError(e, 'UPLOAD_PENDING')) await spool.fail(e)
+      if (!isTransientError(e) && !isCliError(e, 'UPLOAD_PENDING')) await spool.fail(e)
       throw e
     },
   )
@@ -189,7 +188,7 @@ export async function sendItem(
     throw enc.reason
   }
   if (up.status === 'rejected') {
-    if (!isCliError(up.reason, 'UPLOAD_PENDING') && !isTransient(up.reason)) {
+    if (!isCliError(up.reason, 'UPLOAD_PENDING') && !isTransientError(up.reason)) {
       await abandon(s, entry)
       throw up.reason
     }
@@ -219,24 +218,24 @@ async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
     throw new RecipientsChangedError()
   }
   let seq: number | null = null
-  await retrying(
+  await retryTransient(
+    s.client,
     async () => {
       // Null when an earlier run committed it and was killed before clearing the outbox.
       seq = await commitItem(s.client, entry.itemId, manifest)
     },
-    undefined,
-    s,
+    { giveUpMs: GIVE_UP_MS },
   ).catch(async (e) => {
     // No longer allowed to post here (removed from the group meanwhile): nothing to resume.
     if (isApiError(e, 'FORBIDDEN')) await abandon(s, entry)
-    throw isTransient(e) ? pending(e) : e
+    throw isTransientError(e) ? pending(e) : e
   })
   await removeEntry(s.home, entry.itemId)
   const { name, size, label } = entry.source
   return { itemId: entry.itemId, seq, name, size, ...(label === undefined ? {} : { label }) }
 }
 
-/** Uploads `spool` from wherever the server is, following it as it grows, until `total` bytes. */
+/** Uploads `spool` from wherever the server is (core's tus uploader), following it as it grows. */
 async function pushBytes(
   s: Session,
   path: string,
@@ -245,85 +244,20 @@ async function pushBytes(
   progress: Progress,
   signal: AbortSignal,
 ): Promise<void> {
-  let first = true
-  let best = -1
-  let stuck = 0
-  await retrying(
-    (progressed) =>
-      // The retries, and a crash while they run, resume from the spool file.
-      onTransient(
-        () => spool.spill(),
-        async () => {
-          const status = await tusStatus(s.client, path)
-          if (status.length !== total)
-            throw new CliError('BAD_RESPONSE', 'the server reports another upload length')
-          if (first) progress.resumeAt(status.offset)
-          first = false
-          // Bytes that leave this machine are not progress unless the server keeps them: a server
-          // that refuses every PATCH (e.g. its disk is full) must not keep this loop alive forever.
-          if (status.offset > best) {
-            best = status.offset
-            stuck = 0
-          } else if (++stuck >= MAX_STUCK_ATTEMPTS) {
-            throw pending(new CliError('NETWORK', 'the server stored no more of the upload'))
-          }
-          if (status.offset === total) return
-          if (!spool.has(status.offset)) throw spoolGap()
-          let sent = status.offset
-          const counting = new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              sent += chunk.length
-              progress.update(sent)
-              progressed()
-              controller.enqueue(chunk)
-            },
-          })
-          const body = spool.reader(status.offset).pipeThrough(counting)
-          const offset = await tusPatch(s.client, path, status.offset, body, signal)
-          if (offset !== total) throw new CliError('NETWORK', 'the upload stopped early')
-        },
-      ),
+  await tusUpload(s.client, path, {
+    size: total,
+    source: (offset) => {
+      if (!spool.has(offset)) throw spoolGap()
+      return spool.reader(offset)
+    },
+    giveUpMs: GIVE_UP_MS,
     signal,
-    s,
-  )
+    onStart: (offset) => progress.resumeAt(offset),
+    onProgress: (sent) => progress.update(sent),
+    // The retries, and a crash while they run, resume from the spool file.
+    onTransient: () => spool.spill(),
+  })
   progress.stop()
-}
-
-/** Runs `f`; if it fails with a transient error, runs `then` before passing the error on. */
-async function onTransient(then: () => Promise<void>, f: () => Promise<void>): Promise<void> {
-  try {
-    await f()
-  } catch (e) {
-    if (isTransient(e)) await then()
-    throw e
-  }
-}
-
-/**
- * Runs `attempt` until it succeeds, retrying transient failures with backoff (logging in again
- * when the session expired) until nothing has progressed for {@link GIVE_UP_MS}.
- */
-async function retrying(
-  attempt: (progressed: () => void) => Promise<void>,
-  signal?: AbortSignal,
-  session?: Session,
-): Promise<void> {
-  let last = Date.now()
-  let delay = 250
-  const progressed = () => {
-    last = Date.now()
-    delay = 250
-  }
-  for (;;) {
-    try {
-      return await attempt(progressed)
-    } catch (e) {
-      if (signal?.aborted || !isTransient(e) || Date.now() - last > GIVE_UP_MS) throw e
-      if (isApiError(e, 'UNAUTHENTICATED')) await session?.login().catch(() => {})
-      await new Promise((r) => setTimeout(r, delay))
-      delay = Math.min(delay * 2, 5000)
-    }
-  }
 }
 
 /** Drops a reservation and its outbox files (the server deletes the partial blob). */
@@ -367,7 +301,7 @@ export async function resumeEntry(s: Session, entry: OutboxEntry, progress: Prog
       return { status: 'sent', item: await finishUpload(s, entry) }
     } catch (e) {
       const gap = isCliError(e, 'SPOOL_GAP')
-      if (!gap && isTransient(e)) throw pending(e)
+      if (!gap && isTransientError(e)) throw pending(e)
       if (!gap && !isApiError(e, 'NOT_FOUND') && !isApiError(e, 'GONE')) throw e
     }
   }

@@ -1,8 +1,16 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  assertBuilt,
+  cli,
+  cliJson,
+  randomFile,
+  removeDir,
+  sha256File,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { errorCode, invite, linkDevice, setupAccount } from './evil-fixture.js'
 import { EvilServer, route } from './evil-server.js'
-import { assertBuilt, cli, cliJson, randomFile, removeDir, sha256File, tempDir } from './harness.js'
 
 // The access log through the real CLI: `airlock accesses` lists every download of an item I sent
 // and refuses (exit 9, ACCESS_LOG_TAMPERED) when a stored row was edited, deleted or reordered

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { assertBuilt, cli, cliJson, randomFile, removeDir, tempDir } from '../../../test-support/harness.js'
 import { expectNothingWritten, invite, setupAccount } from './evil-fixture.js'
 import { EvilServer, jsonOf, route, withJson } from './evil-server.js'
-import { assertBuilt, cli, cliJson, randomFile, removeDir, tempDir } from './harness.js'
 
 /**
  * `airlock admin …`, invitations and sensitivity labels end to end: real `airlock` processes

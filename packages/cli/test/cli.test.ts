@@ -15,8 +15,8 @@ import {
   sleep,
   startServer,
   tempDir,
-  waitUntil,
-} from './harness.js'
+  until,
+} from '../../../test-support/harness.js'
 
 /**
  * The CLI end to end: a real server process on loopback and real `airlock` processes, each
@@ -222,7 +222,7 @@ describe('airlock CLI against a real server', () => {
     const out = join(dir, 'get-tampered')
     const r = await cli(B, ['get', '--out', out, '--', id])
     expect(r.code).toBe(6)
-    expect(r.stderr).toMatch(/does not match the signed hash/)
+    expect(r.stderr).toMatch(/does not match what the sender signed/)
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(await readdir(out).catch(() => [])).toEqual([])
     expect(await readdir(join(B, 'downloads'))).toEqual([])
@@ -372,7 +372,7 @@ describe('airlock CLI against a real server', () => {
       const interrupted = await send2.exited
       expect(interrupted.code, interrupted.stderr).toBe(8)
       expect(interrupted.stderr).toMatch(/airlock resume/)
-      server = await startServer(server.dataDir, server.port)
+      server = await startServer(server.dataDir, { port: server.port })
       // No partial item is ever listed.
       const before = await cliJson<{ items: { name: string | null }[] }>(B, ['inbox'])
       expect(before.items.filter((i) => i.name === 'hundred-mib.bin')).toHaveLength(2)
@@ -387,7 +387,7 @@ describe('airlock CLI against a real server', () => {
         }
         return false
       }
-      await waitUntil(restartNote, 90_000)
+      await until(restartNote, 90_000)
       const bigs = watch.events().filter((e) => e.event === 'received' && e.name === 'hundred-mib.bin')
       expect(bigs).toHaveLength(2)
       for (const e of bigs) expect(await sha256File(e.path as string)).toBe(files['hundred-mib.bin']!.sha)

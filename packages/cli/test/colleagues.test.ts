@@ -10,6 +10,15 @@ import {
 } from '@airlock/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
+  assertBuilt,
+  cli,
+  cliJson,
+  randomFile,
+  removeDir,
+  sha256File,
+  tempDir,
+} from '../../../test-support/harness.js'
+import {
   deviceSecrets,
   errorCode,
   expectNothingWritten,
@@ -22,7 +31,6 @@ import {
   setupAccount,
 } from './evil-fixture.js'
 import { EvilServer, jsonOf, route, withJson } from './evil-server.js'
-import { assertBuilt, cli, cliJson, randomFile, removeDir, sha256File, tempDir } from './harness.js'
 
 /**
  * Colleagues and groups with three accounts and several devices each, through the real server

@@ -12,7 +12,7 @@ import {
   sha256File,
   startServer,
   tempDir,
-} from './harness.js'
+} from '../../../test-support/harness.js'
 
 /**
  * SECURITY-TESTS 23, a full disk: the server's data directory is a 12 MiB tmpfs (this needs root;

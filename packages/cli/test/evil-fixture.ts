@@ -18,9 +18,9 @@ import { hkdf } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { Decrypter } from 'age-encryption'
 import { expect } from 'vitest'
+import { CliProcess, cli, cliJson, type Run } from '../../../test-support/harness.js'
 import { homePaths, loadDevice } from '../src/config.js'
 import type { EvilServer } from './evil-server.js'
-import { CliProcess, cli, cliJson, type Run } from './harness.js'
 
 /**
  * What the evil-server tests share: accounts and devices made with the real CLI through the

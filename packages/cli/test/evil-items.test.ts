@@ -11,6 +11,15 @@ import {
 } from '@airlock/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
+  assertBuilt,
+  cli,
+  cliJson,
+  randomFile,
+  removeDir,
+  sha256File,
+  tempDir,
+} from '../../../test-support/harness.js'
+import {
   deviceSecrets,
   errorCode,
   expectNothingWritten,
@@ -25,7 +34,6 @@ import {
   setupAccount,
 } from './evil-fixture.js'
 import { EvilServer, jsonOf, route, withJson } from './evil-server.js'
-import { assertBuilt, cli, cliJson, randomFile, removeDir, sha256File, tempDir } from './harness.js'
 
 /**
  * SECURITY-TESTS 9–12 (and 4 through a server): the real server behind the evil proxy serves

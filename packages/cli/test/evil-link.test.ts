@@ -2,9 +2,17 @@ import { join } from 'node:path'
 import { fromBase64Url, fromUtf8, generateLinkCode, PakeSession, toBase64Url, utf8 } from '@airlock/core'
 import { x25519 } from '@noble/curves/ed25519.js'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  assertBuilt,
+  CliProcess,
+  cli,
+  type Run,
+  removeDir,
+  sleep,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { deviceSecrets, errorCode, linkDevice, pinnedLogText, setupAccount } from './evil-fixture.js'
 import { EvilServer, jsonOf, type ProxyResponse, route, withJson } from './evil-server.js'
-import { assertBuilt, CliProcess, cli, type Run, removeDir, sleep, tempDir } from './harness.js'
 
 /**
  * SECURITY-TESTS 17: the server relays the linking mailbox, so it is the natural man in the
@@ -141,7 +149,8 @@ describe('a malicious server relaying device linking (evil-server harness, real 
     await sleep(2000)
     const approve = await cli(A, ['--json', 'devices', 'approve'], { input: `${url}\ny\n` })
     expect(errorCode(approve)).toBe('LINK_EXPIRED')
-    expect(approve.code).toBe(6)
+    // Expired is gone, like an expired share link (7), not a failed verification (6).
+    expect(approve.code).toBe(7)
     const linked = await ended(link2)
     expect(errorCode(linked)).toBe('LINK_EXPIRED')
     await expectNoDeviceAdded(pinned)

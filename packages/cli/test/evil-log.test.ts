@@ -10,6 +10,7 @@ import {
   verifyLog,
 } from '@airlock/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { assertBuilt, cli, cliJson, removeDir, tempDir } from '../../../test-support/harness.js'
 import {
   deviceSecrets,
   expectNothingWritten,
@@ -20,7 +21,6 @@ import {
   setupAccount,
 } from './evil-fixture.js'
 import { EvilServer, type Exchange, jsonOf, route, withJson } from './evil-server.js'
-import { assertBuilt, cli, cliJson, removeDir, tempDir } from './harness.js'
 
 /**
  * SECURITY-TESTS 13–16 (18, a colleague's substituted keys, is in colleagues.test.ts): a malicious server inserts, hides, rolls back and forks device-log

@@ -1,7 +1,16 @@
 import { join } from 'node:path'
 import type { Manifest } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { login, request } from '../../server/test/harness.js'
+import {
+  assertBuilt,
+  CliProcess,
+  cli,
+  cliJson,
+  randomFile,
+  removeDir,
+  tempDir,
+} from '../../../test-support/harness.js'
+import { login, request } from '../../server/test/api-client.js'
 import {
   deviceSecrets,
   expectNothingWritten,
@@ -12,7 +21,6 @@ import {
   setupAccount,
 } from './evil-fixture.js'
 import { EvilServer, jsonOf, type ProxyResponse, route, withJson } from './evil-server.js'
-import { assertBuilt, CliProcess, cli, cliJson, randomFile, removeDir, tempDir } from './harness.js'
 
 /**
  * Issue 18, hole 4: a member removed from a group keeps posting. Through the real CLI and server

@@ -1,8 +1,16 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  assertBuilt,
+  CliProcess,
+  cli,
+  cliJson,
+  randomFile,
+  removeDir,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { linkDevice, setupAccount } from './evil-fixture.js'
 import { EvilServer, route } from './evil-server.js'
-import { assertBuilt, CliProcess, cli, cliJson, randomFile, removeDir, tempDir } from './harness.js'
 
 // SECURITY-TESTS 14 during a send: a device removed while an upload is in flight (the server is
 // free to stall the upload until then) must not receive the item. The sender re-checks its

@@ -3,7 +3,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import net from 'node:net'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { type ServerProcess, startServer } from './harness.js'
+import { type ServerProcess, startServer } from '../../../test-support/harness.js'
 
 /**
  * A malicious server for client tests: the real `airlock-server` process, with a hostile layer in
@@ -88,7 +88,7 @@ export class EvilServer {
     const evil = new EvilServer(dataDir, args)
     await new Promise<void>((r) => evil.proxy.listen(0, '127.0.0.1', r))
     evil.port = (evil.proxy.address() as net.AddressInfo).port
-    evil.upstream = await startServer(dataDir, 0, ['--public-url', evil.url, ...args])
+    evil.upstream = await startServer(dataDir, { args: ['--public-url', evil.url, ...args] })
     return evil
   }
 
@@ -127,11 +127,10 @@ export class EvilServer {
   /** Kills the real server (SIGKILL by default) and starts it again on the same data and port. */
   async restart(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     await this.upstream.stop(signal)
-    this.upstream = await startServer(this.dataDir, this.upstream.port, [
-      '--public-url',
-      this.url,
-      ...this.args,
-    ])
+    this.upstream = await startServer(this.dataDir, {
+      port: this.upstream.port,
+      args: ['--public-url', this.url, ...this.args],
+    })
   }
 
   /** Drops every open client connection, WebSocket ones included. */

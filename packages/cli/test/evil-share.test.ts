@@ -1,9 +1,17 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  assertBuilt,
+  cli,
+  cliJson,
+  randomFile,
+  removeDir,
+  sha256File,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { setupAccount } from './evil-fixture.js'
 import { EvilServer, route } from './evil-server.js'
-import { assertBuilt, cli, cliJson, randomFile, removeDir, sha256File, tempDir } from './harness.js'
 
 /**
  * `airlock open-link` behind a proxy that cuts and rewrites the server's answers: a cut download

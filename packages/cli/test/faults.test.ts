@@ -1,8 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { linkDevice, setupAccount } from './evil-fixture.js'
-import { EvilServer, route } from './evil-server.js'
 import {
   assertBuilt,
   CliProcess,
@@ -14,7 +12,9 @@ import {
   sha256File,
   sleep,
   tempDir,
-} from './harness.js'
+} from '../../../test-support/harness.js'
+import { linkDevice, setupAccount } from './evil-fixture.js'
+import { EvilServer, route } from './evil-server.js'
 
 /**
  * SECURITY-TESTS 23 with real processes: concurrent `airlock send` and `get` while the server is

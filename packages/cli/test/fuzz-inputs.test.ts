@@ -20,8 +20,8 @@ import {
 } from '@airlock/core'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, tempDir } from '../../../test-support/harness.js'
 import { saveStream } from '../src/placement.js'
-import { removeDir, tempDir } from './harness.js'
 
 /**
  * SECURITY-TESTS 7 and 19 at the CLI's boundary, where a hostile server's bytes first meet

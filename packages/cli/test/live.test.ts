@@ -1,9 +1,17 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  assertBuilt,
+  CliProcess,
+  cliJson,
+  randomFile,
+  removeDir,
+  sha256File,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { linkDevice, setupAccount } from './evil-fixture.js'
 import { EvilServer, route } from './evil-server.js'
-import { assertBuilt, CliProcess, cliJson, randomFile, removeDir, sha256File, tempDir } from './harness.js'
 
 // Receiving while the sender is still uploading: `airlock watch` follows an announced upload
 // (GET /items/:id/live), decrypts it into a hidden temporary file and releases it only once the

@@ -3,14 +3,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { S3Settings } from '../../server/src/storage/blob/s3-client.js'
-import {
-  freshSchema,
-  type PgSchema,
-  type S3Server,
-  skipPg,
-  startS3Server,
-} from '../../server/test/services.js'
 import {
   assertBuilt,
   cliJson,
@@ -21,7 +13,15 @@ import {
   sha256File,
   startServer,
   tempDir,
-} from './harness.js'
+} from '../../../test-support/harness.js'
+import type { S3Settings } from '../../server/src/storage/blob/s3-client.js'
+import {
+  freshSchema,
+  type PgSchema,
+  type S3Server,
+  skipPg,
+  startS3Server,
+} from '../../server/test/services.js'
 import { freePort } from './proxy.js'
 
 /**
@@ -61,7 +61,7 @@ describe.skipIf(skipPg)('migrate-storage: SQLite + disk to PostgreSQL + S3', () 
     s3server = await startS3Server()
     bucket = await s3server.bucket()
     port = await freePort()
-    server = await startServer(join(dir, 'data'), port)
+    server = await startServer(join(dir, 'data'), { port })
     await mkdir(join(dir, 'src'))
     for (const [name, size] of [
       ['empty.bin', 0],
@@ -128,7 +128,7 @@ describe.skipIf(skipPg)('migrate-storage: SQLite + disk to PostgreSQL + S3', () 
     expect((again as { stderr: string }).stderr).toContain('TARGET_NOT_EMPTY')
 
     // The old data directory is moved away: the new server must serve everything from PG + S3.
-    server = await startServer(join(dir, 'fresh-data-dir'), port, target(), s3env)
+    server = await startServer(join(dir, 'fresh-data-dir'), { port, args: target(), env: s3env })
     expect(server.setupCode).toBeNull()
     const inbox = await cliJson<{ items: { itemId: string; name: string | null; verified: boolean }[] }>(
       laptop(),

@@ -1,9 +1,17 @@
 import { readdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  assertBuilt,
+  cli,
+  cliJson,
+  randomFile,
+  removeDir,
+  sha256File,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { linkDevice, setupAccount } from './evil-fixture.js'
 import { EvilServer, route } from './evil-server.js'
-import { assertBuilt, cli, cliJson, randomFile, removeDir, sha256File, tempDir } from './harness.js'
 
 // An upload that keeps up holds its ciphertext in memory; one that fails is spooled to disk for
 // `airlock resume`. That spool is not synced where the machine's boot can be told (the server

@@ -1,7 +1,15 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, cli, cliJson, removeDir, type ServerProcess, startServer, tempDir } from './harness.js'
+import {
+  assertBuilt,
+  cli,
+  cliJson,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
 
 /**
  * SECURITY-TESTS 21 in the CLI: a received file whose content is an executable (whatever its
@@ -45,7 +53,8 @@ describe('risky files on receive (SECURITY-TESTS 21)', () => {
     const got = JSON.parse(r.stdout) as { risk: { reasons: { kind: string }[] } | null }
     expect(got.risk?.reasons.map((x) => x.kind).sort()).toEqual(['executable', 'type-mismatch'])
     const human = await cli(A, ['get', '--out', join(dir, 'out'), '--', bad])
-    expect(human.stderr).toMatch(/WARNING: invoice\.pdf looks risky: executable/)
+    // Named as saved: the second copy is `invoice (2).pdf`.
+    expect(human.stderr).toMatch(/WARNING: invoice \(2\)\.pdf looks risky: executable/)
 
     const ok = await cliJson<{ risk: unknown }>(A, ['get', '--out', join(dir, 'out'), '--', good])
     expect(ok.risk).toBeNull()

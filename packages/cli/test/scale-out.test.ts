@@ -1,14 +1,5 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { S3BlobStore } from '../../server/src/storage/blob/s3-blob-store.js'
-import type { S3Settings } from '../../server/src/storage/blob/s3-client.js'
-import {
-  freshSchema,
-  type PgSchema,
-  type S3Server,
-  skipPg,
-  startS3Server,
-} from '../../server/test/services.js'
 import {
   assertBuilt,
   CliProcess,
@@ -20,8 +11,17 @@ import {
   sha256File,
   startServer,
   tempDir,
-  waitUntil,
-} from './harness.js'
+  until,
+} from '../../../test-support/harness.js'
+import { S3BlobStore } from '../../server/src/storage/blob/s3-blob-store.js'
+import type { S3Settings } from '../../server/src/storage/blob/s3-client.js'
+import {
+  freshSchema,
+  type PgSchema,
+  type S3Server,
+  skipPg,
+  startS3Server,
+} from '../../server/test/services.js'
 import { freePort, startProxy, type TcpProxy } from './proxy.js'
 
 /**
@@ -70,9 +70,9 @@ describe.skipIf(skipPg)('two instances on PostgreSQL + S3', () => {
       proxy.url,
     ]
     const env = { AIRLOCK_S3_ACCESS_KEY_ID: 'S3RVER', AIRLOCK_S3_SECRET_ACCESS_KEY: 'S3RVER' }
-    a = await startServer(join(dir, 'data-a'), pa, args, env)
+    a = await startServer(join(dir, 'data-a'), { port: pa, args, env })
     // B starts second: with no account yet it replaces A's setup code, so B's code is the live one.
-    b = await startServer(join(dir, 'data-b'), pb, args, env)
+    b = await startServer(join(dir, 'data-b'), { port: pb, args, env })
     laptop = join(dir, 'laptop')
     phone = join(dir, 'phone')
   })
@@ -122,7 +122,7 @@ describe.skipIf(skipPg)('two instances on PostgreSQL + S3', () => {
     // The watcher is connected to B now; the next item must arrive by push, not by catching up.
     const sentAt = Date.now()
     await cliJson(laptop, ['note', 'second'])
-    await waitUntil(() => watch.events().filter((e) => e.event === 'received').length === 2, 10_000)
+    await until(() => watch.events().filter((e) => e.event === 'received').length === 2, 10_000)
     const latency = Date.now() - sentAt
     expect(latency).toBeLessThan(5000)
 
@@ -133,7 +133,7 @@ describe.skipIf(skipPg)('two instances on PostgreSQL + S3', () => {
       // The laptop's socket is on A; the phone now stores through B.
       proxy.retarget(b.port)
       await cliJson(phone, ['note', 'from the phone'])
-      await waitUntil(() => back.events().filter((e) => e.event === 'received').length === 2, 10_000)
+      await until(() => back.events().filter((e) => e.event === 'received').length === 2, 10_000)
       proxy.retarget(a.port)
     } finally {
       back.proc.kill('SIGTERM')
@@ -152,7 +152,7 @@ describe.skipIf(skipPg)('two instances on PostgreSQL + S3', () => {
     try {
       const send = new CliProcess(laptop, ['--json', 'send', src], { env: { AIRLOCK_RETRY_SECONDS: '1' } })
       // Listing races the upload it watches (S3 may reset a read of a part being written): retry.
-      await waitUntil(async () => (await staged().catch(() => 0)) >= 10 * MiB, 60_000)
+      await until(async () => (await staged().catch(() => 0)) >= 10 * MiB, 60_000)
       await a.stop('SIGKILL')
       const failed = await send.exited
       expect(failed.code).not.toBe(0)
@@ -166,7 +166,7 @@ describe.skipIf(skipPg)('two instances on PostgreSQL + S3', () => {
       expect(resumed.sent).toHaveLength(1)
       expect(proxy.bytesUp() - before).toBeLessThan(40 * MiB - kept + 2 * MiB)
 
-      await waitUntil(() => watch.events().some((e) => e.name === 'big.bin'), 60_000)
+      await until(() => watch.events().some((e) => e.name === 'big.bin'), 60_000)
       const got = watch.events().find((e) => e.name === 'big.bin')!
       expect(await sha256File(got.path as string)).toBe(sha)
     } finally {

@@ -12,7 +12,7 @@ import {
   sleep,
   startServer,
   tempDir,
-} from './harness.js'
+} from '../../../test-support/harness.js'
 
 /**
  * Share links end to end: `airlock share` on a set-up device, `airlock open-link` from a home

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, tempDir } from '../../../test-support/harness.js'
 import { isCliError } from '../src/errors.js'
 import { AHEAD, KEEP_SENT, Spool } from '../src/outbox.js'
-import { removeDir, tempDir } from './harness.js'
 
 // The spool between the encrypter and the uploader: in memory while the upload keeps up, in a
 // file once it fails or is long. Real files, real bytes; the limits are the module's own.

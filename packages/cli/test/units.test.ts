@@ -1,26 +1,37 @@
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
+  AccessLogError,
   appendEntry,
+  BadResponseError,
   bytesStream,
+  CancelledError,
   createGenesis,
   entryValue,
   extendVerified,
   generateDevice,
   HashMismatchError,
+  LinkExpiredError,
+  LoginRefusedError,
+  NetworkError,
+  NotSetUpError,
+  PolicyError,
   padmeLength,
   RollbackError,
   readAll,
+  ServerError,
+  ShareLinkError,
   sealItem,
   verifyLog,
+  WrongPassphraseError,
 } from '@airlock/core'
 import { nodeAead } from '@airlock/core/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { describeError, EXIT } from '../src/errors.js'
+import { removeDir, tempDir } from '../../../test-support/harness.js'
+import { CliError, describeError, EXIT } from '../src/errors.js'
 import { safeComponents, saveStream } from '../src/placement.js'
 import { parseRecovery, serializeRecovery } from '../src/recovery.js'
 import { ciphertextSizeFor } from '../src/upload.js'
-import { removeDir, tempDir } from './harness.js'
 
 let dir: string
 beforeAll(async () => {
@@ -134,6 +145,30 @@ describe('error mapping', () => {
       expect(d.exit).toBe(EXIT.security)
       expect(d.message).not.toContain('\n')
     }
+  })
+
+  it("takes each failure's exit code from core's kind, keeping the documented codes", () => {
+    const exits: [unknown, number][] = [
+      [new AccessLogError('entry 2 was edited'), EXIT.tampered],
+      [new PolicyError('label-mismatch', 'changed'), EXIT.security],
+      [new PolicyError('share-links-disabled', 'off'), EXIT.policy],
+      [new BadResponseError(), EXIT.security],
+      [new LoginRefusedError(), EXIT.auth],
+      [new ServerError(401, 'BAD_SIGNATURE', ''), EXIT.auth],
+      [new WrongPassphraseError(), EXIT.auth],
+      [new LinkExpiredError(), EXIT.notFound],
+      [new ServerError(410, 'GONE', ''), EXIT.notFound],
+      [new ShareLinkError(), EXIT.usage],
+      [new NotSetUpError(), EXIT.config],
+      [new NetworkError(), EXIT.network],
+      [new ServerError(503, 'UNAVAILABLE', ''), EXIT.network],
+      [new ServerError(400, 'INVALID_BODY', 'share links last at most 30 days'), EXIT.failure],
+      [new CancelledError(), EXIT.cancelled],
+      [new CliError('UPLOAD_PENDING', 'saved'), EXIT.pending],
+      [new CliError('NOT_ADMIN', 'not an administrator'), EXIT.notAdmin],
+      [new TypeError('a bug'), EXIT.failure],
+    ]
+    for (const [e, exit] of exits) expect(describeError(e).exit, String(e)).toBe(exit)
   })
 })
 

@@ -150,7 +150,7 @@ async function sealWith(
   }
   encrypter.addRecipient(capture)
   const empty = await encrypter.encrypt(new Uint8Array(0))
-  if (fileKey === null) throw new AirlockError('HEADER', 'file key was not produced')
+  if (fileKey === null) throw new HeaderError('file key was not produced')
   const header = empty.subarray(0, empty.length - NONCE_SIZE - 16)
   const nonce = randomBytes(NONCE_SIZE)
   const key = hkdf(sha256, fileKey, nonce, PAYLOAD_LABEL, 32)

@@ -354,7 +354,11 @@ export type AppendGroupLogResponse = z.infer<typeof appendGroupLogResponseSchema
 export const reserveItemRequestSchema = z.strictObject({
   ciphertextSize: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   manifestSize: z.number().int().min(1).max(API_LIMITS.manifestBytes).optional(),
-  label: base64url(1, 64).optional(),
+  /**
+   * A tag the client chooses to make the reservation safe to repeat: reserving again with the same
+   * key (after a lost answer or a crash) returns the same live reservation, or `ALREADY_COMMITTED`.
+   */
+  idempotencyKey: base64url(1, 64).optional(),
   /**
    * The item's sensitivity label (one of the policy's label names): the one piece of item metadata
    * the server sees, so it can enforce the label's rules. Receivers check it equals the label in

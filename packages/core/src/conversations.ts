@@ -1,4 +1,4 @@
-import type { Conversation } from './api.js'
+import { type Conversation, usernameSchema } from './api.js'
 import { randomBytes, toBase64Url } from './bytes.js'
 import { callEndpoint } from './call-endpoint.js'
 import type { VerifiedLog } from './device-log.js'
@@ -91,16 +91,6 @@ export async function openDirect(c: ConversationClient, accountId: string): Prom
   return conv
 }
 
-/** My groups whose verified name is `name`. */
-export async function groupsNamed(t: Transport, directory: Directory, name: string): Promise<Conversation[]> {
-  const out: Conversation[] = []
-  for (const conv of await listConversations(t)) {
-    if (conv.kind !== 'group') continue
-    if ((await directory.group(conv.conversationId)).name === name) out.push(conv)
-  }
-  return out
-}
-
 /**
  * Creates a group I own with these members (accounts, already looked up). Each member's devices
  * are pinned first (trust on first use), before anything can be sent to the group. Returns the
@@ -117,7 +107,9 @@ export async function createGroup(
     await c.directory.colleague(account)
     members.push({ account, role: 'member' })
   }
-  const group = toBase64Url(randomBytes(16))
+  // An id that could also be a username would be read as the username (see addressing.ts).
+  let group = toBase64Url(randomBytes(16))
+  while (usernameSchema.safeParse(group).success) group = toBase64Url(randomBytes(16))
   const entry = createGroupEntry({ group, name, members, signer: c.device, signerLog: await c.syncedLog() })
   const conv = await callEndpoint(c.transport, 'createConversation', { body: { kind: 'group', entry } })
   if (conv.conversationId !== group || conv.kind !== 'group') throw new BadResponseError('conversation')

@@ -171,6 +171,14 @@ export class Directory {
     await this.store.deleteColleague(accountId)
   }
 
+  /**
+   * A username to show for an account without pinning it: the pinned colleague's, else what the
+   * server says (shown only; keys never come from a name).
+   */
+  async shownUsername(accountId: string): Promise<string> {
+    return (await this.store.getColleague(accountId))?.username ?? this.server.username(accountId)
+  }
+
   /** Everyone pinned so far (as stored; `colleague()` syncs and verifies one). */
   listColleagues(): Promise<PinnedColleague[]> {
     return this.store.listColleagues()

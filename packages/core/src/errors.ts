@@ -41,6 +41,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'RECIPIENTS_CHANGED'
   | 'CANCELLED'
+  | 'NOT_SET_UP'
+  | 'ALREADY_SET_UP'
 
 export class AirlockError extends Error {
   readonly code: ErrorCode
@@ -258,7 +260,7 @@ export class BadResponseError extends AirlockError {
  */
 export class LoginRefusedError extends AirlockError {
   constructor(
-    message = 'the server refused this device: it is not (or no longer) an active device of an account there',
+    message = 'the server refused this device: it is not (or no longer) an active device of an account there, perhaps removed on another device; its keys are kept',
   ) {
     super('LOGIN_REFUSED', message)
   }
@@ -292,6 +294,20 @@ export class RecipientsChangedError extends AirlockError {
 export class CancelledError extends AirlockError {
   constructor(message = 'cancelled') {
     super('CANCELLED', message)
+  }
+}
+
+/** This device (a CLI home, a browser) holds no Airlock device yet, or has lost its keys. */
+export class NotSetUpError extends AirlockError {
+  constructor(message = 'this device is not set up yet') {
+    super('NOT_SET_UP', message)
+  }
+}
+
+/** This device already holds an Airlock device's keys; they are never overwritten by a new setup. */
+export class AlreadySetUpError extends AirlockError {
+  constructor(message = 'this device already holds the keys of an Airlock device') {
+    super('ALREADY_SET_UP', message)
   }
 }
 

@@ -1,3 +1,5 @@
+import type { Manifest } from './manifest.js'
+
 /**
  * Filenames come from manifests, which another device wrote; on a receiving machine they must
  * never name a path outside the folder chosen for them, overwrite anything, hide their real
@@ -70,4 +72,18 @@ function truncateUtf8(s: string, max: number): string {
   while (points.length > 0 && utf8Length(points.join('')) > budget) points.pop()
   stem = points.join('').replace(/[\s.]+$/, '')
   return stem + ext
+}
+
+/**
+ * The name an item is saved (or shared) under, before sanitising: its file name, `unnamed` for a
+ * file without one, and `note-<local date and time>.txt` for a note.
+ */
+export function itemFileName(m: Pick<Manifest, 'kind' | 'filename' | 'created'>): string {
+  if (m.kind === 'note') {
+    const d = new Date(m.created)
+    const p = (x: number) => String(x).padStart(2, '0')
+    const stamp = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`
+    return `note-${stamp}.txt`
+  }
+  return m.filename || 'unnamed'
 }

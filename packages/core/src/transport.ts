@@ -18,6 +18,11 @@ export interface Transport {
   readonly origin: string
   /** The session token sent as a bearer token; `null` before login. */
   token: string | null
+  /**
+   * Logs in again (sets `token`), where the adapter can: flows that retry call it after an
+   * `UNAUTHENTICATED` answer to a request that does not log in again by itself ({@link exchange}).
+   */
+  relogin?: (() => Promise<void>) | null
   /** A JSON request whose response must match `schema`. */
   json<S extends z.ZodType>(
     method: string,
@@ -33,6 +38,11 @@ export interface Transport {
    * by itself: a streamed body cannot be sent twice.
    */
   exchange(method: string, path: string, opts?: ExchangeOptions): Promise<ExchangeResponse>
+  /**
+   * A `GET` whose answer is a byte stream (a blob). Resolves on a 2xx answer; the caller reads the
+   * body to its end or cancels it. Breaks in the body surface as errors of the stream.
+   */
+  download(path: string, opts?: DownloadOptions): Promise<DownloadResponse>
 }
 
 export interface RequestOptions {
@@ -52,6 +62,17 @@ export interface ExchangeOptions {
   /** A request body streamed as it is read (the CLI) or a disk-backed file (the browser). */
   body?: ReadableStream<Uint8Array> | Blob
   signal?: AbortSignal
+}
+
+export interface DownloadOptions {
+  headers?: Record<string, string>
+  /** Sent without the bearer token. */
+  anonymous?: boolean
+  signal?: AbortSignal
+}
+
+export interface DownloadResponse extends ExchangeResponse {
+  body: ReadableStream<Uint8Array>
 }
 
 export interface ExchangeResponse {

@@ -12,6 +12,7 @@ import {
 import { ENDPOINTS, type Endpoint, type EndpointName } from '../src/endpoints.js'
 import { BadResponseError, InvalidInputError } from '../src/errors.js'
 import {
+  type DownloadResponse,
   type ExchangeResponse,
   parseJsonBody,
   type RequestOptions,
@@ -52,6 +53,9 @@ class QueueTransport implements Transport {
     this.sent.push({ kind: 'send', method, path, opts })
   }
   async exchange(): Promise<ExchangeResponse> {
+    throw new Error('not used')
+  }
+  async download(): Promise<DownloadResponse> {
     throw new Error('not used')
   }
 }

@@ -2,16 +2,9 @@ import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { removeDir, type ServerProcess } from '../../../test-support/harness.js'
 import { PUSH_SOCKETS_PER_ACCOUNT } from '../src/routes/push.js'
-import {
-  type Actor,
-  createAccount,
-  login,
-  removeDir,
-  request,
-  type ServerProcess,
-  startWithAlice,
-} from './harness.js'
+import { type Actor, createAccount, login, request, startWithAlice } from './api-client.js'
 
 /**
  * SECURITY-TESTS 24, abuse: guessing logins, invite and linking codes is rate-limited per client;

@@ -1,21 +1,12 @@
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { type AccessEntry, isAirlockError, listAccessesResponseSchema, verifyAccessLog } from '@airlock/core'
 import SQLite from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Actor,
-  removeDir,
-  request,
-  type ServerProcess,
-  sendItem,
-  startWithAlicePhoneAndBob,
-} from './harness.js'
-
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js')
+import { removeDir, SERVER_BIN, type ServerProcess } from '../../../test-support/harness.js'
+import { type Actor, request, sendItem, startWithAlicePhoneAndBob } from './api-client.js'
 
 /**
  * The access log against the real server process: what counts as one download, who may read an
@@ -50,7 +41,13 @@ describe('access log and recall (real server process)', () => {
   const verifyCommand = (expectHead?: string) =>
     spawnSync(
       process.execPath,
-      [BIN, 'verify-access-log', '--data-dir', dir, ...(expectHead ? ['--expect-head', expectHead] : [])],
+      [
+        SERVER_BIN,
+        'verify-access-log',
+        '--data-dir',
+        dir,
+        ...(expectHead ? ['--expect-head', expectHead] : []),
+      ],
       {
         encoding: 'utf8',
         env: { ...process.env, NODE_NO_WARNINGS: '1' },

@@ -6,6 +6,7 @@ import {
   signCanonical,
 } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, type ServerProcess, startServer, tempDir } from '../../../test-support/harness.js'
 import {
   type Actor,
   addDevice,
@@ -14,12 +15,8 @@ import {
   login,
   newDevice,
   randomAccountId,
-  removeDir,
   request,
-  type ServerProcess,
-  startServerProcess,
-  tempDir,
-} from './harness.js'
+} from './api-client.js'
 
 describe('accounts, invites and challenge-response login (real server process)', () => {
   let dir: string
@@ -29,7 +26,7 @@ describe('accounts, invites and challenge-response login (real server process)',
 
   beforeAll(async () => {
     dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir })
+    server = await startServer(dir)
   })
   afterAll(async () => {
     await server?.stop()
@@ -250,7 +247,7 @@ describe('accounts, invites and challenge-response login (real server process)',
 
   it('prints no setup code once an account exists, and keeps the data across restarts', async () => {
     await server.stop()
-    server = await startServerProcess({ dataDir: dir })
+    server = await startServer(dir)
     expect(server.setupCode).toBeNull()
     const token = await login(server.url, admin.first)
     expect((await request(server.url, 'GET', '/accounts/me', { token })).json.username).toBe('alice')
@@ -261,9 +258,9 @@ describe('setup code before the first account', () => {
   it('is replaced on every start until used', async () => {
     const dir = await tempDir()
     try {
-      const s1 = await startServerProcess({ dataDir: dir })
+      const s1 = await startServer(dir)
       await s1.stop()
-      const s2 = await startServerProcess({ dataDir: dir })
+      const s2 = await startServer(dir)
       try {
         expect(s2.setupCode).not.toBe(s1.setupCode)
         await expect(createAccount(s2.url, s1.setupCode!, 'alice')).rejects.toThrow(/403/)

@@ -3,27 +3,15 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import https from 'node:https'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { AUTH_SIGN_CONTEXT, authSignedValue, signCanonical } from '@airlock/core'
 import { describe, expect, it } from 'vitest'
-import {
-  createAccount,
-  type Json,
-  login,
-  removeDir,
-  request,
-  startServerProcess,
-  TUS,
-  tempDir,
-  tusHead,
-} from './harness.js'
-
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js')
+import { removeDir, SERVER_BIN, startServer, tempDir } from '../../../test-support/harness.js'
+import { createAccount, type Json, login, request, TUS, tusHead } from './api-client.js'
 
 describe('airlock-server command', () => {
   it('--help lists every option with its environment variable', () => {
-    const r = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' })
+    const r = spawnSync(process.execPath, [SERVER_BIN, '--help'], { encoding: 'utf8' })
     expect(r.status).toBe(0)
     for (const opt of [
       'port',
@@ -50,7 +38,7 @@ describe('airlock-server command', () => {
       ['--max-item-size', 'lots'],
       ['--public-url', 'https://x/path'],
     ]) {
-      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' })
+      const r = spawnSync(process.execPath, [SERVER_BIN, ...args], { encoding: 'utf8' })
       expect(r.status, args.join(' ')).not.toBe(0)
       expect(r.stderr, args.join(' ')).toMatch(/airlock-server|error/)
     }
@@ -58,11 +46,10 @@ describe('airlock-server command', () => {
 
   it('takes options from AIRLOCK_* environment variables, and serves a text page without a web app', async () => {
     const dir = await tempDir()
-    const prev = process.env.AIRLOCK_MAX_ITEM_SIZE
-    process.env.AIRLOCK_MAX_ITEM_SIZE = '1K'
-    const server = await startServerProcess({ dataDir: dir, args: ['--web-dir', join(dir, 'no-such-web')] })
-    if (prev === undefined) delete process.env.AIRLOCK_MAX_ITEM_SIZE
-    else process.env.AIRLOCK_MAX_ITEM_SIZE = prev
+    const server = await startServer(dir, {
+      args: ['--web-dir', join(dir, 'no-such-web')],
+      env: { AIRLOCK_MAX_ITEM_SIZE: '1K' },
+    })
     try {
       const alice = await createAccount(server.url, server.setupCode!, 'alice')
       const token = await login(server.url, alice.first)
@@ -88,7 +75,7 @@ describe('airlock-server command', () => {
     await writeFile(join(web, 'index.html'), '<!doctype html><title>Airlock</title>')
     await writeFile(join(web, 'assets', 'app.js'), 'console.log(1)')
     await writeFile(join(dir, 'secret.txt'), 'not for the web')
-    const server = await startServerProcess({ dataDir: join(dir, 'data'), args: ['--web-dir', web] })
+    const server = await startServer(join(dir, 'data'), { args: ['--web-dir', web] })
     try {
       const index = await fetch(`${server.url}/`)
       expect(await index.text()).toContain('<title>Airlock</title>')
@@ -131,10 +118,7 @@ describe('airlock-server command', () => {
       ],
       { stdio: 'ignore' },
     )
-    const server = await startServerProcess({
-      dataDir: join(dir, 'data'),
-      args: ['--tls-cert', cert, '--tls-key', key],
-    })
+    const server = await startServer(join(dir, 'data'), { args: ['--tls-cert', cert, '--tls-key', key] })
     try {
       expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)
       const ca = await import('node:fs').then((fs) => fs.readFileSync(cert))
@@ -204,7 +188,7 @@ describe('airlock-server command', () => {
 
   it('on SIGTERM, finishes an in-flight upload before exiting', async () => {
     const dir = await tempDir()
-    let server = await startServerProcess({ dataDir: dir })
+    let server = await startServer(dir)
     try {
       const alice = await createAccount(server.url, server.setupCode!, 'alice')
       const token = await login(server.url, alice.first)
@@ -248,7 +232,7 @@ describe('airlock-server command', () => {
       expect(await status).toBe(204)
       expect(await exited).toBe(0)
 
-      server = await startServerProcess({ dataDir: dir })
+      server = await startServer(dir)
       const head = await tusHead(server.url, token, r.json.uploadUrl)
       expect(head.headers.get('upload-offset')).toBe(String(blob.length))
     } finally {

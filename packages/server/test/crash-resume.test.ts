@@ -3,18 +3,8 @@ import { stat } from 'node:fs/promises'
 import http from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Actor,
-  removeDir,
-  request,
-  type ServerProcess,
-  sendItem,
-  slowPatch,
-  startServerProcess,
-  startWithAlice,
-  tusHead,
-  until,
-} from './harness.js'
+import { removeDir, type ServerProcess, startServer, until } from '../../../test-support/harness.js'
+import { type Actor, request, sendItem, slowPatch, startWithAlice, tusHead } from './api-client.js'
 
 const MiB = 1024 * 1024
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
@@ -34,13 +24,13 @@ describe('kill -9 during uploads and downloads (real server process)', () => {
     ;({ dir, server, alice, token } = await startWithAlice())
   })
   afterAll(async () => {
-    await server?.kill9()
+    await server?.stop('SIGKILL')
     await removeDir(dir)
   })
 
   const restart = async () => {
-    await server.kill9()
-    server = await startServerProcess({ dataDir: dir })
+    await server.stop('SIGKILL')
+    server = await startServer(dir)
   }
   const listIds = async () =>
     (

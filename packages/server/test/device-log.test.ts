@@ -1,5 +1,6 @@
 import { appendEntry, entryHash, verifyLog } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, type ServerProcess, startServer, tempDir } from '../../../test-support/harness.js'
 import {
   type Actor,
   addDevice,
@@ -8,13 +9,9 @@ import {
   login,
   newDevice,
   randomAccountId,
-  removeDir,
   request,
-  type ServerProcess,
-  startServerProcess,
   startWithAlice,
-  tempDir,
-} from './harness.js'
+} from './api-client.js'
 
 describe('device log (real server process)', () => {
   let dir: string
@@ -111,7 +108,7 @@ describe('device log (real server process)', () => {
 
   it('refuses removing the last active device', async () => {
     const dir2 = await tempDir()
-    const s2 = await startServerProcess({ dataDir: dir2 })
+    const s2 = await startServer(dir2)
     try {
       const solo = await createAccount(s2.url, s2.setupCode!, 'solo')
       const t = await login(s2.url, solo.first)

@@ -4,15 +4,8 @@ import { DEFAULT_POLICY, PUSH_CLOSE } from '@airlock/core'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import {
-  type Actor,
-  type ApiResult,
-  removeDir,
-  request,
-  type ServerProcess,
-  startWithAlice,
-  TUS,
-} from './harness.js'
+import { removeDir, type ServerProcess } from '../../../test-support/harness.js'
+import { type Actor, type ApiResult, request, startWithAlice, TUS } from './api-client.js'
 
 /**
  * SECURITY-TESTS 7 and 24: fast-check over every HTTP body schema, query and path parameter, the
@@ -62,7 +55,7 @@ const jsonRoutes = (): [string, string, string[], boolean][] => [
   [
     'POST',
     `/conversations/${alice.selfConversationId}/items`,
-    ['ciphertextSize', 'label', 'sensitivity'],
+    ['ciphertextSize', 'idempotencyKey', 'sensitivity'],
     true,
   ],
   ['PUT', `/conversations/${alice.selfConversationId}/retention`, ['retentionMs'], true],

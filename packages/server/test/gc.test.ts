@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { removeDir, tempDir } from '../../../test-support/harness.js'
 import { collectGarbage } from '../src/gc.js'
 import { LocalBlobStore } from '../src/storage/blob/local-blob-store.js'
 import type { MetadataStore } from '../src/storage/metadata/metadata-store.js'
 import { openSqliteStore } from '../src/storage/metadata/sqlite.js'
-import { removeDir, tempDir } from './harness.js'
 
 const HOUR = 3600_000
 
@@ -48,7 +48,7 @@ describe('garbage collection', () => {
         senderDeviceId: account.device,
         ciphertextSize: 10,
         manifestSize: 0,
-        label: null,
+        idempotencyKey: null,
         createdAt: 0,
         expiresAt,
       },

@@ -3,19 +3,17 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Metadata } from '@tus/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, type ServerProcess, until } from '../../../test-support/harness.js'
 import {
   type Actor,
-  removeDir,
   request,
-  type ServerProcess,
   sendItem,
   slowPatch,
   startWithAlice,
   TUS,
   tusHead,
   tusPatch,
-  until,
-} from './harness.js'
+} from './api-client.js'
 
 const MiB = 1024 * 1024
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')

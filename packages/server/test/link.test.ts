@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Actor, addDevice, removeDir, request, type ServerProcess, startWithAlice } from './harness.js'
+import { removeDir, type ServerProcess } from '../../../test-support/harness.js'
+import { type Actor, addDevice, request, startWithAlice } from './api-client.js'
 
 const b64 = (s: string) => Buffer.from(s).toString('base64url')
 

@@ -4,6 +4,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeDir, type ServerProcess, startServer, tempDir, until } from '../../../test-support/harness.js'
 import type { FollowedBlob } from '../src/storage/blob/blob-store.js'
 import { LocalBlobStore } from '../src/storage/blob/local-blob-store.js'
 import {
@@ -11,16 +12,11 @@ import {
   createAccount,
   login,
   pushSocket,
-  removeDir,
   request,
-  type ServerProcess,
   sendItem,
-  startServerProcess,
   startWithAlicePhoneAndBob,
-  tempDir,
   tusPatch,
-  until,
-} from './harness.js'
+} from './api-client.js'
 import { s3Args, startS3Server } from './services.js'
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
@@ -387,10 +383,7 @@ describe('GET /items/:id/live on a server whose blobs are in S3', () => {
     let server: ServerProcess | undefined
     try {
       const bucket = await s3.bucket()
-      server = await startServerProcess({
-        dataDir: dir,
-        args: s3Args(bucket),
-      })
+      server = await startServer(dir, { args: s3Args(bucket) })
       const alice = await createAccount(server.url, server.setupCode!, 'alice')
       const token = await login(server.url, alice.first)
       const r = await request(server.url, 'POST', `/conversations/${alice.selfConversationId}/items`, {

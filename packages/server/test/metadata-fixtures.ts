@@ -59,7 +59,7 @@ export function item(
     senderDeviceId: a.deviceId,
     ciphertextSize: size,
     manifestSize: 0,
-    label: null,
+    idempotencyKey: null,
     createdAt: T0,
     expiresAt: T0 + 1000,
     ...over,

@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { bootId } from '@airlock/core/node'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { removeDir, tempDir } from '../../../test-support/harness.js'
 import { LocalBlobStore } from '../src/storage/blob/local-blob-store.js'
-import { removeDir, tempDir } from './harness.js'
 
 /**
  * SECURITY-TESTS 23, power loss: a staged upload's resumable size must not count bytes that

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { PUSH_CLOSE } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { removeDir, type ServerProcess, until } from '../../../test-support/harness.js'
 import {
   type Actor,
   addDevice,
@@ -9,13 +10,10 @@ import {
   createAccount,
   login,
   pushSocket,
-  removeDir,
   request,
-  type ServerProcess,
   sendItem,
   startWithAlice,
-  until,
-} from './harness.js'
+} from './api-client.js'
 
 describe('push over WebSocket (real server process)', () => {
   let dir: string

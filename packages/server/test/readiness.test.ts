@@ -1,12 +1,15 @@
 import { execFile } from 'node:child_process'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
-import { removeDir, request, type ServerProcess, startServerProcess, tempDir } from './harness.js'
+import {
+  removeDir,
+  SERVER_BIN,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
+import { request } from './api-client.js'
 import { freshSchema, type PgSchema, type S3Server, s3Args, skipPg, startS3Server } from './services.js'
-
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js')
 
 describe('storage settings', () => {
   it.each([
@@ -15,7 +18,7 @@ describe('storage settings', () => {
     [['--s3-bucket', 'b', '--s3-access-key-id', 'k'], 'go together'],
     [['--s3-bucket', 'b', '--s3-part-size', '1M'], '5M'],
   ])('refuses %j with exit code 2', async (args, message) => {
-    const r = await promisify(execFile)(process.execPath, [BIN, '--port', '0', ...args]).catch(
+    const r = await promisify(execFile)(process.execPath, [SERVER_BIN, '--port', '0', ...args]).catch(
       (e: { code: number; stderr: string }) => e,
     )
     expect((r as { code: number }).code).toBe(2)
@@ -41,10 +44,7 @@ describe.skipIf(skipPg)('a server on PostgreSQL + S3: /healthz and /readyz', () 
     schema = await freshSchema()
     s3 = await startS3Server()
     const bucket = await s3.bucket()
-    server = await startServerProcess({
-      dataDir: dir,
-      args: ['--database-url', schema.url, ...s3Args(bucket)],
-    })
+    server = await startServer(dir, { args: ['--database-url', schema.url, ...s3Args(bucket)] })
     expect(server.setupCode).toMatch(/^[0-9A-Z-]+$/)
     expect((await request(server.url, 'GET', '/readyz')).status).toBe(200)
     expect((await request(server.url, 'GET', '/healthz')).status).toBe(200)

@@ -3,16 +3,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import {
-  addDevice,
-  createAccount,
-  login,
-  removeDir,
-  request,
-  sendItem,
-  startServerProcess,
-  tempDir,
-} from './harness.js'
+import { removeDir, startServer, tempDir } from '../../../test-support/harness.js'
+import { addDevice, createAccount, login, request, sendItem } from './api-client.js'
 
 async function allFiles(dir: string): Promise<Buffer[]> {
   const out: Buffer[] = []
@@ -30,7 +22,7 @@ async function allFiles(dir: string): Promise<Buffer[]> {
 describe('no secrets at rest or in logs (real server process)', () => {
   it('stores only hashes of codes, tokens and mailbox secrets, and logs none of them', async () => {
     const dir = await tempDir()
-    const server = await startServerProcess({ dataDir: dir, args: ['--log-level', 'trace'] })
+    const server = await startServer(dir, { args: ['--log-level', 'trace'] })
     const secrets: string[] = []
     try {
       secrets.push(server.setupCode!, server.setupCode!.replaceAll('-', ''))

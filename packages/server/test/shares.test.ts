@@ -18,19 +18,8 @@ import {
   shareFileCiphertextSize,
 } from '@airlock/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type Actor,
-  createAccount,
-  type Json,
-  login,
-  removeDir,
-  request,
-  type ServerProcess,
-  sendItem,
-  startServerProcess,
-  tempDir,
-  tusPatch,
-} from './harness.js'
+import { removeDir, type ServerProcess, startServer, tempDir } from '../../../test-support/harness.js'
+import { type Actor, createAccount, type Json, login, request, sendItem, tusPatch } from './api-client.js'
 
 /** Every file name under `dir`, recursively. */
 async function filesUnder(dir: string): Promise<string[]> {
@@ -59,7 +48,7 @@ describe('share links (real server process)', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    server = await startServerProcess({ dataDir: dir, args: ['--max-share-days', '2'] })
+    server = await startServer(dir, { args: ['--max-share-days', '2'] })
     alice = await createAccount(server.url, server.setupCode!, 'alice')
     token = await login(server.url, alice.first)
     const invite = await request(server.url, 'POST', '/invites', { token, json: {} })
@@ -228,6 +217,14 @@ describe('share links (real server process)', () => {
     itemId = own
     try {
       const s = await makeShare()
+      // A HEAD (a link checker, a browser's preview) is not a download.
+      const open = await request(server.url, 'POST', `/public/shares/${s.shareId}/open`)
+      const headers = { [SHARE_SESSION_HEADER]: open.json.session }
+      const head = await request(server.url, 'HEAD', `/public/shares/${s.shareId}/blobs/0`, { headers })
+      expect(head.status).toBe(200)
+      expect((await request(server.url, 'GET', `/items/${own}/accesses`, { token })).json.accesses).toEqual(
+        [],
+      )
       expect(await download(s)).toEqual(s.plaintext)
       const log = await request(server.url, 'GET', `/items/${own}/accesses`, { token })
       expect(log.json.accesses).toMatchObject([{ shareId: s.shareId, accountId: null, deviceId: null }])

@@ -92,7 +92,7 @@ function Main() {
   }, [])
 
   const banner = error && (
-    <div class={error.security ? 'banner security' : 'banner'} role="alert">
+    <div class={error.kind === 'security' ? 'banner security' : 'banner'} role="alert">
       <span>{error.message}</span>
       <button type="button" class="link" onClick={() => setError(null)} aria-label="Dismiss">
         ✕

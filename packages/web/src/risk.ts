@@ -1,10 +1,10 @@
-import { assessRisk, type RiskReport, safeFilename } from '@airlock/core'
+import { assessRisk, assessRiskByName, type RiskReport } from '@airlock/core'
 
 /**
- * The web app's words for core's risk assessment (SECURITY-TESTS 21): programs, scripts,
- * macro-enabled documents, and content that does not match the name. Always judged on the name
- * the file is saved under (`safeFilename`), so a trailing dot or an invisible character cannot
- * hide an extension.
+ * The web app's words for core's risk assessment (SECURITY-TESTS 21, 29): programs, scripts,
+ * macro-enabled documents, and content that does not match the name. Core judges the name the
+ * file is saved under (`safeFilename`), so a trailing dot or an invisible character cannot hide
+ * an extension; this file only words its report.
  */
 
 export interface Risk {
@@ -22,8 +22,8 @@ const FAMILY: Record<string, string> = {
   zip: 'zip archive',
 }
 
-function sentence(report: RiskReport, nameOnly: boolean): Risk | null {
-  const reasons = nameOnly ? report.reasons.filter((r) => r.detail.endsWith(' name')) : report.reasons
+function sentence(report: RiskReport): Risk | null {
+  const reasons = report.reasons
   // Content outranks names: say what the file is when its bytes tell.
   const r = reasons.find((x) => !x.detail.endsWith(' name')) ?? reasons[0]
   if (!r) return null
@@ -50,10 +50,10 @@ function sentence(report: RiskReport, nameOnly: boolean): Risk | null {
 
 /** A warning from the name alone (shown in the timeline before download). */
 export function riskByName(name: string): Risk | null {
-  return sentence(assessRisk({ name: safeFilename(name), head: new Uint8Array(0) }), true)
+  return sentence(assessRiskByName(name))
 }
 
 /** The warning for a received file from its name and its first and last bytes. */
 export function riskOf(name: string, head: Uint8Array, tail?: Uint8Array): Risk | null {
-  return sentence(assessRisk({ name: safeFilename(name), head, ...(tail ? { tail } : {}) }), false)
+  return sentence(assessRisk({ name, head, ...(tail ? { tail } : {}) }))
 }

@@ -1,13 +1,12 @@
-import { Upload } from 'tus-js-client'
 import type { ErrorInfo } from './errors.ts'
 import { Store } from './state.ts'
 import type { PendingUpload } from './worker/items.ts'
 import { call, errorInfo, on } from './worker-client.ts'
 
 /**
- * Transfers in progress, with speed and time left. Sending: the worker encrypts into OPFS, this
- * page uploads the spooled ciphertext with tus (resumable, retried across dropped connections;
- * a reload resumes it from the pending list), then the worker commits the signed manifest.
+ * Transfers in progress, with speed and time left. Sending: the worker encrypts into OPFS,
+ * uploads the spooled ciphertext with core's tus uploader (resumable, retried across dropped
+ * connections; a reload resumes it from the pending list), then commits the signed manifest.
  */
 
 export interface Transfer {
@@ -33,7 +32,6 @@ export interface Transfer {
 
 export const transfers = new Store<Transfer[]>([])
 
-const CHUNK = 16 * 1024 * 1024
 const samples = new Map<string, { t: number; n: number }[]>()
 
 export function setTransfer(id: string, patch: Partial<Transfer>): void {
@@ -73,7 +71,7 @@ on('progress', (p) => setTransfer(p.opId, { done: p.done, total: p.total }))
 let opCounter = 0
 export const newOpId = () => `op${Date.now().toString(36)}${(opCounter++).toString(36)}`
 
-/** Sends one file or note into a conversation: encrypt (worker) → upload (tus) → commit (worker). */
+/** Sends one file or note into a conversation: encrypt → upload (tus) → commit, in the worker. */
 export async function send(
   conversationId: string,
   data: Blob,
@@ -84,11 +82,9 @@ export async function send(
   const opId = newOpId()
   let cancelled = false
   let itemId: string | null = null
-  let upload: Upload | null = null
   const cancel = () => {
     cancelled = true
     void call('abort', opId)
-    upload?.abort(true).catch(() => {})
     if (itemId) void call('cancelUpload', itemId)
     setTransfer(opId, { phase: 'cancelled', cancel: undefined })
   }
@@ -109,46 +105,23 @@ export async function send(
     const p = await call('prepare', conversationId, input, opId)
     itemId = p.itemId
     if (cancelled) return
-    await navigator.locks.request(`airlock-upload-${p.itemId}`, () =>
-      resumeUpload(p, opId, (u) => {
-        upload = u
-      }),
-    )
+    await navigator.locks.request(`airlock-upload-${p.itemId}`, () => resumeUpload(p, opId))
   } catch (e) {
     if (cancelled) return
     const err = errorInfo(e)
     setTransfer(opId, { phase: 'failed', error: err, cancel: undefined })
     // A refusal by the organisation's policy is shown as a banner, not only in the transfer list.
-    if (POLICY_CODES.has(err.code)) opts.onRefused?.(err)
+    if (err.kind === 'policy' || SIZE_CODES.has(err.code)) opts.onRefused?.(err)
   }
 }
 
-const POLICY_CODES = new Set(['API_POLICY_FORBIDS', 'API_ITEM_TOO_LARGE', 'API_QUOTA_EXCEEDED', 'POLICY'])
+/** Refusals of the file's size, which the person can act on like a policy refusal. */
+const SIZE_CODES = new Set(['ITEM_TOO_LARGE', 'QUOTA_EXCEEDED'])
 
 /** Uploads a prepared item's spooled ciphertext and commits it; used for new sends and after a reload. */
-export async function resumeUpload(
-  p: PendingUpload,
-  opId: string,
-  started?: (u: Upload) => void,
-): Promise<void> {
+export async function resumeUpload(p: PendingUpload, opId: string): Promise<void> {
   setTransfer(opId, { phase: 'uploading', done: 0, total: p.ciphertextSize })
-  const file = await call('spooled', p.itemId)
-  await new Promise<void>((resolve, reject) => {
-    const u = new Upload(file, {
-      uploadUrl: new URL(p.uploadUrl, location.origin).href,
-      chunkSize: CHUNK,
-      retryDelays: [0, 1000, 2000, 5000, 10_000, 20_000, 30_000],
-      storeFingerprintForResuming: false,
-      onBeforeRequest: async (req) => {
-        req.setHeader('Authorization', `Bearer ${await call('token')}`)
-      },
-      onProgress: (sent) => setTransfer(opId, { done: sent }),
-      onSuccess: () => resolve(),
-      onError: (e) => reject(e),
-    })
-    started?.(u)
-    u.start()
-  })
+  await call('upload', p.itemId, opId)
   setTransfer(opId, { phase: 'committing' })
   await call('commit', p.itemId)
   setTransfer(opId, { phase: 'done', done: p.ciphertextSize, cancel: undefined })
@@ -159,7 +132,6 @@ export async function resumeAll(): Promise<void> {
   const list = await call('pending')
   for (const p of list) {
     const opId = newOpId()
-    let upload: Upload | null = null
     addTransfer({
       id: opId,
       direction: 'up',
@@ -168,7 +140,7 @@ export async function resumeAll(): Promise<void> {
       done: 0,
       total: p.ciphertextSize,
       cancel: () => {
-        upload?.abort(true).catch(() => {})
+        void call('abort', opId)
         void call('cancelUpload', p.itemId)
         setTransfer(opId, { phase: 'cancelled', cancel: undefined })
       },
@@ -177,9 +149,7 @@ export async function resumeAll(): Promise<void> {
     void navigator.locks
       .request(`airlock-upload-${p.itemId}`, { ifAvailable: true }, async (lock) => {
         if (!lock) return dismiss(opId)
-        await resumeUpload(p, opId, (u) => {
-          upload = u
-        })
+        await resumeUpload(p, opId)
       })
       .catch((e) => setTransfer(opId, { phase: 'failed', error: errorInfo(e), cancel: undefined }))
   }

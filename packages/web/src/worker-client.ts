@@ -65,5 +65,5 @@ export function on<E extends keyof WorkerEvents>(event: E, f: (data: WorkerEvent
 
 export function errorInfo(e: unknown): ErrorInfo {
   if (e instanceof WorkerCallError) return e.info
-  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e), security: false }
+  return { code: 'INTERNAL', kind: 'failed', message: e instanceof Error ? e.message : String(e) }
 }

@@ -10,7 +10,12 @@ import type { ErrorInfo } from './errors.ts'
 /** Every event the worker emits, by name, with its data. */
 export interface WorkerEvents {
   /** Bytes done of an operation the page started with this `opId`. */
-  progress: { opId: string; phase: 'encrypt' | 'download' | 'export' | 'share'; done: number; total: number }
+  progress: {
+    opId: string
+    phase: 'encrypt' | 'upload' | 'download' | 'export' | 'share'
+    done: number
+    total: number
+  }
   /** Something changed on the server (a device-log change only after the worker synced it), or
    * the push socket reconnected (`resync`) and the page should catch up. */
   push: PushEvent | { type: 'resync' }

@@ -8,7 +8,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../../chromium.mjs'
 
 /**
  * The web app in Debian's Chromium (playwright-core, never a downloaded browser), one browser
- * context per device, against the real server process (packages/cli/test/harness.ts).
+ * context per device, against the real server process (test-support/harness.ts).
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')

@@ -3,7 +3,13 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
+import {
+  assertBuilt,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
 import {
   createAccount,
   type Device,
@@ -103,7 +109,7 @@ describe('the Accesses dialog', () => {
     const edited = await openAccesses()
     expect(edited.rows).toEqual([])
     expect(edited.code).toBe('ACCESS_LOG_TAMPERED')
-    expect(edited.alert).toMatch(/record of who downloaded this item does not verify/)
+    expect(edited.alert).toMatch(/access log of this item does not verify/)
     sql("UPDATE access_log SET address = '127.0.0.1' WHERE item_id = ? AND item_seq = 1", itemId)
     expect((await openAccesses()).rows).toHaveLength(2)
 

@@ -1,6 +1,12 @@
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
+import {
+  assertBuilt,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { createAccount, type Device, launch, openDevice, screenshot, sendNote } from './harness.js'
 
 // The Admin page, sensitivity labels and policy refusals in Chromium: an administrator's browser

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
+import {
+  assertBuilt,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
 import {
   approveByCode,
   createAccount,
@@ -160,7 +166,7 @@ describe('web app with two browser devices', () => {
     // The removed browser cannot verify its removal (it can no longer read the log), so it says
     // plainly that the server refuses it and keeps its keys until the person forgets them. Not
     // red: red is only for what fails verification, and a refused login verified nothing.
-    const refused = b.page.locator('.banner:not(.security)', { hasText: 'refuses this browser' })
+    const refused = b.page.locator('.banner:not(.security)', { hasText: 'refused this device' })
     await refused.waitFor({ timeout: 30_000 })
     await b.page.reload()
     await refused.waitFor({ timeout: 30_000 })
@@ -170,6 +176,6 @@ describe('web app with two browser devices', () => {
 
   it('left no page errors and no Content-Security-Policy violations', () => {
     expect(a.problems).toEqual([])
-    expect(b.problems.filter((p) => !/refuses this browser|removed/.test(p))).toEqual([])
+    expect(b.problems.filter((p) => !/refused this device|removed/.test(p))).toEqual([])
   })
 })

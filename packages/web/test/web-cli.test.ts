@@ -11,7 +11,7 @@ import {
   type ServerProcess,
   startServer,
   tempDir,
-} from '../../cli/test/harness.js'
+} from '../../../test-support/harness.js'
 import {
   createAccount,
   type Device,

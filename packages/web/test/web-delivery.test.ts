@@ -4,7 +4,6 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cspProblems } from '../../cli/src/commands/verify-web.js'
 import {
   assertBuilt,
   cli,
@@ -12,8 +11,8 @@ import {
   type ServerProcess,
   startServer,
   tempDir,
-} from '../../cli/test/harness.js'
-import { startServerProcess } from '../../server/test/harness.js'
+} from '../../../test-support/harness.js'
+import { cspProblems } from '../../cli/src/commands/verify-web.js'
 import { launch, WEB_DIST } from './harness.js'
 
 // SECURITY-TESTS 25: strict CSP, SRI on every script and style, no third-party resources, a
@@ -124,10 +123,7 @@ describe('web delivery', () => {
     for (const f of list.files) f.sha256 = sha256(await readFile(join(evil, f.path)))
     await writeFile(join(evil, 'web-files.json'), JSON.stringify(list))
 
-    const evilServer = await startServerProcess({
-      dataDir: join(dir, 'evil-data'),
-      args: ['--web-dir', evil],
-    })
+    const evilServer = await startServer(join(dir, 'evil-data'), { args: ['--web-dir', evil] })
     try {
       const r = await cli(join(dir, 'home2'), ['--json', 'verify-web', evilServer.url])
       expect(r.code).toBe(6)

@@ -6,7 +6,13 @@ import { promisify } from 'node:util'
 import { type Browser, chromium } from 'playwright-core'
 import QRCode from 'qrcode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
+import {
+  assertBuilt,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
 import {
   CHROMIUM_ARGS,
   CHROMIUM_PATH,

@@ -13,7 +13,6 @@ import {
 import Database from 'better-sqlite3'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { deviceSecrets, pinnedLog } from '../../cli/test/evil-fixture.js'
 import {
   assertBuilt,
   cliJson,
@@ -21,7 +20,8 @@ import {
   type ServerProcess,
   startServer,
   tempDir,
-} from '../../cli/test/harness.js'
+} from '../../../test-support/harness.js'
+import { deviceSecrets, pinnedLog } from '../../cli/test/evil-fixture.js'
 import { createAccount, type Device, launch, openDevice, sendNote } from './harness.js'
 
 // A stranger with an ordinary account on the same server (mallory) signs an item with her own,

@@ -3,7 +3,13 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
+import {
+  assertBuilt,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { createAccount, type Device, item, launch, openDevice, sendFiles, sha256 } from './harness.js'
 
 // Share links in Chromium: made from the signed-in app, opened by browsers with no account.
@@ -88,7 +94,7 @@ describe('share links in the browser', () => {
     await carol.page.getByLabel('Passphrase').fill('blue harbour')
     await carol.page.getByRole('button', { name: 'Unlock' }).click()
     await carol.page.getByTestId('share-error').waitFor({ timeout: 60_000 })
-    expect(await carol.page.getByTestId('share-error').textContent()).toMatch(/Wrong passphrase/)
+    expect(await carol.page.getByTestId('share-error').textContent()).toMatch(/wrong passphrase/)
     await carol.page.getByLabel('Passphrase').fill('blue harbour 7')
     await carol.page.getByRole('button', { name: 'Unlock' }).click()
     await carol.page.getByText('minutes.bin').waitFor({ timeout: 60_000 })

@@ -4,7 +4,13 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, removeDir, type ServerProcess, startServer, tempDir } from '../../cli/test/harness.js'
+import {
+  assertBuilt,
+  removeDir,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from '../../../test-support/harness.js'
 import { createAccount, type Device, item, launch, openDevice, sendFiles, sendNote } from './harness.js'
 
 // The server's storage is changed behind the app's back (what a malicious or broken server could

@@ -1,41 +1,52 @@
 import {
   type AccessEntry,
-  type AccessHead,
+  type AccessPinStore,
+  fetchVerifiedAccessLog,
   itemIdSchema,
-  listAccessesResponseSchema,
   printable,
-  verifyAccessLog,
 } from '@airlock/core'
 import { z } from 'zod'
-import { readJson, writeFileAtomic } from '../config.js'
+import { type HomePaths, readJson, writeFileAtomic } from '../config.js'
 import type { Context } from '../context.js'
 import { CliError, isApiError } from '../errors.js'
 import { formatTime } from '../output.js'
 import { Session } from '../session.js'
 
-const PAGE = 500
-
 const pinsSchema = z.strictObject({
   v: z.literal(1),
   items: z.record(z.string(), z.strictObject({ seq: z.number().int().min(0), hash: z.string() })),
 })
-type Pins = z.infer<typeof pinsSchema>
+
+/** The access-log heads this device verified, one per item, in `accesses.json`. */
+function pinFile(home: HomePaths): AccessPinStore {
+  const load = async () => (await readJson(home.accesses, pinsSchema)) ?? { v: 1 as const, items: {} }
+  return {
+    get: async (itemId) => (await load()).items[itemId],
+    put: async (itemId, head) => {
+      const pins = await load()
+      pins.items[itemId] = head
+      await writeFileAtomic(home.accesses, JSON.stringify(pins))
+    },
+  }
+}
 
 /**
- * `airlock accesses <item-id>`: every download of an item this account sent, verified as one hash
- * chain from the item's first access (core's `verifyAccessLog`) and against the head this device
- * verified last time (kept in `accesses.json`), so rows edited, deleted or reordered in the
- * server's database — or a history rewritten since — end in exit 9 instead of a list.
+ * `airlock accesses <item-id>`: every download of an item this account sent, verified by core's
+ * `fetchVerifiedAccessLog` against the head this device verified last time, so rows edited,
+ * deleted or reordered in the server's database — or a history rewritten since — end in exit 9
+ * instead of a list.
  */
 export async function accesses(ctx: Context, id: string): Promise<void> {
   const itemId = itemIdSchema.safeParse(id)
   if (!itemId.success) throw new CliError('USAGE', 'that is not an item id (see `airlock inbox`)')
   const s = await Session.open(ctx.home, ctx.out)
-  const entries = await fetchAccesses(s, itemId.data)
-  const pins: Pins = (await readJson(s.home.accesses, pinsSchema)) ?? { v: 1, items: {} }
-  const head: AccessHead = verifyAccessLog(itemId.data, entries, pins.items[itemId.data])
-  pins.items[itemId.data] = head
-  await writeFileAtomic(s.home.accesses, JSON.stringify(pins))
+  const { entries, head } = await fetchVerifiedAccessLog(s.client, itemId.data, pinFile(s.home)).catch(
+    (e: unknown) => {
+      if (isApiError(e, 'FORBIDDEN'))
+        throw new CliError('USAGE', 'only the sending account can see who downloaded this item')
+      throw e
+    },
+  )
   const rows = entries.map((e) => ({ ...e, who: who(s, e) }))
   ctx.out.result(
     { itemId: itemId.data, verified: true, head, accesses: rows },
@@ -49,28 +60,6 @@ export async function accesses(ctx: Context, id: string): Promise<void> {
           `${rows.length} download${rows.length === 1 ? '' : 's'}; the log verifies (hash chain from the first access)`,
         ],
   )
-}
-
-async function fetchAccesses(s: Session, itemId: string): Promise<AccessEntry[]> {
-  const out: AccessEntry[] = []
-  for (;;) {
-    let page: z.infer<typeof listAccessesResponseSchema>
-    try {
-      page = await s.client.json('GET', `/items/${itemId}/accesses`, listAccessesResponseSchema, {
-        query: { since: out.length, limit: PAGE },
-      })
-    } catch (e) {
-      if (isApiError(e, 'NOT_FOUND'))
-        throw new CliError('NOT_FOUND', `no item ${itemId} sent by this account`)
-      if (isApiError(e, 'FORBIDDEN'))
-        throw new CliError('USAGE', 'only the sending account can see who downloaded this item')
-      throw e
-    }
-    if (page.itemId !== itemId)
-      throw new CliError('BAD_RESPONSE', 'the server sent the accesses of another item')
-    out.push(...page.accesses)
-    if (!page.more || page.accesses.length === 0) return out
-  }
 }
 
 /** A device of mine by name, another account's device by ids, or a share link. */

@@ -7,6 +7,7 @@ import {
   createInviteResponseSchema,
   findLabel,
   labelNameSchema,
+  NotFoundError,
   type Policy,
   policyResponseSchema,
   policySchema,
@@ -136,7 +137,7 @@ async function asAdmin(ctx: Context, refused: string, f: (s: Session) => Promise
 async function accountByName(s: Session, username: string): Promise<AdminAccount> {
   const r = await s.client.json('GET', '/admin/accounts', adminAccountsResponseSchema)
   const a = r.accounts.find((x) => x.username === username.toLowerCase())
-  if (!a) throw new CliError('NOT_FOUND', `no account named ${printable(username)}`)
+  if (!a) throw new NotFoundError(`no account named ${printable(username)}`)
   return a
 }
 

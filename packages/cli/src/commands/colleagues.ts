@@ -5,6 +5,8 @@ import {
   type GroupChange,
   groupFingerprint,
   logFingerprint,
+  NotFoundError,
+  parseRecipient,
   printable,
   type VerifiedGroup,
 } from '@airlock/core'
@@ -17,7 +19,7 @@ import {
   lookupColleague,
   pinColleague,
 } from '../conversations.js'
-import { CliError } from '../errors.js'
+import { CliError, describeError } from '../errors.js'
 import { confirm } from '../prompt.js'
 import { Session } from '../session.js'
 
@@ -39,7 +41,7 @@ export async function listColleagues(ctx: Context): Promise<void> {
         devices: log.active.length,
         verified: pinned.verified,
       }),
-      (e: Error) => ({ fingerprint: null, devices: 0, verified: false, error: e.message }),
+      (e: unknown) => ({ fingerprint: null, devices: 0, verified: false, error: describeError(e).message }),
     )
     rows.push({ username: c.username, accountId: c.accountId, ...r })
   }
@@ -116,8 +118,7 @@ export async function verifyColleague(
 export async function forgetColleague(ctx: Context, username: string): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
   const pinned = (await s.directory.listColleagues()).filter((c) => c.username === username)
-  if (pinned.length === 0)
-    throw new CliError('NOT_FOUND', `no colleague called ${printable(username)} is pinned`)
+  if (pinned.length === 0) throw new NotFoundError(`no colleague called ${printable(username)} is pinned`)
   for (const c of pinned) await s.directory.forget(c.accountId)
   ctx.out.result(
     { username, forgotten: pinned.map((c) => c.accountId) },
@@ -202,12 +203,14 @@ export async function changeGroup(
   await showGroup(ctx, s, g, op === 'add' ? 'added' : 'removed')
 }
 
+/** A `groups` argument: a group id, or a group's name (`#team`; here, where only a group can be meant, also `team`). */
 async function findGroup(s: Session, group: string): Promise<Conversation> {
-  if (/^[A-Za-z0-9_-]{22}$/.test(group)) {
-    const c = await getConversation(s, group)
+  const named = parseRecipient(group)
+  if (named.kind === 'conversation') {
+    const c = await getConversation(s, named.conversationId)
     if (c.kind === 'group') return c
   }
-  return (await groupNamed(s, group, true))!
+  return groupNamed(s, group)
 }
 
 async function showGroup(ctx: Context, s: Session, g: VerifiedGroup, what?: string): Promise<void> {

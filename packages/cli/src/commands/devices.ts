@@ -3,6 +3,7 @@ import {
   type DeviceRecord,
   deviceFingerprint,
   logFingerprint,
+  NotFoundError,
   printable,
   type VerifiedLog,
 } from '@airlock/core'
@@ -83,7 +84,7 @@ export async function removeDevice(ctx: Context, id: string): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
   const matches = s.log.active.filter((d) => d.id === id || (id.length >= 4 && d.id.startsWith(id)))
   if (matches.length === 0)
-    throw new CliError('NOT_FOUND', `no active device ${printable(id)} (see \`airlock devices\`)`)
+    throw new NotFoundError(`no active device ${printable(id)} (see \`airlock devices\`)`)
   if (matches.length > 1)
     throw new CliError('USAGE', `${printable(id)} matches several devices; give more of the id`)
   const target = matches[0]!

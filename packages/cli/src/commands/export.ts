@@ -12,12 +12,15 @@ import type { Context } from '../context.js'
 import { openReceived } from '../download.js'
 import { CliError, describeError } from '../errors.js'
 import { itemFileName, listItems } from '../items.js'
-import { saveStream } from '../placement.js'
+import { receivedMode, saveStream } from '../placement.js'
 import { readLine, readSecret } from '../prompt.js'
+import { checkRisk, reportRisk, type riskJson } from '../risky.js'
 import { Session } from '../session.js'
 
 export interface ExportOptions {
   decrypted?: boolean
+  /** Permissions of the written files (`--mode`, default 600). */
+  mode?: string
   passphrase?: boolean
   passphraseFile?: string
 }
@@ -38,6 +41,7 @@ export async function exportItems(ctx: Context, dir: string, opts: ExportOptions
   const { out } = ctx
   if (opts.decrypted && opts.passphrase)
     throw new CliError('USAGE', 'choose --decrypted or --passphrase, not both')
+  const mode = receivedMode(opts.mode)
   const dest = resolve(dir)
   const s = await Session.open(ctx.home, out)
   const passphrase = opts.passphrase ? await askPassphrase(opts.passphraseFile) : null
@@ -56,23 +60,27 @@ export async function exportItems(ctx: Context, dir: string, opts: ExportOptions
   }
 
   const items = (await listItems(s)).filter((i): i is CommittedItem => !i.deleted)
-  const exported: { itemId: string; path: string }[] = []
+  const exported: { itemId: string; path: string; risk?: ReturnType<typeof riskJson> }[] = []
   const failed: { itemId: string; code: string; message: string }[] = []
   for (const item of items) {
     try {
       const { manifest, plaintext, done } = await openReceived(s, item, out)
       const name = itemFileName(manifest)
-      let path: string
-      if (opts.decrypted) path = await saveStream(dest, name, plaintext, 0o600)
-      else {
+      if (opts.decrypted) {
+        const path = await saveStream(dest, name, plaintext, mode)
+        await done()
+        // Plain files are checked as `get` checks them; .age files cannot run as they are.
+        const risk = manifest.kind === 'file' ? reportRisk(out, path, await checkRisk(path, name)) : null
+        exported.push({ itemId: item.itemId, path, risk })
+      } else {
         const encrypted = passphrase
           ? await encryptStreamWithPassphrase(passphrase, plaintext, { aead: nodeAead })
           : await encryptStream([s.device.record.x25519Recipient], plaintext, { aead: nodeAead })
-        path = await saveStream(dest, `${name}.age`, encrypted, 0o600)
+        const path = await saveStream(dest, `${name}.age`, encrypted, mode)
+        await done()
+        exported.push({ itemId: item.itemId, path })
       }
-      await done()
-      exported.push({ itemId: item.itemId, path })
-      out.info(`exported ${printable(path)}`)
+      out.info(`exported ${printable(exported.at(-1)!.path)}`)
     } catch (e) {
       const d = describeError(e)
       failed.push({ itemId: item.itemId, code: d.code, message: d.message })

@@ -1,12 +1,13 @@
 import { resolve } from 'node:path'
-import { type CommittedItem, deleteItemResponseSchema, printable } from '@airlock/core'
+import { BadResponseError, type CommittedItem, deleteItemResponseSchema, printable } from '@airlock/core'
 import type { Context } from '../context.js'
 import { conversationLabel, listConversations, resolveTarget } from '../conversations.js'
 import { receiveItem } from '../download.js'
 import { CliError, describeError, isApiError } from '../errors.js'
 import { findItem, itemFileName, listItems, openItemManifest } from '../items.js'
 import { formatBytes, formatTime } from '../output.js'
-import { checkRisk, reportRisk } from '../risky.js'
+import { receivedMode } from '../placement.js'
+import { checkRisk, reportRisk, riskByName } from '../risky.js'
 import { Session } from '../session.js'
 
 /**
@@ -37,6 +38,8 @@ export async function inbox(ctx: Context, opts: { in?: string } = {}): Promise<v
           created: m.created,
           label: m.label ?? null,
           expiresAt: item.expiresAt ?? null,
+          // From the name alone, as it would be saved; `get` judges the content too.
+          risk: m.kind === 'file' ? riskByName(m.filename) : null,
           verified: true as const,
         })
       } catch (e) {
@@ -57,7 +60,7 @@ export async function inbox(ctx: Context, opts: { in?: string } = {}): Promise<v
       ? ['(no items)']
       : rows.map((r) =>
           r.verified
-            ? `${r.itemId}  ${r.in.padEnd(12)}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${labelTag(r.label)}${r.name === null ? '(note)' : printable(r.name)}  from ${printable(r.fromName)}${r.expiresAt === null ? '' : `  (deleted ${formatTime(r.expiresAt)})`}`
+            ? `${r.itemId}  ${r.in.padEnd(12)}  ${formatTime(r.created)}  ${formatBytes(r.size).padStart(9)}  ${labelTag(r.label)}${r.name === null ? '(note)' : printable(r.name)}${r.risk ? `  [RISKY: ${r.risk.reasons.map((x) => x.detail).join(', ')}]` : ''}  from ${printable(r.fromName)}${r.expiresAt === null ? '' : `  (deleted ${formatTime(r.expiresAt)})`}`
             : r.error === 'NO_MATCH' || r.error === 'NOT_RECIPIENT'
               ? `${r.itemId}  ${r.in.padEnd(12)}  (not addressed to this device)`
               : r.error === 'LABEL_MISMATCH'
@@ -67,13 +70,14 @@ export async function inbox(ctx: Context, opts: { in?: string } = {}): Promise<v
   )
 }
 
-/** `airlock get <id> [--out dir]`: downloads, verifies and saves one item. */
-export async function get(ctx: Context, id: string, opts: { out?: string }): Promise<void> {
+/** `airlock get <id> [--out dir] [--mode 600]`: downloads, verifies and saves one item. */
+export async function get(ctx: Context, id: string, opts: { out?: string; mode?: string }): Promise<void> {
+  const mode = receivedMode(opts.mode)
   const s = await Session.open(ctx.home, ctx.out)
   const item = await findItem(s, id)
-  const r = await receiveItem(s, item, resolve(opts.out ?? '.'), ctx.out)
+  const r = await receiveItem(s, item, resolve(opts.out ?? '.'), ctx.out, mode)
   const name = itemFileName(r.manifest)
-  const risk = r.manifest.kind === 'file' ? reportRisk(ctx.out, name, await checkRisk(r.path, name)) : null
+  const risk = r.manifest.kind === 'file' ? reportRisk(ctx.out, r.path, await checkRisk(r.path, name)) : null
   ctx.out.result(
     {
       itemId: r.itemId,
@@ -96,7 +100,7 @@ export async function rm(ctx: Context, id: string): Promise<void> {
   const item = await findItem(s, id)
   try {
     const r = await s.client.json('DELETE', `/items/${item.itemId}`, deleteItemResponseSchema)
-    if (r.itemId !== item.itemId) throw new CliError('BAD_RESPONSE', 'the server deleted another item')
+    if (r.itemId !== item.itemId) throw new BadResponseError('delete answer (another item)')
   } catch (e) {
     if (isApiError(e, 'FORBIDDEN'))
       throw new CliError('USAGE', 'only the sending account can delete this item')

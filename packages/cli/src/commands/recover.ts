@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import {
+  DeviceRemovedError,
   deviceFingerprint,
   findActiveDevice,
   generateDevice,
@@ -38,7 +39,7 @@ export async function recover(
   await login(client, key.device)
   const log = await fetchLog(client, key.accountId, key.pin)
   if (!findActiveDevice(log, key.device.record.id)) {
-    throw new CliError('DEVICE_REMOVED', 'this recovery key was removed from the account')
+    throw new DeviceRemovedError('this recovery key was removed from the account')
   }
   const device = await generateDevice({ name, kind: 'cli' })
   const next = await publishLogEntry(client, prepareLogEntry(log, key.device, 'add', device.record))

@@ -12,7 +12,13 @@ import {
 } from '@airlock/core'
 import { fileSource } from '@airlock/core/node'
 import type { Context } from '../context.js'
-import { conversationLabel, getConversation, resolveTarget, selfConversation } from '../conversations.js'
+import {
+  conversationLabel,
+  destinationLabel,
+  getConversation,
+  resolveTarget,
+  selfConversation,
+} from '../conversations.js'
 import { CliError } from '../errors.js'
 import { listEntries } from '../outbox.js'
 import { formatBytes } from '../output.js'
@@ -29,8 +35,9 @@ export async function send(
     throw new CliError('USAGE', '--name goes with a single file or -')
   const s = await Session.open(ctx.home, ctx.out)
   const target = await resolveTarget(s, opts.to)
+  const to = await whereTo(s, target)
   const label = await policyLabel(s, opts.label)
-  const sent: SentItem[] = []
+  const sent: Sent[] = []
   // An earlier interrupted run is finished first; sources it re-sends are not sent twice.
   const resumed = await resumeAll(ctx, s, sent)
   const temps: string[] = []
@@ -38,13 +45,13 @@ export async function send(
     for (const p of paths) {
       for (const src of await expand(ctx, s, p, opts.name, temps)) {
         if (src.path && resumed.has(sourceKey(src))) continue
-        sent.push(await sendOne(ctx, s, label === undefined ? src : { ...src, label }, target))
+        sent.push({ item: await sendOne(ctx, s, label === undefined ? src : { ...src, label }, target), to })
       }
     }
   } finally {
     for (const t of temps) await rm(t, { force: true })
   }
-  report(ctx, sent, await conversationLabel(s, target))
+  report(ctx, sent, to)
 }
 
 /** `airlock note [text]`: a text note (from the argument, or stdin when absent or `-`). */
@@ -60,6 +67,7 @@ export async function note(
   if (body.length === 0) throw new CliError('USAGE', 'the note is empty')
   const s = await Session.open(ctx.home, ctx.out)
   const target = await resolveTarget(s, opts.to)
+  const to = await whereTo(s, target)
   const label = await policyLabel(s, opts.label)
   const bytes = utf8(body)
   const src: SendSource = {
@@ -72,16 +80,37 @@ export async function note(
     type: 'text/plain; charset=utf-8',
     open: () => bytesStream(bytes),
   }
-  report(ctx, [await sendOne(ctx, s, src, target)], await conversationLabel(s, target))
+  report(ctx, [{ item: await sendOne(ctx, s, src, target), to }], to)
 }
 
 /** `airlock resume`: finishes uploads an earlier run left in the outbox. */
 export async function resume(ctx: Context): Promise<void> {
   const s = await Session.open(ctx.home, ctx.out)
-  const sent: SentItem[] = []
+  const sent: Sent[] = []
   await resumeAll(ctx, s, sent)
   if (sent.length === 0) ctx.out.info('nothing to resume')
-  report(ctx, sent)
+  report(ctx, sent, null)
+}
+
+interface Sent {
+  item: SentItem
+  to: Destination
+}
+
+interface Destination {
+  /** `me`, `@bob`, `#team`. */
+  label: string
+  /** For people: `me`, `@bob`, `#team (id …)`. */
+  shown: string
+  conversationId: string
+}
+
+async function whereTo(s: Session, c: Conversation): Promise<Destination> {
+  return {
+    label: await conversationLabel(s, c),
+    shown: await destinationLabel(s, c),
+    conversationId: c.conversationId,
+  }
 }
 
 async function sendOne(ctx: Context, s: Session, src: SendSource, target: Conversation): Promise<SentItem> {
@@ -89,21 +118,20 @@ async function sendOne(ctx: Context, s: Session, src: SendSource, target: Conver
   return sendItem(s, src, ctx.out.progress(label, src.size), target)
 }
 
-async function resumeAll(ctx: Context, s: Session, sent: SentItem[]): Promise<Set<string>> {
+async function resumeAll(ctx: Context, s: Session, sent: Sent[]): Promise<Set<string>> {
   const done = new Set<string>()
+  const conversationOf = (cid: string | undefined) =>
+    cid === undefined || cid === s.config.selfConversationId ? selfConversation(s) : getConversation(s, cid)
   for (const entry of await listEntries(s.home)) {
     const label = printable(entry.source.name || 'note')
     const r = await resumeEntry(s, entry, ctx.out.progress(label.slice(0, 30), entry.ciphertextSize))
     if (r.status === 'busy') ctx.out.warn(`another airlock process is uploading ${label}`)
     else if (r.status === 'lost') ctx.out.warn(`could not resume ${label}: ${r.reason}`)
-    else if (r.status === 'sent') sent.push(r.item)
+    else if (r.status === 'sent')
+      sent.push({ item: r.item, to: await whereTo(s, await conversationOf(entry.conversationId)) })
     else {
-      const cid = r.conversationId
-      const target =
-        cid === undefined || cid === s.config.selfConversationId
-          ? selfConversation(s)
-          : await getConversation(s, cid)
-      sent.push(await sendOne(ctx, s, r.source, target))
+      const target = await conversationOf(r.conversationId)
+      sent.push({ item: await sendOne(ctx, s, r.source, target), to: await whereTo(s, target) })
     }
     if (entry.source.path) done.add(`${entry.source.path}\n${entry.source.size}\n${entry.source.mtimeMs}`)
   }
@@ -124,12 +152,20 @@ function sourceKey(src: SendSource): string {
   return `${src.path}\n${src.size}\n${src.mtimeMs}`
 }
 
-function report(ctx: Context, sent: SentItem[], to = 'me'): void {
+/**
+ * One line per item, always saying where it went (`to @bob`, `to #team (id …)`, `to me`), so a
+ * name that led somewhere unexpected is seen. In JSON each item names its conversation, and
+ * `to` is where the items given on this command line went.
+ */
+function report(ctx: Context, sent: Sent[], to: Destination | null): void {
   ctx.out.result(
-    { sent, to },
+    {
+      sent: sent.map(({ item, to }) => ({ ...item, to: to.label, conversationId: to.conversationId })),
+      ...(to ? { to: to.label, conversationId: to.conversationId } : {}),
+    },
     sent.map(
-      (i) =>
-        `sent ${i.itemId}  ${i.label ? `[${i.label.toUpperCase()}]  ` : ''}${i.name ? printable(i.name) : '(note)'}  ${formatBytes(i.size)}  to ${to}`,
+      ({ item: i, to }) =>
+        `sent ${i.itemId}  ${i.label ? `[${i.label.toUpperCase()}]  ` : ''}${i.name ? printable(i.name) : '(note)'}  ${formatBytes(i.size)}  to ${to.shown}`,
     ),
   )
 }

@@ -5,6 +5,7 @@ import {
   type DeviceSecrets,
   deviceFingerprint,
   generateDevice,
+  LoginRefusedError,
   login,
   prepareLogEntry,
   publishLogEntry,
@@ -60,7 +61,7 @@ export async function setup(ctx: Context, serverUrl: string, opts: SetupOptions)
     created = await createAccount(client, device, { code, username })
   } catch (e) {
     if (isApiError(e, 'FORBIDDEN'))
-      throw new CliError('LOGIN_FAILED', 'the code is unknown, already used or expired')
+      throw new LoginRefusedError('the code is unknown, already used or expired')
     if (isApiError(e, 'USERNAME_TAKEN')) throw new CliError('USAGE', `the username ${username} is taken`)
     throw e
   }

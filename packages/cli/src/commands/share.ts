@@ -2,41 +2,31 @@ import { mkdtemp, open, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
-  type CommittedItem,
-  type CreateShareResponse,
-  createShareKeys,
-  createShareResponseSchema,
-  decryptShareFile,
-  encryptShareFile,
-  fromBase64Url,
+  type CiphertextStore,
+  createShare,
+  downloadShareFile,
+  finishShareDownload,
   listSharesResponseSchema,
-  type Manifest,
-  openShareManifest,
-  openShareResponseSchema,
+  openShare,
   parseShareLink,
   printable,
-  publicShareResponseSchema,
-  SHARE_MANIFEST_CONTEXT,
-  SHARE_SESSION_HEADER,
-  type ShareFile,
-  type ShareKeys,
+  type ShareSource,
+  type ShareSpool,
   type ShareSummary,
-  sealShareManifest,
-  shareFileCiphertextSize,
   shareSummarySchema,
+  startShareDownload,
 } from '@airlock/core'
 import { fileSink, fileSource, nodeAead, nodeSha256 } from '@airlock/core/node'
 import { ApiClient } from '../client.js'
 import type { Context } from '../context.js'
 import { openReceived } from '../download.js'
 import { CliError, isApiError } from '../errors.js'
-import { findItem, itemFileName, openItemManifest } from '../items.js'
+import { findItem, openItemManifest } from '../items.js'
 import { formatBytes, formatTime } from '../output.js'
-import { saveStream } from '../placement.js'
+import { receivedMode, saveStream } from '../placement.js'
 import { readLine, readSecret } from '../prompt.js'
 import { checkRisk, reportRisk } from '../risky.js'
 import { Session } from '../session.js'
-import { checkUploadUrl, isTransient, tusPatch, tusStatus } from '../tus.js'
 
 /**
  * Share links from the command line. `airlock share` opens (verifies and decrypts) my items
@@ -76,104 +66,47 @@ export async function share(ctx: Context, ids: string[], opts: ShareOptions): Pr
   const s = await Session.open(ctx.home, ctx.out)
   const passphrase =
     opts.passphrase || opts.passphraseFile ? await askNewPassphrase(opts.passphraseFile) : undefined
-  const items: { item: CommittedItem; manifest: Manifest }[] = []
+  const sources: ShareSource[] = []
   for (const id of ids) {
     const item = await findItem(s, id)
-    if (items.some((x) => x.item.itemId === item.itemId)) continue
-    items.push({ item, manifest: await openItemManifest(s, item) })
+    if (sources.some((x) => x.itemId === item.itemId)) continue
+    sources.push({
+      itemId: item.itemId,
+      manifest: await openItemManifest(s, item),
+      open: async () => {
+        const { plaintext, done } = await openReceived(s, item, ctx.out)
+        return { plaintext, verified: done }
+      },
+    })
   }
-  const keys = await createShareKeys(passphrase)
-  const sizes = await Promise.all(
-    items.map((x) => shareFileCiphertextSize(keys.fileRecipient, x.manifest.plaintextSize, nodeAead)),
-  )
-  const created = await s.client.json('POST', '/shares', createShareResponseSchema, {
-    body: {
-      itemIds: items.map((x) => x.item.itemId),
-      ciphertextSizes: sizes,
-      maxDownloads,
-      ...(expiresInSeconds === undefined ? {} : { expiresInSeconds }),
-    },
+  const created = await createShare(s.client, sources, spoolIn(s.home.downloads), {
+    maxDownloads,
+    ...(passphrase === undefined ? {} : { passphrase }),
+    ...(expiresInSeconds === undefined ? {} : { expiresInSeconds }),
+    aead: nodeAead,
+    sha256: nodeSha256,
+    retry: { giveUpMs: RETRY_MS },
   })
-  if (created.uploads.length !== items.length)
-    throw new CliError('BAD_RESPONSE', 'the server sent the wrong uploads')
-  let summary: ShareSummary
-  try {
-    summary = await uploadShare(s, ctx, keys, items, sizes, created)
-  } catch (e) {
-    // A link that could not be finished is withdrawn, so its partial files do not linger.
-    await s.client.send('DELETE', `/shares/${created.shareId}`).catch(() => {})
-    throw e
-  }
-  const link = `${s.client.origin}/s/${created.shareId}#${keys.fragment}`
+  const { link, summary } = created
   ctx.out.result({ shareId: created.shareId, link, passphrase: passphrase !== undefined, ...pick(summary) }, [
     link,
-    `${items.length} file(s), ${describeLimits(summary)}${passphrase ? '; the passphrase is needed too' : ''}.`,
+    `${sources.length} file(s), ${describeLimits(summary)}${passphrase ? '; the passphrase is needed too' : ''}.`,
     'Anyone with this link can download the files: the key after # never reaches the server.',
   ])
 }
 
-/** Re-encrypts each verified item to the link's key, uploads it, and commits the sealed manifest. */
-async function uploadShare(
-  s: Session,
-  ctx: Context,
-  keys: ShareKeys,
-  items: { item: CommittedItem; manifest: Manifest }[],
-  sizes: number[],
-  created: CreateShareResponse,
-): Promise<ShareSummary> {
-  const files: ShareFile[] = []
-  for (const [i, { item }] of items.entries()) {
-    const upload = created.uploads[i]!
-    const { manifest, plaintext, done } = await openReceived(s, item, ctx.out)
-    const spool = join(s.home.downloads, `${upload.blobId}.share`)
-    try {
-      const enc = await encryptShareFile(keys.fileRecipient, plaintext, manifest.plaintextSize, {
-        aead: nodeAead,
-        sha256: nodeSha256,
-      })
-      await enc.ciphertext.pipeTo(fileSink(spool, 'w'))
-      await done()
-      const sealed = enc.finish()
-      if (sealed.size !== sizes[i])
-        throw new CliError('IO', 'the ciphertext size differs from the reservation')
-      await uploadFile(s, checkUploadUrl(s.client, upload.uploadUrl), spool, sealed.size)
-      files.push({
-        name: itemFileName(manifest),
-        type: manifest.kind === 'note' ? 'text/plain' : manifest.type,
-        size: manifest.plaintextSize,
-        mtime: manifest.mtime,
-        ciphertextSize: sealed.size,
-        ciphertextSha256: sealed.sha256,
-      })
-    } finally {
-      await rm(spool, { force: true })
-    }
-  }
-  const sealed = await sealShareManifest(keys, {
-    v: 1,
-    context: SHARE_MANIFEST_CONTEXT,
-    fileIdentity: keys.fileIdentity,
-    files,
-  })
-  return s.client.json('PUT', `/shares/${created.shareId}/manifest`, shareSummarySchema, {
-    bytes: sealed,
-  })
-}
+/** Without progress for this long, an upload gives up. */
+const RETRY_MS = Number(process.env.AIRLOCK_RETRY_SECONDS ?? 60) * 1000
 
-/** Uploads a spooled file with tus, resuming at the server's offset after transient failures. */
-async function uploadFile(s: Session, path: string, file: string, size: number): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const { offset } = attempt === 0 ? { offset: 0 } : await tusStatus(s.client, path)
-      if (offset < size && (await tusPatch(s.client, path, offset, fileSource(file, offset))) !== size) {
-        throw new CliError('NETWORK', 'the upload ended early')
-      }
-      return
-    } catch (e) {
-      if (!isTransient(e) || attempt >= 5) throw e
-      if (isApiError(e, 'UNAUTHENTICATED')) await s.login()
-      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
-    }
+/** Re-encrypted files wait for their upload in `<home>/downloads/<blob id>.share`. */
+function spoolIn(dir: string): ShareSpool {
+  const path = (name: string) => join(dir, `${name}.share`)
+  return {
+    async write(name, ciphertext) {
+      await ciphertext.pipeTo(fileSink(path(name), 'w'))
+      return (offset) => fileSource(path(name), offset)
+    },
+    remove: (name) => rm(path(name), { force: true }),
   }
 }
 
@@ -234,8 +167,9 @@ export async function revokeShare(ctx: Context, id: string): Promise<void> {
 export async function openLink(
   ctx: Context,
   url: string | undefined,
-  opts: { out?: string; linkFile?: string; passphraseFile?: string },
+  opts: { out?: string; linkFile?: string; passphraseFile?: string; mode?: string },
 ): Promise<void> {
+  const mode = receivedMode(opts.mode)
   // The link holds the key: kept out of argv (visible in `ps`) unless the person typed it there.
   const text =
     url === undefined || url === '-'
@@ -243,45 +177,24 @@ export async function openLink(
       : url
   const link = parseShareLink(text.trim())
   const client = new ApiClient(link.origin)
-  const info = await gone(() =>
-    client.json('GET', `/public/shares/${link.shareId}`, publicShareResponseSchema),
+  const opened = await openShare(client, link, () =>
+    readSecret({ env: 'AIRLOCK_PASSPHRASE', file: opts.passphraseFile, question: 'Passphrase: ' }),
   )
-  const passphrase = link.needsPassphrase
-    ? await readSecret({ env: 'AIRLOCK_PASSPHRASE', file: opts.passphraseFile, question: 'Passphrase: ' })
-    : undefined
-  const manifest = await openShareManifest(fromBase64Url(info.manifest), link.fragment, passphrase)
-  if (info.files.length !== manifest.files.length)
-    throw new CliError('BAD_RESPONSE', 'the server lists other files than the link holds')
-  const opened = await gone(() =>
-    client.json('POST', `/public/shares/${link.shareId}/open`, openShareResponseSchema, { anonymous: true }),
-  )
-  const headers = { [SHARE_SESSION_HEADER]: opened.session }
+  const dl = await startShareDownload(client, opened)
   const dest = resolve(opts.out ?? '.')
   const tmp = await mkdtemp(join(tmpdir(), 'airlock-link-'))
   const saved: { name: string; size: number; path: string; risk: unknown }[] = []
   try {
-    for (const [i, file] of manifest.files.entries()) {
-      const part = join(tmp, `${i}.age`)
-      await fetchBlob(
-        client,
-        `/api/v1/public/shares/${link.shareId}/blobs/${i}`,
-        headers,
-        part,
-        file.ciphertextSize,
-      )
-      const plaintext = await decryptShareFile(manifest, i, fileSource(part), {
+    for (const [i, file] of dl.manifest.files.entries()) {
+      const plaintext = await downloadShareFile(client, dl, i, partFile(join(tmp, `${i}.age`)), {
         aead: nodeAead,
         sha256: nodeSha256,
       })
-      const path = await saveStream(dest, file.name || 'unnamed', plaintext)
-      const risk = reportRisk(ctx.out, file.name, await checkRisk(path, file.name))
+      const path = await saveStream(dest, file.name || 'unnamed', plaintext, mode)
+      const risk = reportRisk(ctx.out, path, await checkRisk(path, file.name))
       saved.push({ name: file.name, size: file.size, path, risk })
     }
-    const closed = await client.request('POST', `/public/shares/${link.shareId}/close`, {
-      anonymous: true,
-      headers,
-    })
-    closed.discard()
+    await finishShareDownload(client, dl)
   } finally {
     await rm(tmp, { recursive: true, force: true })
   }
@@ -291,67 +204,24 @@ export async function openLink(
   )
 }
 
-/**
- * Downloads one blob of a link to `part` (exactly `size` bytes, as the manifest says), resuming
- * with a Range request inside the same download session after a dropped connection.
- */
-async function fetchBlob(
-  client: ApiClient,
-  path: string,
-  headers: Record<string, string>,
-  part: string,
-  size: number,
-): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const have = (await stat(part).catch(() => null))?.size ?? 0
-    if (have === size && attempt > 0) return
-    try {
-      const res = await gone(() =>
-        client.stream('GET', path, { headers: have > 0 ? { ...headers, range: `bytes=${have}-` } : headers }),
-      )
-      if (
-        have > 0 &&
-        (res.status !== 206 || !String(res.headers['content-range']).startsWith(`bytes ${have}-`))
-      ) {
-        res.body.destroy()
-        throw new CliError('BAD_RESPONSE', 'the server answered a range request with another range')
-      }
-      const fh = await open(part, have > 0 ? 'a' : 'w', 0o600)
-      let n = have
+/** A downloaded file's ciphertext in a private temporary file. */
+function partFile(path: string): CiphertextStore {
+  return {
+    size: async () => (await stat(path).catch(() => null))?.size ?? 0,
+    async write(offset, body) {
+      const fh = await open(path, offset > 0 ? 'r+' : 'w', 0o600)
       try {
-        for await (const chunk of res.body) {
-          n += (chunk as Buffer).length
-          if (n > size) throw new CliError('BAD_RESPONSE', 'the server sent more bytes than the file has')
-          await fh.write(chunk as Buffer)
+        const reader = body.getReader()
+        for (let pos = offset; ; ) {
+          const { done, value } = await reader.read()
+          if (done) break
+          await fh.write(value, 0, value.length, pos)
+          pos += value.length
         }
-      } catch (e) {
-        res.body.destroy()
-        throw e instanceof CliError ? e : new CliError('NETWORK', 'the download was interrupted')
       } finally {
         await fh.close()
       }
-      if ((await stat(part)).size !== size) throw new CliError('NETWORK', 'the download ended early')
-      return
-    } catch (e) {
-      if (!isTransient(e) || isApiError(e, 'UNAUTHENTICATED') || attempt >= 5) throw e
-      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
-    }
-  }
-}
-
-/** A 410 from a share link becomes one clear message. */
-async function gone<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f()
-  } catch (e) {
-    if (isApiError(e, 'GONE'))
-      throw new CliError('NOT_FOUND', 'this share link has expired, was used up, or was revoked')
-    if (isApiError(e, 'SHARE_SUSPENDED'))
-      throw new CliError(
-        'NOT_FOUND',
-        "this share link is suspended: its owner's account has been disabled by an administrator",
-      )
-    if (isApiError(e, 'NOT_FOUND')) throw new CliError('NOT_FOUND', 'no such share link on this server')
-    throw e
+    },
+    read: async () => fileSource(path),
   }
 }

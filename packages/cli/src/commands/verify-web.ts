@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { readAll } from '@airlock/core'
+import { NetworkError, readAll } from '@airlock/core'
 import { z } from 'zod'
 import { serverOrigin } from '../config.js'
 import type { Context } from '../context.js'
@@ -45,7 +45,7 @@ async function fetchBytes(url: string): Promise<{ bytes: Uint8Array; headers: He
   try {
     res = await fetch(url, { redirect: 'error' })
   } catch {
-    throw new CliError('NETWORK', `cannot reach ${url}`)
+    throw new NetworkError(`cannot reach ${url}`)
   }
   if (!res.ok || !res.body) throw new CliError('WEB_MISMATCH', `${url} answered ${res.status}`)
   try {

@@ -31,7 +31,7 @@ import type { Auth } from './sessions.js'
 
 /**
  * Reserves an item in `conversation` and creates its empty blob; members' devices hear of the
- * upload so they may follow it. A retry with the same client `label` gets the same live
+ * upload so they may follow it. A retry with the same `idempotencyKey` gets the same live
  * reservation back (`created` false), to resume it after a lost response or a crash.
  */
 export async function reserveItem(
@@ -50,13 +50,13 @@ export async function reserveItem(
     throw new ServerError('ITEM_TOO_LARGE', `manifests are limited to ${ctx.config.maxManifestSize} bytes`)
   }
   const now = ctx.now()
-  if (body.label !== undefined) {
-    const prior = await ctx.store.items.findItemByLabel(auth.deviceId, body.label)
+  if (body.idempotencyKey !== undefined) {
+    const prior = await ctx.store.items.findItemByIdempotencyKey(auth.deviceId, body.idempotencyKey)
     if (prior && prior.conversationId === conversation.id && prior.expiresAt > now) {
       if (prior.state === 'committed')
-        throw new ServerError('ALREADY_COMMITTED', 'an item with this label is already committed')
+        throw new ServerError('ALREADY_COMMITTED', 'an item with this idempotency key is already committed')
       if (prior.ciphertextSize !== body.ciphertextSize)
-        throw new ConflictError('this label is used by another reservation')
+        throw new ConflictError('this idempotency key is used by another reservation')
       return {
         response: { itemId: prior.id, uploadUrl: uploadUrl(prior.id), expiresAt: prior.expiresAt },
         created: false,
@@ -85,7 +85,7 @@ export async function reserveItem(
       senderDeviceId: auth.deviceId,
       ciphertextSize: body.ciphertextSize,
       manifestSize: body.manifestSize ?? 0,
-      label: body.label ?? null,
+      idempotencyKey: body.idempotencyKey ?? null,
       createdAt: now,
       expiresAt,
       sensitivity,

@@ -216,19 +216,22 @@ export async function requireShareSession(ctx: AppContext, share: ShareRecord, t
  * The one place where a share blob is handed to someone without an account. A request that
  * starts at byte 0 is one download of the source item, recorded in its access log (as the link,
  * with the address) before the first byte, like any item download; a resumed range is not
- * counted again. Never logs the session or anything from the link.
+ * counted again, and a `HEAD` (`count` false) is no download at all. Never logs the session or
+ * anything from the link.
  */
 export async function readShareBlob(
   ctx: AppContext,
   share: ShareRecord,
   index: number,
   range: { start: number; end: number } | null,
-  address: string,
+  access: { address: string; count: boolean },
 ): Promise<Readable> {
   const blob = share.blobs[index]
   if (!blob) throw new NotFoundError()
   const itemId = share.itemIds[index]
-  if (itemId !== undefined) await recordDownload(ctx, { itemId, who: { shareId: share.id }, address, range })
+  const address = access.address
+  if (itemId !== undefined && access.count)
+    await recordDownload(ctx, { itemId, who: { shareId: share.id }, address, range })
   ctx.log.debug({ share: share.id, file: index, ip: address, range }, 'share blob served')
   return ctx.blobs.read(blob.id, range ?? undefined)
 }

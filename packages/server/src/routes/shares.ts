@@ -78,7 +78,11 @@ export function shareRoutes(app: FastifyInstance, ctx: AppContext): void {
     const index = paramOf(ENDPOINTS.downloadShareFile, 'n', req.params)
     const blob = share.blobs[index]
     if (!blob) throw new NotFoundError()
-    return sendBlob(req, reply, blob.size, (range) => readShareBlob(ctx, share, index, range, req.ip))
+    // HEAD (which Fastify answers from this route) is not a download.
+    const count = req.method === 'GET'
+    return sendBlob(req, reply, blob.size, (range) =>
+      readShareBlob(ctx, share, index, range, { address: req.ip, count }),
+    )
   })
 
   on(app, 'closeShare', async (req, reply) => {

@@ -20,7 +20,7 @@ export function AccessesDialog(props: { itemId: string; name: string; onClose: (
     <dialog ref={ref} onCancel={props.onClose} aria-labelledby="accesses-title" class="accesses">
       <h2 id="accesses-title">Accesses: {printable(props.name)}</h2>
       {error ? (
-        <p class={error.security ? 'error security' : 'error'} role="alert" data-code={error.code}>
+        <p class={error.kind === 'security' ? 'error security' : 'error'} role="alert" data-code={error.code}>
           {error.message}
         </p>
       ) : rows === null ? (

@@ -45,7 +45,7 @@ export function Conversations({ info, onError }: { info: AccountInfo; onError: (
   // The server lists only conversations I am in: one that left the list was left, or I was removed.
   const gone: ErrorInfo | null =
     rows && !row && cid !== info.selfConversationId
-      ? { code: 'NOT_MEMBER', message: 'you are no longer a member of this conversation', security: false }
+      ? { code: 'NOT_MEMBER', kind: 'notFound', message: 'you are no longer a member of this conversation' }
       : null
   const problem = gone ?? blocked ?? row?.problem ?? null
 

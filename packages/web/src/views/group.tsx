@@ -28,16 +28,20 @@ export function GroupPanel({
     onBlocked(
       v.myRole
         ? null
-        : { code: 'NOT_MEMBER', message: 'you are not a member of this group', security: false },
+        : { code: 'NOT_MEMBER', kind: 'notFound', message: 'you are not a member of this group' },
     )
   }
   const load = () =>
     call('group', cid).then(show, (e) => {
       const err = errorInfo(e)
       // A member who was removed can no longer read the group.
-      const gone = err.code === 'API_NOT_FOUND' || err.code === 'API_FORBIDDEN'
+      const gone = err.code === 'NOT_FOUND' || err.code === 'FORBIDDEN'
       const shown = gone
-        ? { code: 'NOT_MEMBER', message: 'you are no longer a member of this group', security: false }
+        ? {
+            code: 'NOT_MEMBER',
+            kind: 'notFound' as const,
+            message: 'you are no longer a member of this group',
+          }
         : err
       setProblem(shown)
       onBlocked(shown)
@@ -55,7 +59,7 @@ export function GroupPanel({
   }, [])
   if (problem)
     return (
-      <section class={problem.security ? 'panel keys-changed' : 'panel'} role="alert">
+      <section class={problem.kind === 'security' ? 'panel keys-changed' : 'panel'} role="alert">
         {problem.message}
       </section>
     )

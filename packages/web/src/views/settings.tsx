@@ -22,7 +22,7 @@ export function Settings({
     const f = new FormData(form)
     const pass = String(f.get('pass'))
     if (pass !== String(f.get('pass2'))) {
-      onError({ code: 'USAGE', message: 'the two passphrases differ', security: false })
+      onError({ code: 'INVALID_INPUT', kind: 'input', message: 'the two passphrases differ' })
       return
     }
     form.reset()

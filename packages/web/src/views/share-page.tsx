@@ -78,7 +78,11 @@ export function SharePage() {
           Files shared with you, end-to-end encrypted: they are decrypted here, in this browser.
         </p>
         {error && (
-          <div class={error.security ? 'banner security' : 'banner'} role="alert" data-testid="share-error">
+          <div
+            class={error.kind === 'security' ? 'banner security' : 'banner'}
+            role="alert"
+            data-testid="share-error"
+          >
             {error.message}
           </div>
         )}

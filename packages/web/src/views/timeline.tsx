@@ -202,7 +202,7 @@ export function Timeline({
         error: err,
         cancel: undefined,
       })
-      if (err.security) onError(err)
+      if (err.kind === 'security') onError(err)
     }
   }
 

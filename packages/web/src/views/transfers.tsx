@@ -47,7 +47,9 @@ export function Transfers() {
               )}
             </div>
             {active && <progress max={100} value={pct} aria-label={`${t.name} progress`} />}
-            {t.error && <p class={t.error.security ? 'error security' : 'error'}>{t.error.message}</p>}
+            {t.error && (
+              <p class={t.error.kind === 'security' ? 'error security' : 'error'}>{t.error.message}</p>
+            )}
           </li>
         )
       })}

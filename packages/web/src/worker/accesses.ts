@@ -1,6 +1,5 @@
-import { type AccessEntry, type AccessHead, listAccessesResponseSchema, verifyAccessLog } from '@airlock/core'
+import { type AccessHead, fetchVerifiedAccessLog } from '@airlock/core'
 import type { Account } from './account.ts'
-import { badResponse } from './api.ts'
 import * as store from './store.ts'
 
 /** One download of an item, for the Accesses dialog: only from a chain that verified. */
@@ -13,27 +12,16 @@ export interface AccessRow {
   address: string
 }
 
-const PAGE = 500
-
 /**
- * Who downloaded an item this account sent: the whole access chain from its first entry,
- * verified here (core's `verifyAccessLog`) and against the head this browser verified last time
- * (kept in IndexedDB), so an edited, deleted or reordered row on the server — or a history
- * rewritten since — fails with `ACCESS_LOG_TAMPERED` instead of showing a list.
+ * Who downloaded an item this account sent: core's `fetchVerifiedAccessLog`, against the head this
+ * browser verified last time (kept in IndexedDB), so an edited, deleted or reordered row on the
+ * server — or a history rewritten since — fails with `ACCESS_LOG_TAMPERED` instead of showing a list.
  */
 export async function itemAccesses(account: Account, itemId: string): Promise<AccessRow[]> {
-  const entries: AccessEntry[] = []
-  for (;;) {
-    const page = await account.api.json('GET', `/items/${itemId}/accesses`, listAccessesResponseSchema, {
-      query: { since: entries.length, limit: PAGE },
-    })
-    if (page.itemId !== itemId) throw badResponse()
-    entries.push(...page.accesses)
-    if (!page.more || page.accesses.length === 0) break
-  }
-  const key = `access-pin:${itemId}`
-  const head = verifyAccessLog(itemId, entries, await store.get<AccessHead>(key))
-  await store.put(key, head)
+  const { entries } = await fetchVerifiedAccessLog(account.api, itemId, {
+    get: (id) => store.get<AccessHead>(`access-pin:${id}`),
+    put: (id, head) => store.put(`access-pin:${id}`, head),
+  })
   const names = new Map(account.log.entries.map((e) => [e.device.id, e.device.name]))
   return entries.map((e) => ({
     seq: e.seq,

@@ -3,12 +3,12 @@ import {
   adminAccountSchema,
   adminAccountsResponseSchema,
   createInviteResponseSchema,
+  InvalidInputError,
   meResponseSchema,
   type Policy,
   policyResponseSchema,
   policySchema,
 } from '@airlock/core'
-import { WebError } from '../errors.ts'
 import type { Api } from './api.ts'
 
 /**
@@ -29,8 +29,7 @@ export function policy(api: Api): Promise<Policy> {
 /** Writes the whole policy document; checked here first so a bad form never leaves the browser. */
 export function putPolicy(api: Api, p: unknown): Promise<Policy> {
   const r = policySchema.safeParse(p)
-  if (!r.success)
-    throw new WebError('INVALID_INPUT', `the policy is not valid: ${r.error.issues[0]?.message ?? ''}`)
+  if (!r.success) throw new InvalidInputError(`the policy is not valid: ${r.error.issues[0]?.message ?? ''}`)
   return api.json('PUT', '/admin/policy', policyResponseSchema, { body: r.data })
 }
 

@@ -2,6 +2,8 @@ import {
   API_PREFIX,
   apiUrl,
   BadResponseError,
+  type DownloadOptions,
+  type DownloadResponse,
   type ExchangeOptions,
   type ExchangeResponse,
   isAirlockError,
@@ -25,8 +27,6 @@ const MAX_JSON_BYTES = 64 * 1024 * 1024
 export interface RequestOptions {
   body?: unknown
   bytes?: Uint8Array
-  /** A disk-backed body (an OPFS file), sent with the caller's content type. */
-  blob?: Blob
   query?: Record<string, string | number | undefined>
   anonymous?: boolean
   signal?: AbortSignal
@@ -88,6 +88,13 @@ export class Api implements Transport {
     return { status: res.status, header: (name) => res.headers.get(name) ?? undefined }
   }
 
+  /** For core's flows: a `GET` of a byte stream (share blobs). */
+  async download(path: string, opts: DownloadOptions = {}): Promise<DownloadResponse> {
+    const res = await this.request('GET', path, opts)
+    if (!res.body) throw new BadResponseError('download (without a body)')
+    return { status: res.status, header: (name) => res.headers.get(name) ?? undefined, body: res.body }
+  }
+
   /** Any request; resolves on 2xx, throws `ServerError` (after one fresh login on an expired session). */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
@@ -112,8 +119,6 @@ export class Api implements Transport {
     } else if (opts.bytes !== undefined) {
       headers['content-type'] = 'application/octet-stream'
       body = new Uint8Array(opts.bytes)
-    } else if (opts.blob !== undefined) {
-      body = opts.blob
     }
     const url = apiUrl(this.origin, API_PREFIX, path, opts.query)
     const init: RequestInit = { method, headers, redirect: 'error', cache: 'no-store', credentials: 'omit' }

@@ -14,11 +14,14 @@ import {
   listConversations,
   logFingerprint,
   lookupAccount,
-  openDirect,
+  NotFoundError,
+  parseRecipient,
   printable,
+  type ResolvedRecipient,
+  resolveRecipient,
   type VerifiedGroup,
 } from '@airlock/core'
-import { describeError, type ErrorInfo, WebError } from '../errors.ts'
+import { describeError, type ErrorInfo } from '../errors.ts'
 import type { Account } from './account.ts'
 import { directoryStore, knownUsername, rememberUsername } from './directory-store.ts'
 
@@ -132,11 +135,32 @@ export class Conversations {
     return [...self, ...others]
   }
 
-  /** Finds a colleague by username and returns (creating if needed) the direct conversation with them. */
-  async openDirect(username: string): Promise<{ conversationId: string; colleague: ColleagueInfo }> {
-    const found = await this.lookup(username)
-    const c = await openDirect(this.client(), found.accountId)
-    return { conversationId: c.conversationId, colleague: await this.colleague(found.accountId) }
+  /**
+   * Opens what a typed name means, as core's `resolveRecipient` decides for every client: a
+   * colleague's username (or `@name`) is the direct conversation with them (created if needed),
+   * never a group; `#name` is my one group of that name; an id is that conversation.
+   */
+  async openDirect(text: string): Promise<{ conversationId: string; colleague?: ColleagueInfo }> {
+    const a = this.account.info
+    let r: ResolvedRecipient
+    try {
+      r = await resolveRecipient(
+        this.client(),
+        { selfConversationId: a.selfConversationId, username: a.username },
+        text,
+      )
+    } catch (e) {
+      const named = parseRecipient(text)
+      if (named.kind === 'colleague' && isAirlockError(e, 'NOT_FOUND'))
+        throw new NotFoundError(`no one is called “${printable(named.username)}” on this server`)
+      throw e
+    }
+    if (!r.colleague) return { conversationId: r.conversation.conversationId }
+    await rememberUsername(r.colleague.accountId, r.colleague.username)
+    return {
+      conversationId: r.conversation.conversationId,
+      colleague: await this.colleague(r.colleague.accountId),
+    }
   }
 
   /** A colleague's pinned, synced device log and its safety fingerprint. */
@@ -216,7 +240,7 @@ export class Conversations {
       return found
     } catch (e) {
       if (isAirlockError(e, 'NOT_FOUND'))
-        throw new WebError('NOT_FOUND', `no one is called “${printable(username.trim())}” on this server`)
+        throw new NotFoundError(`no one is called “${printable(username.trim())}” on this server`)
       throw e
     }
   }

@@ -2,11 +2,11 @@ import {
   collisionKey,
   concatBytes,
   encryptStreamWithPassphrase,
+  InvalidInputError,
   safeFilename,
   unusedName,
   utf8,
 } from '@airlock/core'
-import { WebError } from '../errors.ts'
 import type { Items } from './items.ts'
 import * as opfs from './opfs.ts'
 
@@ -26,7 +26,7 @@ export async function exportAll(
   progress: (done: number, total: number) => void,
   signal: AbortSignal,
 ): Promise<File> {
-  if (passphrase.length < 8) throw new WebError('USAGE', 'choose a passphrase of at least 8 characters')
+  if (passphrase.length < 8) throw new InvalidInputError('choose a passphrase of at least 8 characters')
   const list = items.verified()
   const total = list.reduce((n, i) => n + i.size, 0)
   const taken = new Set<string>()

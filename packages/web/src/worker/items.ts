@@ -33,7 +33,7 @@ import * as store from './store.ts'
 /**
  * The timeline of a conversation: listing and verifying items (senders' logs from core's
  * `Directory`), sending (encrypt to every active device of every member, from verified logs only,
- * into OPFS, then the page uploads the file with tus and the worker commits the manifest), and
+ * into OPFS, uploaded with core's tus uploader, then the manifest is committed), and
  * receiving (ciphertext to OPFS, checked against the signed hash, then decrypted to OPFS).
  */
 
@@ -269,8 +269,8 @@ export class Items {
 
   /**
    * Encrypts a file or note to every active device of every member of `cid` (from verified logs)
-   * into OPFS and reserves its upload; the page uploads the spooled file with tus, then calls
-   * {@link commit}.
+   * into OPFS and reserves its upload; the worker's `upload` sends the spooled file with tus, then
+   * the page calls {@link commit}.
    */
   async prepare(
     cid: string,
@@ -341,6 +341,11 @@ export class Items {
     return itemRecipients(this.conversations.fresh(), await this.reader.conversation(cid))
   }
 
+  /** The verified manifest of an item of the timeline (for share links), if it is there. */
+  manifestOf(itemId: string): Manifest | undefined {
+    return this.manifests.get(itemId)
+  }
+
   /** Every item of the timeline that verified, oldest first (for export). */
   verified(): { itemId: string; name: string; kind: 'file' | 'note'; size: number; created: number }[] {
     return [...this.manifests.entries()].map(([itemId, m]) => ({
@@ -352,7 +357,7 @@ export class Items {
     }))
   }
 
-  /** The spooled ciphertext of a pending upload, for the page's tus upload. */
+  /** The spooled ciphertext of a pending upload, for the tus upload. */
   spooled(itemId: string): Promise<File> {
     return opfs.readFile(spoolName(itemId))
   }

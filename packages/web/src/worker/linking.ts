@@ -1,5 +1,5 @@
-import { type LinkServer, linkServerOver } from '@airlock/core'
-import { isApiError, WebError } from '../errors.ts'
+import { type LinkServer, linkServerOver, NotFoundError } from '@airlock/core'
+import { isApiError } from '../errors.ts'
 import type { Api } from './api.ts'
 
 /** Core's linking mailbox calls (link-session.ts) over the browser's API client. */
@@ -14,7 +14,7 @@ export function linkServer(api: Api): LinkServer {
     join: (target) =>
       server.join(target).catch((e) => {
         if (isApiError(e, 'NOT_FOUND') || isApiError(e, 'GONE'))
-          throw new WebError('NOT_FOUND', 'no device is waiting with that code (it may have expired)')
+          throw new NotFoundError('no device is waiting with that code (it may have expired)')
         throw e
       }),
   }

@@ -1,14 +1,19 @@
 /// <reference lib="webworker" />
 import {
   acceptLink,
+  checkUploadUrl,
   type DeviceRecord,
   deviceFingerprint,
+  InvalidInputError,
   logFingerprint,
+  NotFoundError,
+  NotSetUpError,
   offerLink,
   type Policy,
   parseLinkInput,
+  tusUpload,
 } from '@airlock/core'
-import { describeError, WebError } from '../errors.ts'
+import { describeError } from '../errors.ts'
 import type { WorkerEvents, WorkerMessage, WorkerQuestion, WorkerRequest } from '../worker-protocol.ts'
 import { itemAccesses } from './accesses.ts'
 import { Account, forget, newDevice } from './account.ts'
@@ -59,7 +64,7 @@ function ask<E extends WorkerQuestion>(event: E, data: Omit<WorkerEvents[E], 'as
 }
 
 function ready(): { account: Account; items: Items; conversations: Conversations } {
-  if (!account || !items || !conversations) throw new WebError('NOT_SET_UP', 'this browser is not set up yet')
+  if (!account || !items || !conversations) throw new NotSetUpError('this browser is not set up yet')
   return { account, items, conversations }
 }
 
@@ -179,9 +184,9 @@ const api = {
     const { account: a } = ready()
     await a.sync()
     const record = a.log.active.find((d) => d.id === deviceId)
-    if (!record) throw new WebError('NOT_FOUND', 'that device is not active')
+    if (!record) throw new NotFoundError('that device is not active')
     if (record.id === a.device.record.id)
-      throw new WebError('USAGE', 'remove this browser from another device')
+      throw new InvalidInputError('remove this browser from another device')
     await a.append('remove', record)
   },
   list(conversationId: string, since: number) {
@@ -216,11 +221,20 @@ const api = {
       signal(opId),
     )
   },
-  spooled(itemId: string) {
-    return ready().items.spooled(itemId)
-  },
   pending() {
     return ready().items.pending()
+  },
+  /** Uploads a prepared item's spooled ciphertext with core's tus uploader, resuming where the server is. */
+  async upload(itemId: string, opId: string) {
+    const { account: a, items: it } = ready()
+    const p = (await it.pending()).find((x) => x.itemId === itemId)
+    if (!p) throw new NotFoundError('no such upload in progress')
+    await tusUpload(a.api, checkUploadUrl(origin, p.uploadUrl), {
+      size: p.ciphertextSize,
+      source: await it.spooled(itemId),
+      signal: signal(opId),
+      onProgress: (done) => emit('progress', { opId, phase: 'upload', done, total: p.ciphertextSize }),
+    })
   },
   commit(itemId: string) {
     return ready().items.commit(itemId)
@@ -246,9 +260,6 @@ const api = {
     const { account: a } = ready()
     await a.sync()
     return itemAccesses(a, itemId)
-  },
-  token() {
-    return ready().account.freshToken()
   },
   exportAll(passphrase: string, opId: string) {
     const r = ready()
@@ -325,7 +336,7 @@ export type WorkerApi = typeof api
 self.onmessage = async (m: MessageEvent<WorkerRequest>) => {
   const { id, method, args } = m.data
   try {
-    if (!Object.hasOwn(api, method)) throw new WebError('INTERNAL', `unknown method ${method}`)
+    if (!Object.hasOwn(api, method)) throw new Error(`unknown method ${method}`)
     const f = api[method as keyof WorkerApi] as (...a: unknown[]) => unknown
     const value = await f(...args)
     self.postMessage({ id, ok: true, value } satisfies WorkerMessage)

@@ -18,7 +18,9 @@ async function root(): Promise<FileSystemDirectoryHandle> {
 
 /**
  * Writes a stream to a fresh OPFS file; `progress` gets the bytes written so far. More than
- * `max` bytes is `HashMismatchError` (the signed size was exceeded) and nothing is kept.
+ * `max` bytes is `HashMismatchError` (the signed size was exceeded) and nothing is kept. With
+ * `from`, the file is continued from that offset instead, and kept on failure (a resumable
+ * download).
  */
 export async function writeFile(
   name: string,
@@ -26,12 +28,13 @@ export async function writeFile(
   progress?: (n: number) => void,
   signal?: AbortSignal,
   max = Number.MAX_SAFE_INTEGER,
+  from?: number,
 ): Promise<number> {
   const handle = await (await root()).getFileHandle(name, { create: true })
   const access = await handle.createSyncAccessHandle()
-  let at = 0
+  let at = from ?? 0
   try {
-    access.truncate(0)
+    access.truncate(at)
     const reader = data.getReader()
     try {
       for (;;) {
@@ -51,7 +54,7 @@ export async function writeFile(
     access.flush()
   } catch (e) {
     access.close()
-    await removeFile(name)
+    if (from === undefined) await removeFile(name)
     throw e
   }
   access.close()

@@ -1,3 +1,4 @@
+import { NotSetUpError } from '@airlock/core'
 import { WebError } from '../errors.ts'
 
 /**
@@ -108,7 +109,7 @@ export async function seal(text: string): Promise<{ iv: Uint8Array; data: ArrayB
 
 export async function unseal(box: { iv: Uint8Array; data: ArrayBuffer }): Promise<string> {
   const key = await get<CryptoKey>('wrap')
-  if (!key) throw new WebError('NOT_SET_UP', 'this browser has lost its device key')
+  if (!key) throw new NotSetUpError('this browser has lost its device key')
   const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: new Uint8Array(box.iv) }, key, box.data)
   return new TextDecoder().decode(plain)
 }

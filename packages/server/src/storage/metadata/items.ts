@@ -14,8 +14,8 @@ export interface ItemStore {
   /** Inserts a reserved item unless it would take the sender past `quotaBytes` (`QUOTA_EXCEEDED`). */
   reserveItem(item: NewItem, quotaBytes: number | null): Promise<void>
   getItem(id: string): Promise<ItemRecord | null>
-  /** The newest reserved or committed item this device created with this client label, if any. */
-  findItemByLabel(deviceId: string, label: string): Promise<ItemRecord | null>
+  /** The newest reserved or committed item this device created with this idempotency key, if any. */
+  findItemByIdempotencyKey(deviceId: string, key: string): Promise<ItemRecord | null>
   /**
    * Stores the manifest and gives a reserved item the conversation's next seq, making it visible.
    * A manifest larger than the reservation declared is charged against `quotaBytes` again.
@@ -52,7 +52,8 @@ export interface NewItem {
   ciphertextSize: number
   /** Declared manifest size, counted against the quota until the manifest arrives. */
   manifestSize: number
-  label: string | null
+  /** The client's retry tag: a reserve repeated with it gets the same live reservation back. */
+  idempotencyKey: string | null
   createdAt: number
   expiresAt: number
   /** The sensitivity label (policy binds it); null or absent for none. */
@@ -104,7 +105,7 @@ export class SqlItemStore implements ItemStore {
           sender_device_id: item.senderDeviceId,
           ciphertext_size: item.ciphertextSize,
           manifest_size: item.manifestSize,
-          label: item.label,
+          idempotency_key: item.idempotencyKey,
           state: 'reserved',
           seq: null,
           manifest: null,
@@ -123,12 +124,12 @@ export class SqlItemStore implements ItemStore {
     return r ? itemRecord(r) : null
   }
 
-  async findItemByLabel(deviceId: string, label: string): Promise<ItemRecord | null> {
+  async findItemByIdempotencyKey(deviceId: string, key: string): Promise<ItemRecord | null> {
     const r = await this.db
       .selectFrom('items')
       .selectAll()
       .where('sender_device_id', '=', deviceId)
-      .where('label', '=', label)
+      .where('idempotency_key', '=', key)
       .where('state', 'in', ['reserved', 'committed'])
       .orderBy('created_at', 'desc')
       .limit(1)
@@ -279,7 +280,7 @@ function itemRecord(r: Selectable<ItemsTable>): ItemRecord {
     senderDeviceId: r.sender_device_id,
     ciphertextSize: Number(r.ciphertext_size),
     manifestSize: Number(r.manifest_size),
-    label: r.label,
+    idempotencyKey: r.idempotency_key,
     state: r.state,
     seq: r.seq === null ? null : Number(r.seq),
     manifest: r.manifest === null ? null : new Uint8Array(r.manifest),

@@ -220,7 +220,7 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
           .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
           .execute()
         await db.schema.alterTable('conversations').addColumn('retention_ms', 'bigint').execute()
-        // The sensitivity label (the idempotency tag `label` is unrelated), the retention the
+        // The sensitivity label (the idempotency key, once called `label`, is unrelated), the retention the
         // item was reserved under, and the time retention deletes it (set at commit).
         await db.schema.alterTable('items').addColumn('sensitivity', 'text').execute()
         await db.schema.alterTable('items').addColumn('retain_ms', 'bigint').execute()
@@ -230,6 +230,12 @@ export function migrations(opts: { binaryType: 'blob' | 'bytea' }): Record<strin
           .on('items')
           .columns(['state', 'retain_until'])
           .execute()
+      },
+    },
+    '0006_idempotency_key': {
+      // The reserve body's client tag was called `label`, which read as the sensitivity label.
+      async up(db) {
+        await db.schema.alterTable('items').renameColumn('label', 'idempotency_key').execute()
       },
     },
     '0003_shares': {

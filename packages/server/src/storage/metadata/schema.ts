@@ -106,7 +106,7 @@ export interface ItemsTable {
   sender_device_id: string
   ciphertext_size: number
   manifest_size: number
-  label: string | null
+  idempotency_key: string | null
   state: 'reserved' | 'committed' | 'deleted'
   seq: number | null
   manifest: Uint8Array | null

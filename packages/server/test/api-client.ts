@@ -1,10 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import {
   AUTH_SIGN_CONTEXT,
   appendEntry,
@@ -20,84 +15,31 @@ import {
   type VerifiedLog,
   verifyLog,
 } from '@airlock/core'
+import type { FastifyInstance, InjectOptions } from 'fastify'
 import WebSocket from 'ws'
+import { type ServerProcess, startServer, tempDir, until } from '../../../test-support/harness.js'
 
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js')
+/**
+ * The HTTP API as a test client speaks it: one request, account creation, challenge–response
+ * login, device-log changes, sending an item, tus, push sockets. Every helper takes a
+ * {@link Target}, so the same steps drive a real server process or an app under `inject`.
+ */
 
-/** A real `airlock-server` process on loopback, started from the built `dist/bin.js`. */
-export interface ServerProcess {
-  url: string
-  setupCode: string | null
-  dataDir: string
-  proc: ChildProcess
-  /** Everything the process wrote to stdout and stderr so far (logs are on stderr). */
-  output(): string
-  /** SIGTERM, and wait for the exit code. */
-  stop(): Promise<number | null>
-  /** SIGKILL: no cleanup at all. */
-  kill9(): Promise<void>
+/**
+ * Where test requests go: a server process's base URL (`http://127.0.0.1:<port>`), or an app
+ * answered in this process through Fastify's `inject` (`injectApp()`, inject-app.ts), with the
+ * origin its logins sign for.
+ */
+export type Target = string | InjectTarget
+
+export interface InjectTarget {
+  app: Pick<FastifyInstance, 'inject'>
+  origin: string
 }
 
-export async function tempDir(prefix = 'airlock-server-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix))
-}
-
-export async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
-}
-
-/** Spawns `node dist/bin.js --port 0 --data-dir <dir>` and waits for its listening line. */
-export async function startServerProcess(opts: { dataDir: string; args?: string[] }): Promise<ServerProcess> {
-  const proc = spawn(
-    process.execPath,
-    [BIN, '--port', '0', '--data-dir', opts.dataDir, ...(opts.args ?? [])],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
-    },
-  )
-  let out = ''
-  let err = ''
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    out += d
-  })
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    err += d
-  })
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}\n${err}`)), 20_000)
-    const check = () => {
-      const m = /airlock-server listening on (\S+)\n/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1]!)
-      }
-    }
-    proc.stdout!.on('data', check)
-    void exited.then((code) => {
-      clearTimeout(timer)
-      reject(new Error(`server exited with ${code}:\n${out}\n${err}`))
-    })
-  })
-  const setupCode = /setup-code: (\S+)/.exec(out)?.[1] ?? null
-  return {
-    url,
-    setupCode,
-    dataDir: opts.dataDir,
-    proc,
-    output: () => out + err,
-    async stop() {
-      if (proc.exitCode !== null) return proc.exitCode
-      proc.kill('SIGTERM')
-      return exited
-    },
-    async kill9() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return
-      proc.kill('SIGKILL')
-      await exited
-    },
-  }
+/** The origin a login at `target` names in its signature. */
+export function originOf(target: Target): string {
+  return typeof target === 'string' ? new URL(target).origin : target.origin
 }
 
 export interface ApiResult<T = unknown> {
@@ -111,33 +53,55 @@ export interface ApiResult<T = unknown> {
 // biome-ignore lint/suspicious/noExplicitAny: see above
 export type Json = any
 
-/** One HTTP request to the API; never throws for an HTTP status. */
+/** One HTTP request to the API, over a socket or through `inject`; never throws for an HTTP status. */
 export async function request<T = Json>(
-  base: string,
+  target: Target,
   method: string,
   path: string,
-  opts: { token?: string; json?: unknown; body?: Uint8Array | string; headers?: Record<string, string> } = {},
+  opts: {
+    token?: string | undefined
+    json?: unknown
+    body?: Uint8Array | string
+    headers?: Record<string, string>
+  } = {},
 ): Promise<ApiResult<T>> {
   const headers: Record<string, string> = { ...opts.headers }
   if (opts.token) headers.authorization = `Bearer ${opts.token}`
-  let body: RequestInit['body']
+  let body: Uint8Array | string | undefined
   if (opts.json !== undefined) {
     headers['content-type'] = 'application/json'
     body = JSON.stringify(opts.json)
   } else if (opts.body !== undefined) {
-    body = opts.body as NonNullable<RequestInit['body']>
+    body = opts.body
   }
-  const res = await fetch(`${base}${/^\/(api|healthz|readyz)/.test(path) ? '' : '/api/v1'}${path}`, {
-    method,
-    headers,
-    body,
-  })
-  const bytes = new Uint8Array(await res.arrayBuffer())
+  const url = `${/^\/(api|healthz|readyz)/.test(path) ? '' : '/api/v1'}${path}`
+  let status: number
+  let resHeaders: Headers
+  let bytes: Uint8Array
+  if (typeof target === 'string') {
+    const res = await fetch(`${target}${url}`, { method, headers, body: body as RequestInit['body'] })
+    status = res.status
+    resHeaders = res.headers
+    bytes = new Uint8Array(await res.arrayBuffer())
+  } else {
+    const res = await target.app.inject({
+      method: method as InjectOptions['method'],
+      url,
+      headers,
+      ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : Buffer.from(body) }),
+    })
+    status = res.statusCode
+    resHeaders = new Headers()
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v !== undefined) resHeaders.set(k, Array.isArray(v) ? v.join(', ') : String(v))
+    }
+    bytes = new Uint8Array(res.rawPayload)
+  }
   let json: unknown = null
-  if ((res.headers.get('content-type') ?? '').includes('json') && bytes.length > 0) {
+  if ((resHeaders.get('content-type') ?? '').includes('json') && bytes.length > 0) {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'))
   }
-  return { status: res.status, headers: res.headers, json: json as T, bytes }
+  return { status, headers: resHeaders, json: json as T, bytes }
 }
 
 /** A person's account and the devices and sessions tests drive it with. */
@@ -158,7 +122,7 @@ export async function newDevice(name: string): Promise<DeviceSecrets> {
 }
 
 /** Creates an account with a setup or invite code: real keys, a real self-signed genesis entry. */
-export async function createAccount(base: string, code: string, username: string): Promise<Actor> {
+export async function createAccount(base: Target, code: string, username: string): Promise<Actor> {
   const first = await newDevice(`${username}-laptop`)
   const accountId = randomAccountId()
   const genesis = createGenesis(accountId, first)
@@ -170,11 +134,7 @@ export async function createAccount(base: string, code: string, username: string
 }
 
 /** Challenge–response login with the device's Ed25519 key. */
-export async function login(
-  base: string,
-  device: DeviceSecrets,
-  origin = new URL(base).origin,
-): Promise<string> {
+export async function login(base: Target, device: DeviceSecrets, origin = originOf(base)): Promise<string> {
   const c = await request<{ challenge: string }>(base, 'POST', '/auth/challenge', {
     json: { deviceId: device.record.id },
   })
@@ -192,7 +152,7 @@ export async function login(
 }
 
 /** Fetches and verifies the account's whole device log, as a client would. */
-export async function fetchLog(base: string, token: string, accountId: string): Promise<VerifiedLog> {
+export async function fetchLog(base: Target, token: string, accountId: string): Promise<VerifiedLog> {
   const r = await request<{ entries: unknown[] }>(base, 'GET', `/accounts/${accountId}/log`, { token })
   if (r.status !== 200) throw new Error(`log fetch failed: ${r.status}`)
   return verifyLog(accountId, r.json.entries)
@@ -200,7 +160,7 @@ export async function fetchLog(base: string, token: string, accountId: string): 
 
 /** Appends an `add` or `remove` entry signed by `signer`, returning the response. */
 export async function changeDevice(
-  base: string,
+  base: Target,
   token: string,
   actor: Actor,
   signer: DeviceSecrets,
@@ -213,7 +173,7 @@ export async function changeDevice(
 }
 
 /** Adds a new device to the account (signed by the first device) and logs it in. */
-export async function addDevice(base: string, actor: Actor, token: string, name: string) {
+export async function addDevice(base: Target, actor: Actor, token: string, name: string) {
   const device = await newDevice(name)
   const r = await changeDevice(base, token, actor, actor.first, 'add', device)
   if (r.status !== 200) throw new Error(`add device failed: ${r.status} ${JSON.stringify(r.json)}`)
@@ -222,7 +182,7 @@ export async function addDevice(base: string, actor: Actor, token: string, name:
 
 /** Reserves an item, uploads its blob with tus in one PATCH, and commits a manifest. */
 export async function sendItem(
-  base: string,
+  base: Target,
   token: string,
   conversationId: string,
   blob: Uint8Array,
@@ -254,7 +214,7 @@ export async function sendItem(
 
 export const TUS = { 'tus-resumable': '1.0.0' }
 
-export function tusPatch(base: string, token: string, uploadUrl: string, offset: number, bytes: Uint8Array) {
+export function tusPatch(base: Target, token: string, uploadUrl: string, offset: number, bytes: Uint8Array) {
   return request(base, 'PATCH', uploadUrl, {
     token,
     body: bytes,
@@ -262,21 +222,8 @@ export function tusPatch(base: string, token: string, uploadUrl: string, offset:
   })
 }
 
-export function tusHead(base: string, token: string, uploadUrl: string) {
+export function tusHead(base: Target, token: string, uploadUrl: string) {
   return request(base, 'HEAD', uploadUrl, { token, headers: TUS })
-}
-
-/** Waits until `f` returns true, polling. */
-export async function until(
-  f: () => boolean | Promise<boolean>,
-  ms = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
 }
 
 /**
@@ -346,7 +293,7 @@ export interface AliceFixture {
 
 export async function startWithAlice(args: string[] = []): Promise<AliceFixture> {
   const dir = await tempDir()
-  const server = await startServerProcess({ dataDir: dir, args })
+  const server = await startServer(dir, { args })
   const alice = await createAccount(server.url, server.setupCode!, 'alice')
   return { dir, server, alice, token: await login(server.url, alice.first) }
 }

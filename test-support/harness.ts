@@ -7,22 +7,26 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
- * The real things, as processes: the server binary on loopback and the `airlock` CLI, each
- * `--home` a separate device. Both must be built (`npm run build`).
+ * The real things, as processes, for every package's tests: the `airlock-server` binary on
+ * loopback and the one-file `airlock` CLI, each `--home` a separate device; plus the temporary
+ * directories, files and polling those tests share. Both binaries must be built
+ * (`npm run build`). Route-level checks that need no process go through `app.inject` instead
+ * (packages/server/test/inject-app.ts).
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const SERVER_BIN = join(ROOT, 'packages/server/dist/bin.js')
 // The one-file build users run (the bin); it is made from dist/bin.js, tsc's output.
 export const CLI_BIN = join(ROOT, 'packages/cli/dist/airlock.js')
 
+/** Fails at once, with the command to run, when a test needs the built binaries and they are missing. */
 export function assertBuilt(): void {
   for (const f of [SERVER_BIN, CLI_BIN]) {
     if (!existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` first`)
   }
 }
 
-export async function tempDir(prefix = 'airlock-cli-'): Promise<string> {
+export async function tempDir(prefix = 'airlock-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix))
 }
 
@@ -30,65 +34,78 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
 }
 
-/** The environment for child processes, without any AIRLOCK_* of the caller's. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+/**
+ * The environment for child processes: the caller's, without any AIRLOCK_* setting (a developer's
+ * own would change what is tested), plus `extra`.
+ */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AIRLOCK_')) env[k] = v
-  return { ...env, ...extra }
+  return { ...env, NODE_NO_WARNINGS: '1', ...extra }
 }
 
+/** A real `airlock-server` process on loopback, started from the built `dist/bin.js`. */
 export interface ServerProcess {
   url: string
   port: number
+  /** The one-time admin setup code it printed, when its database had no account yet. */
   setupCode: string | null
   dataDir: string
-  pid: number
-  /** Everything the server wrote to stdout and stderr (its logs). */
+  proc: ChildProcess
+  /** Everything the process wrote to stdout and stderr so far (its logs are on stderr). */
   output(): string
-  stop(signal?: NodeJS.Signals): Promise<void>
+  /** Sends `signal` (SIGTERM: a clean shutdown; SIGKILL: none at all) and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** Starts `airlock-server --port <port> --data-dir <dir> ...args` and waits for its listening line. */
+/**
+ * Starts `airlock-server --port <port> --data-dir <dataDir> ...args` (port 0: any free one) and
+ * waits for its listening line. `env` adds environment variables, e.g. AIRLOCK_* settings.
+ */
 export async function startServer(
   dataDir: string,
-  port = 0,
-  args: string[] = [],
-  env: Record<string, string> = {},
+  opts: { port?: number; args?: string[]; env?: Record<string, string> } = {},
 ): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [SERVER_BIN, '--port', String(port), '--data-dir', dataDir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: cleanEnv(env),
-  })
+  const proc = spawn(
+    process.execPath,
+    [SERVER_BIN, '--port', String(opts.port ?? 0), '--data-dir', dataDir, ...(opts.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(opts.env) },
+  )
   let out = ''
-  proc.stdout.on('data', (d) => {
+  let all = ''
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
     out += d
+    all += d
   })
-  proc.stderr.on('data', (d) => {
-    out += d
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    all += d
   })
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()))
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
   const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${all}`)), 20_000)
     const check = () => {
-      const m = /airlock-server listening on (http:\/\/\S+)/.exec(out)
+      const m = /airlock-server listening on (\S+)\n/.exec(out)
       if (m) {
         clearTimeout(timer)
         resolveUrl(m[1]!)
       }
     }
-    proc.stdout.on('data', check)
-    proc.once('exit', () => reject(new Error(`server exited:\n${out}`)))
+    proc.stdout!.on('data', check)
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}:\n${all}`))
+    })
   })
   return {
     url,
     port: Number(new URL(url).port),
     setupCode: /setup-code: (\S+)/.exec(out)?.[1] ?? null,
     dataDir,
-    pid: proc.pid!,
-    output: () => out,
+    proc,
+    output: () => all,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
-      await exited
+      return exited
     },
   }
 }
@@ -109,7 +126,7 @@ export class CliProcess {
   constructor(home: string, args: string[], opts: { input?: string; env?: Record<string, string> } = {}) {
     this.proc = spawn(process.execPath, [CLI_BIN, '--home', home, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: cleanEnv(opts.env),
+      env: childEnv(opts.env),
     })
     this.proc.stdout!.on('data', (d) => {
       this.stdout += d
@@ -199,14 +216,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
 
-/** Polls `condition` every 100 ms until it holds, failing after `timeoutMs`. */
-export async function waitUntil(
-  condition: () => Promise<boolean> | boolean,
-  timeoutMs = 30_000,
+/** Polls `condition` until it holds, failing after `timeoutMs` with `what` it waited for. */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'a condition',
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition')
-    await sleep(100)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
   }
 }
