@@ -259,8 +259,9 @@ export function decodeSignedManifest(bytes: Uint8Array): { manifest: Manifest; s
  * if it differs) → check `device` (and `accountId`, if given) is a recipient
  * (`NotRecipientError`) → check the ids the caller expects (`IdMismatchError`).
  * Also `LimitError` past {@link MAX_MANIFEST_SIZE}, `DeviceLogError` if `resolveLog` returns a
- * log that was not verified or belongs to another account. Returns only a manifest that passed
- * every check.
+ * log that was not verified or belongs to another account. `resolveLog` gets the decoded manifest
+ * too, so it can refuse a sender (or the group log position it names) before any log is fetched;
+ * whatever it throws passes through. Returns only a manifest that passed every check.
  */
 export async function openManifest(input: {
   sealed: Uint8Array

@@ -13,7 +13,7 @@ import {
   verifyLog,
 } from '../src/device-log.js'
 import { Directory, type DirectoryStore, type PinnedColleague, type PinnedGroup } from '../src/directory.js'
-import { GroupLogError, SignatureError } from '../src/errors.js'
+import { GroupLogError, ManifestError, SignatureError } from '../src/errors.js'
 import {
   appendGroupEntry,
   createGroupEntry,
@@ -319,6 +319,15 @@ describe('Directory', () => {
     )
     await expect(open((await seal(bob, 'bob')).sealed)).rejects.toThrow(SignatureError)
     expect((await open((await seal(carol, 'carol')).sealed)).sender.accountId).toBe('carol')
+  })
+
+  it('outside a group, only me (and the pinned peer) may have sent an item, which names no group position', async () => {
+    const dir = directory(new Map(), new Map())
+    const self = { conversationId: 'me', kind: 'self' as const, members: ['alice'], lastSeq: 0, createdAt: 0 }
+    const rule = await dir.senders(self)
+    await expect(rule.admit('alice', undefined)).resolves.toBeUndefined()
+    await expect(rule.admit('bob', undefined)).rejects.toThrow(SignatureError)
+    await expect(rule.admit('alice', { seq: 0, head: 'A'.repeat(43) })).rejects.toThrow(ManifestError)
   })
 })
 
