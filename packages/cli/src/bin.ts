@@ -6,8 +6,10 @@ import { Command, CommanderError } from 'commander'
 import { accesses } from './commands/accesses.js'
 import {
   invite,
+  listAllShares,
   listUsers,
   POLICY_KEYS,
+  revokeAnyShare,
   setDisabled,
   setPolicy,
   setQuota,
@@ -340,7 +342,7 @@ groups
   .action(action((ctx, group: string) => changeGroup(ctx, group, 'leave', undefined)))
 const admin = program
   .command('admin')
-  .description("the organisation's policy and accounts (administrators; never content)")
+  .description("the organisation's policy, accounts and share links (administrators; never content)")
 const policy = admin
   .command('policy')
   .description('show the policy in force (every account may read it)')
@@ -370,6 +372,14 @@ admin
   .command('quota <username> <size>')
   .description("(administrators) set an account's quota (e.g. 5G), or 'default'")
   .action(action((ctx, username: string, size: string) => setQuota(ctx, username, size)))
+admin
+  .command('shares')
+  .description("(administrators) list every account's share links: owner, dates, downloads, state")
+  .action(action((ctx) => listAllShares(ctx)))
+admin
+  .command('revoke-share <share-id>')
+  .description("(administrators) revoke any account's share link at once (its files are deleted)")
+  .action(action((ctx, id: string) => revokeAnyShare(ctx, id)))
 
 program
   .command('share <item-ids...>')

@@ -79,7 +79,7 @@ export async function sendItem(
 ): Promise<SentItem> {
   const log = s.log
   // Every active device of every member, from verified logs only (core Directory).
-  const { sets, deviceIds, recipients } = await itemRecipients(s.directory, target)
+  const { sets, deviceIds, recipients, group } = await itemRecipients(s.directory, target)
   const ciphertextSize = await ciphertextSizeFor(recipients, src.size)
   const conversationId = target.conversationId
   const res = await reserveItem(s.client, conversationId, ciphertextSize, src.label)
@@ -148,6 +148,7 @@ export async function sendItem(
         },
         sender: { device: s.device, log },
         recipients: sets,
+        ...(group ? { group } : {}),
         aead: nodeAead,
         sha256: nodeSha256,
       })
@@ -225,7 +226,9 @@ async function finishUpload(s: Session, entry: OutboxEntry): Promise<SentItem> {
       seq = await commitItem(s.client, entry.itemId, manifest)
     },
     { giveUpMs: GIVE_UP_MS },
-  ).catch((e) => {
+  ).catch(async (e) => {
+    // No longer allowed to post here (removed from the group meanwhile): nothing to resume.
+    if (isServerError(e, 'FORBIDDEN')) await abandon(s, entry)
     throw isTransientError(e) ? pending(e) : e
   })
   await removeEntry(s.home, entry.itemId)

@@ -79,6 +79,7 @@ export const API_ERROR_WHEN = {
   UPLOAD_INCOMPLETE: 'manifest sent before the whole blob',
   ALREADY_COMMITTED: 'item (or share link) already committed',
   GONE: 'reservation expired; linking mailbox expired, closed or burnt; share link expired, used up or revoked',
+  SHARE_SUSPENDED: "a share link whose owner's account is disabled (it works again once enabled)",
   ITEM_TOO_LARGE: 'declared ciphertext (or manifest) size over the server limit',
   QUOTA_EXCEEDED: 'declared sizes would take the account over its quota',
   PAYLOAD_TOO_LARGE: 'request body over its limit (64 KiB JSON; manifests `--max-manifest-size`)',

@@ -120,6 +120,8 @@ export const API_ERROR_STATUS = {
   UPLOAD_INCOMPLETE: 409,
   ALREADY_COMMITTED: 409,
   GONE: 410,
+  /** A share link whose owner's account an administrator disabled (until it is enabled again). */
+  SHARE_SUSPENDED: 410,
   ITEM_TOO_LARGE: 413,
   QUOTA_EXCEEDED: 413,
   PAYLOAD_TOO_LARGE: 413,
@@ -601,6 +603,29 @@ export type ShareSummary = z.infer<typeof shareSummarySchema>
 
 export const listSharesResponseSchema = z.strictObject({ shares: z.array(shareSummarySchema) })
 export type ListSharesResponse = z.infer<typeof listSharesResponseSchema>
+
+/**
+ * One share link as administrators see it (`GET /admin/shares`): its owner, dates, download
+ * count and state; never the items it was made from, a name, a key or a manifest. `suspended`:
+ * active, but its owner's account is disabled, so it answers 410 until the account is enabled.
+ */
+export const adminShareSchema = z.strictObject({
+  shareId: shareIdSchema,
+  accountId: apiAccountIdSchema,
+  username: usernameSchema,
+  state: z.enum([...shareStateSchema.options, 'suspended']),
+  createdAt: timestampSchema,
+  expiresAt: timestampSchema,
+  maxDownloads: z.number().int().min(1).nullable(),
+  downloads: z.number().int().min(0),
+  files: z.number().int().min(0),
+  ciphertextSize: z.number().int().min(0),
+})
+export type AdminShare = z.infer<typeof adminShareSchema>
+
+/** `GET /admin/shares`: every account's share links, newest first (the newest 1000). */
+export const adminSharesResponseSchema = z.strictObject({ shares: z.array(adminShareSchema) })
+export type AdminSharesResponse = z.infer<typeof adminSharesResponseSchema>
 
 /**
  * `GET /public/shares/:id` (no account): the sealed share manifest and the file sizes. 410 `GONE`

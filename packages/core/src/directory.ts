@@ -1,15 +1,25 @@
 import type { Conversation, GroupLogResponse, LogResponse } from './api.js'
 import { isVerifiedLog, type Pin, type VerifiedLog, verifyLog } from './device-log.js'
-import { AirlockError, DeviceLogError, GroupLogError, NotAcceptedError, RollbackError } from './errors.js'
+import {
+  AirlockError,
+  DeviceLogError,
+  GroupLogError,
+  ManifestError,
+  NotAcceptedError,
+  RollbackError,
+  SignatureError,
+} from './errors.js'
 import {
   extendGroupLog,
+  type GroupRole,
+  groupMembersAt,
   groupSignerFromLogs,
   joinedMembers,
   type VerifiedGroup,
   verifyGroupLog,
 } from './group-log.js'
 import { fetchVerifiedLog, syncVerifiedLog } from './log-sync.js'
-import type { RecipientSet } from './manifest.js'
+import type { GroupLogPosition, RecipientSet } from './manifest.js'
 
 /**
  * What a client knows about other accounts, for every client (CLI and web app): the device logs
@@ -255,7 +265,10 @@ export class Directory {
   async members(c: Conversation): Promise<string[]> {
     if (c.kind === 'self') return [this.me.accountId]
     if (c.kind === 'direct') return [this.me.accountId, await this.directPeer(c)]
-    const g = await this.group(c.conversationId)
+    return this.groupMembers(await this.group(c.conversationId))
+  }
+
+  private groupMembers(g: VerifiedGroup): string[] {
     if (!g.members.has(this.me.accountId)) throw new GroupLogError('you are not a member of this group')
     if (g.invited.has(this.me.accountId))
       throw new NotAcceptedError('you were invited to this group; accept the invitation first')
@@ -263,28 +276,78 @@ export class Directory {
   }
 
   /**
-   * The accounts whose items this conversation may hold: myself; me and the pinned peer; everyone
-   * the verified group log ever made a joined member (their earlier items stay readable after they
-   * leave; an invited member never sent anything). An item signed by anyone else is refused,
-   * whatever the server lists.
+   * Who may have sent an item of `c`, as this device verified it: in my self conversation, me;
+   * in a direct one, me and the pinned peer; in a group, whoever was a joined member at the
+   * position of the verified group log the item's manifest names (an item without one, from
+   * before items named it, only from a current joined member; an invited member never sent). The rule refuses everyone else with `SignatureError`
+   * before their device log is fetched or pinned, whatever the server lists.
    */
-  async senders(c: Conversation): Promise<Set<string>> {
-    if (c.kind === 'self') return new Set([this.me.accountId])
-    if (c.kind === 'direct') return new Set([this.me.accountId, await this.directPeer(c)])
-    return new Set((await this.group(c.conversationId)).everJoined)
+  async senders(c: Conversation): Promise<SenderRule> {
+    if (c.kind !== 'group') {
+      const allowed = new Set(
+        c.kind === 'self' ? [this.me.accountId] : [this.me.accountId, await this.directPeer(c)],
+      )
+      return {
+        admit: async (accountId, groupLog) => {
+          if (groupLog) throw new ManifestError('an item outside a group names a group log position')
+          if (!allowed.has(accountId)) throw new SignatureError(NOT_A_SENDER)
+        },
+      }
+    }
+    let g = await this.group(c.conversationId)
+    const at = new Map<string, ReadonlyMap<string, GroupRole> | null>()
+    return {
+      admit: async (accountId, groupLog) => {
+        if (!groupLog) {
+          if (!joinedMembers(g).has(accountId)) throw new SignatureError(NOT_A_SENDER)
+          return
+        }
+        // An item committed after this device synced the group log may name a newer position.
+        if (groupLog.seq > g.seq) g = await this.group(c.conversationId)
+        const key = `${groupLog.seq} ${groupLog.head}`
+        if (!at.has(key)) at.set(key, groupMembersAt(g, groupLog))
+        const members = at.get(key)
+        if (!members) throw new SignatureError('the item names a position of the group log that is not in it')
+        if (!members.has(accountId))
+          throw new SignatureError('the item is signed by an account that was not a member of the group then')
+      },
+    }
   }
 
-  /** Recipient sets for an item to `c`: every active device of every member, from verified logs synced now. */
-  async recipients(c: Conversation): Promise<RecipientSet[]> {
-    const out: RecipientSet[] = []
-    for (const account of await this.members(c)) {
+  /**
+   * What sending to `c` needs: recipient sets for every active device of every member, from
+   * verified logs synced now, and for a group the verified group log they come from (its head
+   * goes into the manifest).
+   */
+  async sendingTo(c: Conversation): Promise<{ sets: RecipientSet[]; group?: VerifiedGroup }> {
+    const group = c.kind === 'group' ? await this.group(c.conversationId) : undefined
+    const accounts = group ? this.groupMembers(group) : await this.members(c)
+    const sets: RecipientSet[] = []
+    for (const account of accounts) {
       const log =
         account === this.me.accountId
           ? await this.me.log()
           : (await this.colleague(account, undefined, true)).log
       if (!isVerifiedLog(log)) throw new DeviceLogError('log was not verified')
-      out.push({ log })
+      sets.push({ log })
     }
-    return out
+    return group ? { sets, group } : { sets }
+  }
+
+  /** Recipient sets for an item to `c`: every active device of every member, from verified logs synced now. */
+  async recipients(c: Conversation): Promise<RecipientSet[]> {
+    return (await this.sendingTo(c)).sets
   }
 }
+
+/** Who may have sent an item of one conversation (see {@link Directory.senders}). */
+export interface SenderRule {
+  /**
+   * Resolves if `accountId` may have sent an item naming `groupLog` (from its manifest, before
+   * the signature is checked); else `SignatureError` (`ManifestError` for a group log position in
+   * an item outside a group).
+   */
+  admit(accountId: string, groupLog: GroupLogPosition | undefined): Promise<void>
+}
+
+const NOT_A_SENDER = 'the item is signed by an account that is not in this conversation'

@@ -3,6 +3,8 @@ import {
   accessesQuerySchema,
   adminAccountSchema,
   adminAccountsResponseSchema,
+  adminShareSchema,
+  adminSharesResponseSchema,
   adminUpdateAccountRequestSchema,
   apiAccountIdSchema,
   appendGroupLogRequestSchema,
@@ -690,6 +692,24 @@ export const ENDPOINTS = {
     auth: 'admin',
     summary:
       "Disables or enables an account (a disabled account cannot log in, its sessions end and its push sockets close; not one's own: `409`) and sets its quota (null: the server's default).",
+  },
+  adminListShares: {
+    method: 'GET',
+    path: '/admin/shares',
+    response: adminSharesResponseSchema,
+    status: 200,
+    auth: 'admin',
+    summary:
+      "Every account's share links, newest first: owner, dates, downloads, state (`suspended` while the owner is disabled); never item ids, names or keys.",
+  },
+  adminRevokeShare: {
+    method: 'DELETE',
+    path: '/admin/shares/:id',
+    params: shareParams,
+    response: adminShareSchema,
+    status: 200,
+    auth: 'admin',
+    summary: "Revokes any account's share link: its download sessions end and its blobs are deleted at once.",
   },
 } as const satisfies Record<string, Endpoint>
 

@@ -434,6 +434,24 @@ export function deviceActiveAt(v: VerifiedLog, deviceId: string, seq: number) {
   return found
 }
 
+/**
+ * The joined members of `v` right after its entry `seq` (invited ones left out), or null if `head`
+ * is not the hash of that entry (a position that is not in this verified log). What receivers
+ * check a group item's sender against: the position its manifest names.
+ */
+export function groupMembersAt(
+  v: VerifiedGroup,
+  position: { seq: number; head: string },
+): ReadonlyMap<string, GroupRole> | null {
+  if (!isVerifiedGroup(v)) throw new GroupLogError('group log was not verified')
+  if (position.seq > v.seq) return null
+  const st = emptyState(v.group)
+  for (const e of v.entries.slice(0, position.seq + 1)) apply(st, e)
+  if (st.hashes[position.seq] !== position.head) return null
+  // An invited member who has not joined yet never had the group's key material: not a sender.
+  return new Map([...st.members].filter(([account]) => !st.invited.has(account)))
+}
+
 /** Safety number of a group's membership position, equal on every member's device. */
 export function groupFingerprint(v: VerifiedGroup): string {
   return safetyNumber(FINGERPRINT_CONTEXT, { group: v.group, seq: v.seq, head: v.head })

@@ -3,9 +3,11 @@ import { agePrefixSize, decryptStream, encryptBytes, encryptStream } from './age
 import { bytesStream, readAll } from './byte-streams.js'
 import { bytesEqual, fromBase64Url, toBase64Url } from './bytes.js'
 import { HashMismatchError, InvalidInputError } from './errors.js'
+import type { VerifiedGroup } from './group-log.js'
 import type { DeviceSecrets } from './identity.js'
 import {
   checkSender,
+  groupLogOf,
   type ItemMeta,
   itemMetaSchema,
   type Manifest,
@@ -32,6 +34,11 @@ export interface SealItemInput {
   meta: ItemMeta
   sender: Sender
   recipients: readonly RecipientSet[]
+  /**
+   * For an item to a group: its verified membership log, whose head the manifest names so that
+   * members can check the sender belonged to the group there (core's `itemRecipients` gives it).
+   */
+  group?: VerifiedGroup
   aead?: ChunkAead
   /** SHA-256 implementation; defaults to `@noble/hashes`. Node clients pass `nodeSha256`. */
   sha256?: Sha256Factory
@@ -60,13 +67,15 @@ export interface SealedItem {
 
 /**
  * Encrypts an item for the active devices of verified logs (see `resolveRecipients`). Metadata,
- * sender and recipients are checked before any byte is encrypted (`InvalidInputError`,
- * `DeviceLogError`); memory stays bounded whatever the size.
+ * sender, recipients and the group log (see `groupLogOf`) are checked before any byte is
+ * encrypted (`InvalidInputError`, `DeviceLogError`, `GroupLogError`); memory stays bounded
+ * whatever the size.
  */
 export async function sealItem(input: SealItemInput): Promise<SealedItem> {
   if (!itemMetaSchema.safeParse(input.meta).success) throw new InvalidInputError('invalid item metadata')
   if (!Number.isSafeInteger(input.size) || input.size < 0) throw new InvalidInputError('invalid item size')
   checkSender(input.sender)
+  if (input.group) groupLogOf(input.group, input.sender, input.meta.conversationId)
   const recipients = resolveRecipients(input.recipients).map((r) => r.device.recipient)
   const padded = input.plaintext.pipeThrough(padStream(input.size))
   const hash = (input.sha256 ?? nobleSha256)()
@@ -93,6 +102,7 @@ export async function sealItem(input: SealItemInput): Promise<SealedItem> {
         sender: input.sender,
         recipients: input.recipients,
         meta: input.meta,
+        ...(input.group ? { group: input.group } : {}),
         ciphertextSha256: toBase64Url(hash.digest()),
         ciphertextSize: size,
         plaintextSize: input.size,

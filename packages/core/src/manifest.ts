@@ -14,6 +14,7 @@ import {
 import {
   DeviceLogError,
   ForkError,
+  GroupLogError,
   IdMismatchError,
   InvalidInputError,
   ManifestError,
@@ -21,6 +22,7 @@ import {
   RollbackError,
   SignatureError,
 } from './errors.js'
+import { isVerifiedGroup, type VerifiedGroup } from './group-log.js'
 import { type DeviceRecord, type DeviceSecrets, signCanonical, verifyCanonical } from './identity.js'
 import type { ChunkAead } from './stream.js'
 
@@ -69,6 +71,9 @@ const recipientSchema = z.strictObject({
   deviceId: deviceIdSchema,
   logHead: hashSchema,
 })
+/** The position of a group's membership log an item was encrypted under (groups only). */
+const groupLogSchema = z.strictObject({ seq: sizeSchema, head: hashSchema })
+export type GroupLogPosition = z.infer<typeof groupLogSchema>
 
 /** Strict schema of a decoded manifest: no unknown fields, unique recipients, bounded sizes. */
 export const manifestSchema = z
@@ -77,6 +82,9 @@ export const manifestSchema = z
     v: z.literal(1),
     context: z.literal(MANIFEST_CONTEXT),
     sender: senderSchema,
+    // Signed with the rest: receivers check the sender was a member at this position of the
+    // group log they verified. Absent in self and direct conversations (and in older items).
+    groupLog: groupLogSchema.optional(),
     recipients: z.array(recipientSchema).min(1).max(MAX_RECIPIENTS),
     ciphertextSha256: hashSchema,
     ciphertextSize: sizeSchema,
@@ -102,8 +110,13 @@ export interface Sender {
   readonly log: VerifiedLog
 }
 
-/** Finds a sender's verified log, synced to at least `atLeast` (the position the sender saw). */
-export type ResolveLog = (accountId: string, atLeast: Pin) => Promise<VerifiedLog>
+/**
+ * Finds a sender's verified log, synced to at least `atLeast` (the position the sender saw).
+ * `claimed` is the decoded manifest, NOT yet verified: a resolver may refuse a sender from what
+ * it claims (its conversation, the group log position it names) before fetching any log, and the
+ * signature checked afterwards makes the claim the sender's own.
+ */
+export type ResolveLog = (accountId: string, atLeast: Pin, claimed?: Manifest) => Promise<VerifiedLog>
 
 /**
  * The devices to encrypt to, from verified logs only, so a device the server slipped into a list
@@ -139,6 +152,18 @@ export function checkSender(sender: Sender): void {
 }
 
 /**
+ * The group log position a group item names: the head of the verified group log it is encrypted
+ * under. Throws `GroupLogError` for a log that was not verified, belongs to another conversation,
+ * or does not have the sender as a member (a client never sends what members would refuse).
+ */
+export function groupLogOf(group: VerifiedGroup, sender: Sender, conversationId: string): GroupLogPosition {
+  if (!isVerifiedGroup(group)) throw new GroupLogError('group log was not verified')
+  if (group.group !== conversationId) throw new GroupLogError('the group log is of another conversation')
+  if (!group.members.has(sender.log.accountId)) throw new GroupLogError('you are not a member of this group')
+  return { seq: group.seq, head: group.head }
+}
+
+/**
  * Builds, signs and age-encrypts the manifest of an item whose ciphertext is already known.
  * Returns the manifest and its sealed bytes (an age file to the same post-quantum recipients).
  * Throws `InvalidInputError` for invalid metadata or sizes, and the errors of
@@ -148,6 +173,8 @@ export async function sealManifest(input: {
   sender: Sender
   recipients: readonly RecipientSet[]
   meta: ItemMeta
+  /** The verified membership log of the group the item goes to (see {@link groupLogOf}). */
+  group?: VerifiedGroup
   ciphertextSha256: string
   ciphertextSize: number
   plaintextSize: number
@@ -155,6 +182,7 @@ export async function sealManifest(input: {
 }): Promise<{ manifest: Manifest; sealed: Uint8Array }> {
   checkSender(input.sender)
   const recipients = resolveRecipients(input.recipients)
+  const groupLog = input.group ? groupLogOf(input.group, input.sender, input.meta.conversationId) : undefined
   const { label, ...meta } = input.meta
   const parsed = manifestSchema.safeParse({
     ...meta,
@@ -168,6 +196,7 @@ export async function sealManifest(input: {
       logSeq: input.sender.log.seq,
       logHead: input.sender.log.head,
     },
+    ...(groupLog ? { groupLog } : {}),
     recipients: recipients.map((r) => ({
       accountId: r.accountId,
       deviceId: r.device.id,
@@ -230,8 +259,9 @@ export function decodeSignedManifest(bytes: Uint8Array): { manifest: Manifest; s
  * if it differs) → check `device` (and `accountId`, if given) is a recipient
  * (`NotRecipientError`) → check the ids the caller expects (`IdMismatchError`).
  * Also `LimitError` past {@link MAX_MANIFEST_SIZE}, `DeviceLogError` if `resolveLog` returns a
- * log that was not verified or belongs to another account. Returns only a manifest that passed
- * every check.
+ * log that was not verified or belongs to another account. `resolveLog` gets the decoded manifest
+ * too, so it can refuse a sender (or the group log position it names) before any log is fetched;
+ * whatever it throws passes through. Returns only a manifest that passed every check.
  */
 export async function openManifest(input: {
   sealed: Uint8Array
@@ -250,7 +280,7 @@ export async function openManifest(input: {
   )
   const { manifest, sig } = decodeSignedManifest(plain)
   const { sender } = manifest
-  const log = await input.resolveLog(sender.accountId, { seq: sender.logSeq, head: sender.logHead })
+  const log = await input.resolveLog(sender.accountId, { seq: sender.logSeq, head: sender.logHead }, manifest)
   if (!isVerifiedLog(log)) throw new DeviceLogError('log was not verified')
   if (log.accountId !== sender.accountId) throw new DeviceLogError('resolved log belongs to another account')
   const signer = findActiveDevice(log, sender.deviceId)

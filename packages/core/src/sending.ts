@@ -2,6 +2,7 @@ import { API_PREFIX, type Conversation, type ReserveItemResponse } from './api.j
 import { callEndpoint } from './call-endpoint.js'
 import type { Directory } from './directory.js'
 import { BadResponseError, RecipientsChangedError } from './errors.js'
+import type { VerifiedGroup } from './group-log.js'
 import { type RecipientSet, resolveRecipients } from './manifest.js'
 import { checkItemPolicy } from './policy.js'
 import { isServerError, type Transport } from './transport.js'
@@ -23,6 +24,8 @@ export interface ItemRecipients {
   deviceIds: string[]
   /** Their age recipients, for sizing the ciphertext. */
   recipients: string[]
+  /** For a group: the verified group log they come from, for core's `sealItem` (its head is signed). */
+  group?: VerifiedGroup
 }
 
 /**
@@ -33,12 +36,13 @@ export async function itemRecipients(
   directory: Directory,
   conversation: Conversation,
 ): Promise<ItemRecipients> {
-  const sets = await directory.recipients(conversation)
+  const { sets, group } = await directory.sendingTo(conversation)
   const resolved = resolveRecipients(sets)
   return {
     sets,
     deviceIds: resolved.map((r) => r.device.id),
     recipients: resolved.map((r) => r.device.recipient),
+    ...(group ? { group } : {}),
   }
 }
 

@@ -332,13 +332,17 @@ function bounded(
   )
 }
 
-/** A gone or unknown link becomes one clear `NotFoundError`. */
+/** A gone, suspended or unknown link becomes one clear `NotFoundError`. */
 async function gone<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f()
   } catch (e) {
     if (isServerError(e, 'GONE'))
       throw new NotFoundError('this share link has expired, was used up, or was revoked')
+    if (isServerError(e, 'SHARE_SUSPENDED'))
+      throw new NotFoundError(
+        "this share link is suspended: its owner's account has been disabled by an administrator",
+      )
     if (isServerError(e, 'NOT_FOUND')) throw new NotFoundError('no such share link on this server')
     throw e
   }

@@ -15,7 +15,8 @@ import { isServerError, type Transport } from './transport.js'
  * Listing the items of a conversation and verifying them, for every client. A name, size or
  * sender is only ever shown from a manifest that passed core's `openManifest` against the
  * sender's verified device log; and only a member of the conversation (as this device verified
- * it: me, the pinned peer, or everyone the verified group log ever admitted) may have sent it.
+ * it: me, the pinned peer, or a member of the group at the group log position the item names)
+ * may have sent it.
  * Anyone else is refused *before* their device log is fetched or pinned, so a server cannot make
  * a client pin an account of its choosing by listing an item under that account's name; and
  * nothing of a conversation I have not accepted (a request, a group invitation) is opened at all.
@@ -38,18 +39,21 @@ export type VerifiedEntry =
   | { ok: false; item: CommittedItem; error: unknown }
 
 /**
- * The `resolveLog` for items of one conversation: it admits only the conversation's senders and
- * throws `SignatureError` for anyone else before asking the directory (which would fetch and pin
- * their log).
+ * The `resolveLog` for items of one conversation: it admits only an account that may have sent
+ * the item (core's `Directory.senders`: in a group, a member at the group log position the
+ * manifest names) and throws `SignatureError` for anyone else before asking the directory (which
+ * would fetch and pin their log).
  */
 export async function conversationResolveLog(r: ItemReader, conversationId: string): Promise<ResolveLog> {
   const conversation = await r.conversation(conversationId)
   // Nothing of a request or an invitation I have not accepted is opened (core's consent.ts).
   await requireAccepted(r.directory, r.accountId, conversation)
   const senders = await r.directory.senders(conversation)
-  return (accountId, atLeast) => {
-    if (!senders.has(accountId))
+  return async (accountId, atLeast, claimed) => {
+    // openManifest always passes the manifest; a resolver called without one admits nobody.
+    if (!claimed || claimed.sender.accountId !== accountId)
       throw new SignatureError('the item is signed by an account that is not in this conversation')
+    await senders.admit(accountId, claimed.groupLog)
     return r.directory.resolveLog(accountId, atLeast)
   }
 }

@@ -1,5 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { encryptBytes } from '../src/age.js'
 import type { GroupLogResponse, LogResponse } from '../src/api.js'
+import { utf8 } from '../src/bytes.js'
+import { type Canonical, canonicalJson } from '../src/canonical.js'
 import {
   appendEntry,
   createGenesis,
@@ -10,7 +13,7 @@ import {
   verifyLog,
 } from '../src/device-log.js'
 import { Directory, type DirectoryStore, type PinnedColleague, type PinnedGroup } from '../src/directory.js'
-import { GroupLogError, SignatureError } from '../src/errors.js'
+import { GroupLogError, ManifestError, SignatureError } from '../src/errors.js'
 import {
   appendGroupEntry,
   createGroupEntry,
@@ -21,13 +24,17 @@ import {
   type GroupEntry,
   groupEntryHash,
   groupFingerprint,
+  groupMembersAt,
   groupSignedValue,
   groupSignerFromLogs,
   invitedBy,
   joinedMembers,
+  type VerifiedGroup,
   verifyGroupLog,
 } from '../src/group-log.js'
 import { type DeviceSecrets, generateDevice, signCanonical } from '../src/identity.js'
+import { MANIFEST_CONTEXT, openManifest, sealManifest } from '../src/manifest.js'
+import { conversationResolveLog, type ItemReader } from '../src/verified-items.js'
 
 /**
  * The group membership log: who may change what, the chain, signatures checked against the
@@ -379,7 +386,9 @@ describe('Directory', () => {
     const invited = await group({ invited: true })
     const aliceDir = directory(served, new Map([[GROUP, invited]]))
     expect((await aliceDir.recipients(conv)).map((s) => s.log.accountId)).toEqual(['alice'])
-    expect([...(await aliceDir.senders(conv))]).toEqual(['alice'])
+    const invitedRule = await aliceDir.senders(conv)
+    await expect(invitedRule.admit('alice', undefined)).resolves.toBeUndefined()
+    await expect(invitedRule.admit('bob', undefined)).rejects.toThrow(SignatureError)
     // Bob's own directory: sending to a group he has not joined is refused.
     const bobDir = directory(served, new Map([[GROUP, invited]]), 'bob')
     await expect(bobDir.recipients(conv)).rejects.toMatchObject({ code: 'NOT_ACCEPTED' })
@@ -387,6 +396,126 @@ describe('Directory', () => {
     const joined = await group()
     const after = directory(served, new Map([[GROUP, joined]]))
     expect((await after.recipients(conv)).map((s) => s.log.accountId).sort()).toEqual(['alice', 'bob'])
-    expect([...(await after.senders(conv))].sort()).toEqual(['alice', 'bob'])
+    await expect((await after.senders(conv)).admit('bob', undefined)).resolves.toBeUndefined()
+  })
+
+  it('a group item is admitted only from a member at the group log position its signed manifest names', async () => {
+    const served = new Map<string, unknown[]>(
+      ['bob', 'carol'].map((a) => [a, logs.get(a)!.entries.map(entryValue)]),
+    )
+    // alice (owner), bob joins at 1; carol added at 2 and joins at 3; bob removed at 4.
+    const entries = await group()
+    let v = await verifyGroupLog(GROUP, entries, check())
+    for (const [change, signer, account] of [
+      [{ op: 'add', account: 'carol', role: 'member' }, alice, 'alice'],
+      [{ op: 'join' }, carol, 'carol'],
+      [{ op: 'remove', account: 'bob' }, alice, 'alice'],
+    ] as const) {
+      const e = appendGroupEntry(v, change, signer, logs.get(account)!)
+      entries.push(e)
+      v = await extendGroupLog(v, [e], check())
+    }
+    const at = (seq: number) => ({ seq, head: groupEntryHash(entries[seq]!) })
+    // Invited (added, not joined) is no sender yet.
+    expect([...groupMembersAt(v, at(2))!.keys()]).toEqual(['alice', 'bob'])
+    expect([...groupMembersAt(v, at(3))!.keys()]).toEqual(['alice', 'bob', 'carol'])
+    expect(groupMembersAt(v, { seq: 1, head: at(0).head })).toBeNull()
+    expect(groupMembersAt(v, { seq: 5, head: at(4).head })).toBeNull()
+
+    const dir = directory(served, new Map([[GROUP, entries]]))
+    const conversation = {
+      conversationId: GROUP,
+      kind: 'group' as const,
+      members: [],
+      lastSeq: 0,
+      createdAt: 0,
+    }
+    const reader: ItemReader = {
+      accountId: 'alice',
+      device: alice,
+      directory: dir,
+      conversation: async () => conversation,
+    }
+    const seal = (sender: DeviceSecrets, account: string, g?: VerifiedGroup) =>
+      sealManifest({
+        sender: { device: sender, log: logs.get(account)! },
+        recipients: [{ log: logs.get('alice')! }],
+        meta: { ...META, conversationId: GROUP },
+        ...(g ? { group: g } : {}),
+        ciphertextSha256: 'A'.repeat(43),
+        ciphertextSize: 100,
+        plaintextSize: 10,
+      })
+    const open = async (sealed: Uint8Array) =>
+      openManifest({
+        sealed,
+        device: alice,
+        expect: { itemId: META.itemId, conversationId: GROUP },
+        resolveLog: await conversationResolveLog(reader, GROUP),
+        accountId: 'alice',
+      })
+    // Sealing names the head of the verified log, and refuses a sender who is not a member there.
+    const fromCarol = await seal(carol, 'carol', v)
+    expect(fromCarol.manifest.groupLog).toEqual(at(4))
+    expect((await open(fromCarol.sealed)).sender.accountId).toBe('carol')
+    await expect(seal(bob, 'bob', v)).rejects.toThrow(/not a member/)
+    // Bob's item from while he was a member stays readable; one naming a later head is refused.
+    const v1 = await verifyGroupLog(GROUP, entries.slice(0, 2), check())
+    expect((await open((await seal(bob, 'bob', v1)).sealed)).sender.accountId).toBe('bob')
+    // Carol names a head from before she was added (her own device signs it): refused.
+    const forged = await forgeGroupLog(carol, 'carol', at(0))
+    await expect(open(forged)).rejects.toThrow(/not a member of the group then/)
+    // A position that is not in the verified log is refused; so is an item without one from a
+    // former member (old items are admitted only from current members).
+    await expect(open(await forgeGroupLog(carol, 'carol', { seq: 1, head: at(0).head }))).rejects.toThrow(
+      /not in it/,
+    )
+    await expect(open((await seal(bob, 'bob')).sealed)).rejects.toThrow(SignatureError)
+    expect((await open((await seal(carol, 'carol')).sealed)).sender.accountId).toBe('carol')
+  })
+
+  it('outside a group, only me (and the pinned peer) may have sent an item, which names no group position', async () => {
+    const dir = directory(new Map(), new Map())
+    const self = { conversationId: 'me', kind: 'self' as const, members: ['alice'], lastSeq: 0, createdAt: 0 }
+    const rule = await dir.senders(self)
+    await expect(rule.admit('alice', undefined)).resolves.toBeUndefined()
+    await expect(rule.admit('bob', undefined)).rejects.toThrow(SignatureError)
+    await expect(rule.admit('alice', { seq: 0, head: 'A'.repeat(43) })).rejects.toThrow(ManifestError)
   })
 })
+
+const META = {
+  itemId: 'item-1',
+  conversationId: GROUP,
+  filename: 'a.txt',
+  type: 'text/plain',
+  mtime: 0,
+  created: 0,
+  kind: 'file' as const,
+}
+
+/** A manifest signed by `sender` (a real device of a member) naming any group log position. */
+async function forgeGroupLog(
+  sender: DeviceSecrets,
+  account: string,
+  groupLog: { seq: number; head: string },
+): Promise<Uint8Array> {
+  const log = logs.get(account)!
+  const manifest = {
+    ...META,
+    v: 1,
+    context: MANIFEST_CONTEXT,
+    sender: { accountId: account, deviceId: sender.record.id, logSeq: log.seq, logHead: log.head },
+    groupLog,
+    recipients: logs
+      .get('alice')!
+      .active.map((d) => ({ accountId: 'alice', deviceId: d.id, logHead: logs.get('alice')!.head })),
+    ciphertextSha256: 'A'.repeat(43),
+    ciphertextSize: 100,
+    plaintextSize: 10,
+  } as unknown as Canonical
+  return encryptBytes(
+    logs.get('alice')!.active.map((d) => d.recipient),
+    utf8(canonicalJson({ manifest, sig: signCanonical(sender, MANIFEST_CONTEXT, manifest) })),
+  )
+}

@@ -101,6 +101,12 @@ const program = new Command('airlock-server')
       .default(DEFAULTS.maxConnections),
   )
   .addOption(
+    new Option('--max-live-per-account <n>', 'uploads one account may follow at once as they arrive')
+      .env('AIRLOCK_MAX_LIVE_PER_ACCOUNT')
+      .argParser(int('--max-live-per-account', 1, 256))
+      .default(DEFAULTS.maxLivePerAccount),
+  )
+  .addOption(
     new Option('--web-dir <dir>', 'built web app to serve at / (default: packages/web/dist if present)').env(
       'AIRLOCK_WEB_DIR',
     ),
@@ -142,6 +148,7 @@ try {
     maxShareDays: o.maxShareDays as number,
     sessionTtlSeconds: o.sessionTtl as number,
     maxConnections: o.maxConnections as number,
+    maxLivePerAccount: o.maxLivePerAccount as number,
     gcIntervalSeconds: o.gcInterval as number,
     webDir: (o.webDir as string | undefined) ?? null,
     trustProxy: Boolean(o.trustProxy),

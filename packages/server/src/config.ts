@@ -27,6 +27,8 @@ export interface ServerConfig {
   /** Lifetime of a session token, seconds. */
   sessionTtlSeconds: number
   maxConnections: number
+  /** Uploads one account may follow at once (`GET /items/:id/live`; the server allows 256 in all). */
+  maxLivePerAccount: number
   /** Seconds between garbage-collection passes (expired uploads, items past retention). */
   gcIntervalSeconds: number
   /** `postgres://…`: metadata, push and upload locks in PostgreSQL; null = SQLite in dataDir. */
@@ -54,6 +56,7 @@ export const DEFAULTS: ServerConfig = {
   maxShareDays: 30,
   sessionTtlSeconds: 15 * 60,
   maxConnections: 2048,
+  maxLivePerAccount: 16,
   gcIntervalSeconds: 600,
   databaseUrl: null,
   s3: null,

@@ -317,6 +317,65 @@ describe('following an upload in progress: GET /items/:id/live (real server proc
   })
 })
 
+describe('live-follow slots per account (issue 18, hole 7)', () => {
+  it('one account cannot take every slot: past its limit it gets 429, others still follow', async () => {
+    const {
+      dir,
+      server,
+      alice,
+      token: laptop,
+      phone,
+      bob,
+    } = await startWithAlicePhoneAndBob(['--max-live-per-account', '2'])
+    const followers: ReturnType<typeof follow>[] = []
+    try {
+      const reserve = async (token: string, conversationId: string) => {
+        const r = await request(server.url, 'POST', `/conversations/${conversationId}/items`, {
+          token,
+          json: { ciphertextSize: 1000 },
+        })
+        expect(r.status, JSON.stringify(r.json)).toBe(201)
+        return r.json.itemId as string
+      }
+      const mine = await reserve(laptop, alice.selfConversationId)
+      for (const token of [phone.token, laptop]) {
+        const f = follow(server.url, token, mine)
+        followers.push(f)
+        await f.responded
+        expect(f.status()).toBe(200)
+      }
+      // Any device of the same account: the account's slots are taken.
+      const third = await request(server.url, 'GET', `/items/${mine}/live`, { token: phone.token })
+      expect(third.status).toBe(429)
+      expect(third.json.error).toMatchObject({ code: 'RATE_LIMITED' })
+      expect(third.json.error.message).toMatch(/this account follows too many uploads/)
+      // Bob's account has slots of its own.
+      const bobSelf = (await request(server.url, 'GET', '/accounts/me', { token: bob })).json
+        .selfConversationId as string
+      const his = follow(server.url, bob, await reserve(bob, bobSelf))
+      followers.push(his)
+      await his.responded
+      expect(his.status()).toBe(200)
+      // A follower that leaves gives its slot back (once the server sees the connection close).
+      followers[0]!.close()
+      let again = follow(server.url, phone.token, mine)
+      for (let i = 0; i < 100; i++) {
+        await again.responded
+        if (again.status() === 200) break
+        again.close()
+        await sleep(50)
+        again = follow(server.url, phone.token, mine)
+      }
+      followers.push(again)
+      expect(again.status()).toBe(200)
+    } finally {
+      for (const f of followers) f.close()
+      await server.stop()
+      await removeDir(dir)
+    }
+  })
+})
+
 describe('GET /items/:id/live on a server whose blobs are in S3', () => {
   it('answers 409 CONFLICT, since the store cannot follow an upload', async () => {
     const dir = await tempDir()

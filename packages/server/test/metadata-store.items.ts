@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { MetadataStore } from '../src/storage/metadata/metadata-store.js'
-import { expectCode, item, setup, T0 } from './metadata-fixtures.js'
+import { expectCode, id, item, setup, T0 } from './metadata-fixtures.js'
 
 /** Conformance of the items area: reservation, quota, commit, listing, deletion and retention. */
 export function shouldManageItems(s: () => MetadataStore): void {
@@ -35,6 +35,42 @@ export function shouldManageItems(s: () => MetadataStore): void {
       expect(after.map((i) => [i.id, i.seq, i.state, i.manifest])).toEqual([[i2.id, 3, 'deleted', null]])
       expect(await store.items.hasLiveItem(i1.id)).toBe(true)
       expect(await store.items.hasLiveItem(i2.id)).toBe(false)
+    })
+    it('refuses to commit an item whose sender left the conversation after reserving it', async () => {
+      const store = s()
+      const a = await setup(store)
+      const b = await setup(store)
+      const cid = id()
+      const entry = (seq: number) => ({ seq, hash: `g${seq}`, entry: '{}', createdAt: T0 })
+      await store.conversations.createConversation({
+        id: cid,
+        kind: 'group',
+        createdAt: T0,
+        members: [a.accountId, b.accountId],
+        group: {
+          entry: entry(0),
+          state: {
+            name: 'g',
+            members: [
+              [a.accountId, 'owner'],
+              [b.accountId, 'member'],
+            ],
+            invited: [],
+          },
+        },
+      })
+      const early = item({ ...b, conversationId: cid }, 10)
+      const late = item({ ...b, conversationId: cid }, 10)
+      for (const i of [early, late]) await store.items.reserveItem(i, null)
+      expect(await store.items.commitItem(early.id, new Uint8Array([1]), T0)).toBe(1)
+      await store.conversations.appendGroupEntry(cid, entry(1), {
+        name: 'g',
+        members: [[a.accountId, 'owner']],
+        invited: [],
+      })
+      await expectCode(store.items.commitItem(late.id, new Uint8Array([1]), T0 + 1), 'FORBIDDEN')
+      expect((await store.items.getItem(late.id))!.state).toBe('reserved')
+      expect((await store.conversations.getConversation(cid))!.lastSeq).toBe(1)
     })
     it('enforces the quota on declared sizes of reserved and committed items', async () => {
       const store = s()

@@ -46,6 +46,22 @@ export function shouldManageShares(s: () => MetadataStore): void {
       expect(await store.shares.hasLiveShareBlob(first.blobs[0]!.id)).toBe(true)
     })
 
+    it("lists every account's shares, newest first, for administrators", async () => {
+      const store = s()
+      const a = await setup(store)
+      const b = await setup(store)
+      // Later than any other test's shares, so they come first in a shared store.
+      const older = share(a, { createdAt: T0 + 1_000_000 })
+      const newer = share(b, { createdAt: T0 + 1_000_001 })
+      for (const x of [older, newer]) await store.shares.createShare(x, null)
+      const all = await store.shares.listAllShares(2)
+      expect(all.map((x) => [x.id, x.accountId])).toEqual([
+        [newer.id, b.accountId],
+        [older.id, a.accountId],
+      ])
+      expect(all[0]!.blobs).toHaveLength(2)
+    })
+
     it('commits once, counts downloads, and retires a used-up link when its last session ends', async () => {
       const store = s()
       const a = await setup(store)

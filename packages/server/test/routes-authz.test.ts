@@ -198,6 +198,7 @@ async function world(): Promise<World> {
     },
     { name: 'list invites', method: 'GET', path: '/invites', other: FORBIDDEN, owner: 200 },
     { name: 'admin: list accounts', method: 'GET', path: '/admin/accounts', other: FORBIDDEN, owner: 200 },
+    { name: 'admin: list share links', method: 'GET', path: '/admin/shares', other: FORBIDDEN, owner: 200 },
     {
       name: 'append log',
       method: 'POST',
@@ -337,6 +338,13 @@ async function world(): Promise<World> {
       method: 'PUT',
       path: '/admin/policy',
       json: { ...DEFAULT_POLICY, invitations: 'everyone', maxItemBytes: 1 },
+      other: FORBIDDEN,
+      owner: 200,
+    },
+    {
+      name: 'admin: revoke a share link',
+      method: 'DELETE',
+      path: `/admin/shares/${S}`,
       other: FORBIDDEN,
       owner: 200,
     },

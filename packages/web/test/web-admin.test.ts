@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -7,7 +8,16 @@ import {
   startServer,
   tempDir,
 } from '../../../test-support/harness.js'
-import { createAccount, type Device, launch, openDevice, screenshot, sendNote } from './harness.js'
+import {
+  createAccount,
+  type Device,
+  item,
+  launch,
+  openDevice,
+  screenshot,
+  sendFiles,
+  sendNote,
+} from './harness.js'
 
 // The Admin page, sensitivity labels and policy refusals in Chromium: an administrator's browser
 // and an ordinary account's browser against the real server.
@@ -123,5 +133,48 @@ describe('web administration and labels', () => {
     await bob.page.reload()
     await bob.page.locator('li.item', { hasText: 'lunch at noon' }).waitFor({ timeout: 30_000 })
     expect(admin.problems.filter((x) => !/40[13]/.test(x))).toEqual([])
+  })
+})
+
+describe("every account's share links on the Admin page (issue 18, hole 5)", () => {
+  it("lists bob's link as metadata, suspends it while bob is disabled, and revokes it", async () => {
+    const a = adminPage()
+    // Share links were switched off by the policy test above.
+    await a.getByLabel('Share links allowed', { exact: true }).check()
+    await a.getByRole('button', { name: 'Save policy' }).click()
+    await a.getByRole('status').filter({ hasText: 'Saved' }).waitFor()
+    const p = bob.page
+    await p.reload()
+    await sendFiles(p, [
+      { name: 'plan.bin', mimeType: 'application/octet-stream', buffer: randomBytes(5000) },
+    ])
+    await item(p, 'plan.bin').getByRole('button', { name: 'Share link' }).click({ timeout: 60_000 })
+    await p.getByRole('button', { name: 'Create link' }).click()
+    const link = await p.getByTestId('share-link').inputValue({ timeout: 60_000 })
+    await p.getByRole('button', { name: 'Done' }).click()
+    const shareId = /\/s\/([A-Za-z0-9_-]{22})#/.exec(link)![1]!
+    const publicInfo = () => fetch(`${server.url}/api/v1/public/shares/${shareId}`)
+
+    await a.reload()
+    const share = a.locator(`tr[data-share="${shareId}"]`)
+    await share.waitFor({ timeout: 15_000 })
+    expect(await share.getAttribute('data-owner')).toBe('bob')
+    expect(await share.textContent()).toContain('Active')
+    expect(await share.textContent()).not.toContain('plan.bin')
+
+    await row('bob').getByRole('button', { name: 'Disable' }).click()
+    await share.getByText('Suspended').waitFor()
+    const suspended = await publicInfo()
+    expect(suspended.status).toBe(410)
+    expect(((await suspended.json()) as { error: { code: string } }).error.code).toBe('SHARE_SUSPENDED')
+
+    await row('bob').getByRole('button', { name: 'Enable' }).click()
+    await share.getByText('Active').waitFor()
+    expect((await publicInfo()).status).toBe(200)
+    await share.getByRole('button', { name: 'Revoke' }).click()
+    await share.getByText('Revoked').waitFor()
+    const revoked = await publicInfo()
+    expect(revoked.status).toBe(410)
+    expect(((await revoked.json()) as { error: { code: string } }).error.code).toBe('GONE')
   })
 })

@@ -2,6 +2,8 @@ import {
   type AdminAccount,
   adminAccountSchema,
   adminAccountsResponseSchema,
+  adminShareSchema,
+  adminSharesResponseSchema,
   createInviteResponseSchema,
   findLabel,
   isServerError,
@@ -11,6 +13,7 @@ import {
   policyResponseSchema,
   policySchema,
   printable,
+  shareIdSchema,
 } from '@airlock/core'
 import type { Context } from '../context.js'
 import { CliError } from '../errors.js'
@@ -18,7 +21,8 @@ import { formatBytes, formatTime } from '../output.js'
 import { Session } from '../session.js'
 
 /**
- * `airlock invite` and `airlock admin …`: invitations, the organisation's policy and accounts.
+ * `airlock invite` and `airlock admin …`: invitations, the organisation's policy, accounts and
+ * every account's share links.
  * Administrators manage accounts and policy; the server gives them sizes and counts, never content.
  */
 
@@ -92,6 +96,31 @@ export async function setQuota(ctx: Context, username: string, size: string): Pr
       r,
       `${printable(r.username)}: quota ${r.quotaBytes === null ? "the server's default" : formatBytes(r.quotaBytes)}`,
     )
+  })
+}
+
+/** `airlock admin shares`: every account's share links (owner, dates, downloads, state; no content). */
+export async function listAllShares(ctx: Context): Promise<void> {
+  await asAdmin(ctx, 'only administrators can list share links', async (s) => {
+    const r = await s.client.json('GET', '/admin/shares', adminSharesResponseSchema)
+    ctx.out.result(
+      r,
+      r.shares.length === 0
+        ? ['no share links']
+        : r.shares.map(
+            (x) =>
+              `${x.shareId}  ${printable(x.username).padEnd(16)} ${x.state.padEnd(9)}  created ${formatTime(x.createdAt)}  expires ${formatTime(x.expiresAt)}  ${x.downloads}${x.maxDownloads === null ? '' : `/${x.maxDownloads}`} downloads  ${x.files} file${x.files === 1 ? '' : 's'}, ${formatBytes(x.ciphertextSize)}`,
+          ),
+    )
+  })
+}
+
+/** `airlock admin revoke-share <id>`: revokes any account's share link at once. */
+export async function revokeAnyShare(ctx: Context, shareId: string): Promise<void> {
+  if (!shareIdSchema.safeParse(shareId).success) throw new CliError('USAGE', 'not a share link id')
+  await asAdmin(ctx, 'only administrators can revoke the share links of others', async (s) => {
+    const r = await s.client.json('DELETE', `/admin/shares/${shareId}`, adminShareSchema)
+    ctx.out.result(r, `share link ${r.shareId} of ${printable(r.username)} is ${r.state}`)
   })
 }
 

@@ -16,7 +16,7 @@ import {
   verifyGroupLog,
 } from '@airlock/core'
 import type { AppContext } from '../context.js'
-import { InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
+import { ForbiddenError, InvalidBodyError, NotFoundError, ServerError } from '../errors.js'
 import type { ConversationRecord, GroupLogRecord, GroupState } from '../storage/metadata/conversations.js'
 import { randomId } from '../tokens.js'
 import { announceRequest, checkInvitations, standingIn, startDirect } from './consent.js'
@@ -44,6 +44,16 @@ export async function memberConversation(
   return c
 }
 
+/**
+ * `FORBIDDEN` unless `accountId` may add an item to `c` now: it is still a member (a removed
+ * member's reservation is refused at commit). Blocks (consent) refuse here too once they exist.
+ */
+export function requirePoster(c: ConversationRecord, accountId: string): void {
+  if (!c.members.includes(accountId))
+    throw new ForbiddenError('you are no longer a member of this conversation')
+  // Consent: an account another member has blocked is refused here as well (not landed yet).
+}
+
 /** The caller's conversations, oldest first. */
 export async function listConversations(ctx: AppContext, auth: Auth): Promise<Conversation[]> {
   const out: Conversation[] = []
@@ -62,13 +72,29 @@ export async function describeConversation(
   return { ...(await toWire(ctx, c, auth.accountId)), ...(retentionMs === null ? {} : { retentionMs }) }
 }
 
-/** Any member sets how long items sent from now on are kept (the policy's lifetime still caps it). */
+/**
+ * Sets how long items sent to `c` from now on are kept (the policy's lifetime and a label's
+ * maximum still cap it). Retention deletes other people's items, so it is decided by whoever
+ * governs the conversation: in my own conversation, me; in a group, its owner or an admin (as the
+ * verified group log has them), like renaming it. In a direct conversation neither side may
+ * decide how long the other's items live: `FORBIDDEN` (each deletes their own items at will).
+ */
 export async function setRetention(
   ctx: AppContext,
   auth: Auth,
   c: ConversationRecord,
   retentionMs: number | null,
 ): Promise<Conversation & { retentionMs?: number }> {
+  if (c.kind === 'direct') {
+    throw new ForbiddenError(
+      "in a direct conversation neither side sets how long the other's items are kept; delete your own instead",
+    )
+  }
+  if (c.kind === 'group') {
+    const role = (await verifiedGroup(ctx, c)).members.get(auth.accountId)
+    if (role !== 'owner' && role !== 'admin')
+      throw new ForbiddenError("only the group's owner or an admin sets its retention")
+  }
   await ctx.store.conversations.setConversationRetention(c.id, retentionMs)
   return { ...(await toWire(ctx, c, auth.accountId)), ...(retentionMs === null ? {} : { retentionMs }) }
 }
@@ -142,15 +168,9 @@ export async function appendGroupLog(
 ): Promise<{ head: { seq: number; hash: string } }> {
   requireGroup(c)
   currentVersion(raw)
-  const stored = await ctx.store.conversations.getGroupLog(c.id, -1, Number.MAX_SAFE_INTEGER)
-  const trusted: CheckGroupSigner = async () => {}
   let before: ReadonlySet<string> = new Set()
   const v = await checked(async () => {
-    const current = await verifyGroupLog(
-      c.id,
-      stored.map((r) => JSON.parse(r.entry)),
-      trusted,
-    )
+    const current = await verifiedGroup(ctx, c)
     before = new Set(current.members.keys())
     const entry = raw as { seq?: unknown }
     if (entry?.seq !== current.seq + 1) {
@@ -172,6 +192,21 @@ export async function appendGroupLog(
   const told = [...new Set([...c.members, ...v.members.keys()])]
   await ctx.hub.publish(told, { type: 'members', conversationId: c.id, seq: v.seq })
   return { head: { seq: v.seq, hash: v.head } }
+}
+
+/**
+ * A group's stored log, replayed: its members and their roles as the server verified each entry
+ * when it was appended (signatures were checked then, so they are not checked again).
+ */
+async function verifiedGroup(ctx: AppContext, c: ConversationRecord): Promise<VerifiedGroup> {
+  requireGroup(c)
+  const stored = await ctx.store.conversations.getGroupLog(c.id, -1, Number.MAX_SAFE_INTEGER)
+  const trusted: CheckGroupSigner = async () => {}
+  return verifyGroupLog(
+    c.id,
+    stored.map((r) => JSON.parse(r.entry)),
+    trusted,
+  )
 }
 
 /** The direct conversation of the caller with one other account, created on first use. */

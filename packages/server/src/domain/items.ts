@@ -19,6 +19,7 @@ import type { ItemRecord } from '../storage/metadata/items.js'
 import { randomId } from '../tokens.js'
 import { recordAccess, recordDownload } from './access-log.js'
 import { announceRequest, checkMayPost, receiversOf, requireAccepted } from './consent.js'
+import { requirePoster } from './conversations.js'
 import { currentPolicy, enforce } from './policy.js'
 import { revokeSharesOf } from './retire-shares.js'
 import type { Auth } from './sessions.js'
@@ -126,7 +127,9 @@ export async function listItems(
 
 /**
  * Commits a reserved item whose blob is completely uploaded: stores its encrypted manifest and
- * gives it the conversation's next seq, then tells the members.
+ * gives it the conversation's next seq, then tells the members. The sender must still be allowed
+ * to post (`requirePoster`; the store checks membership again under the conversation's lock): an
+ * item reserved before its sender left a group is refused, `FORBIDDEN`.
  */
 export async function commitItem(
   ctx: AppContext,
@@ -135,13 +138,14 @@ export async function commitItem(
   manifest: Uint8Array,
 ): Promise<CommitItemResponse> {
   if (manifest.length === 0) throw new InvalidBodyError('the manifest is empty')
+  const conversation = await ctx.store.conversations.getConversation(item.conversationId)
+  if (!conversation) throw new NotFoundError()
+  requirePoster(conversation, auth.accountId)
   const blob = await ctx.blobs.status(item.id)
   if (!blob) throw new NotFoundError('the upload is gone')
   if (blob.size !== blob.length) throw new ServerError('UPLOAD_INCOMPLETE', 'upload the whole blob first')
   // A block or decline that came while the item was uploading holds.
-  const target = await ctx.store.conversations.getConversation(item.conversationId)
-  if (!target) throw new NotFoundError()
-  await checkMayPost(ctx, target, auth.accountId)
+  await checkMayPost(ctx, conversation, auth.accountId)
   await ctx.blobs.commit(item.id)
   const account = await ctx.store.accounts.getAccount(auth.accountId)
   const seq = await ctx.store.items.commitItem(
@@ -150,16 +154,13 @@ export async function commitItem(
     ctx.now(),
     account?.quotaBytes ?? ctx.config.quota,
   )
-  const conversation = await ctx.store.conversations.getConversation(item.conversationId)
-  if (conversation) {
-    // Those who accepted hear of an item; a request is announced as a request, never as an item.
-    await ctx.hub.publish(await receiversOf(ctx, conversation), {
-      type: 'item',
-      conversationId: item.conversationId,
-      seq,
-    })
-    await announceRequest(ctx, conversation)
-  }
+  // Those who accepted hear of an item; a request is announced as a request, never as an item.
+  await ctx.hub.publish(await receiversOf(ctx, conversation), {
+    type: 'item',
+    conversationId: item.conversationId,
+    seq,
+  })
+  await announceRequest(ctx, conversation)
   return { itemId: item.id, seq }
 }
 

@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream'
 import {
+  type AdminShare,
+  type AdminSharesResponse,
   API_PREFIX,
   type CreateShareRequest,
   type CreateShareResponse,
@@ -22,6 +24,7 @@ import type { Auth } from './sessions.js'
 
 const DEFAULT_SHARE_SECONDS = 7 * 86400
 const LIST_LIMIT = 500
+const ADMIN_LIST_LIMIT = 1000
 
 /**
  * Share links. The owner's device creates a link over items it can read, uploads one
@@ -195,6 +198,7 @@ export async function shareById(ctx: AppContext, shareId: string): Promise<Share
 
 /** Renews the download session `token` of `share`; `GONE` once it has ended or the link is over. */
 export async function requireShareSession(ctx: AppContext, share: ShareRecord, token: string): Promise<void> {
+  await requireOwnerEnabled(ctx, share)
   const now = ctx.now()
   if (
     !(await ctx.store.shares.touchShareSession(
@@ -265,7 +269,61 @@ async function liveShare(ctx: AppContext, shareId: string): Promise<ShareRecord>
     if (!share.blobsDeleted) await retireIfDue(ctx, share.id, 1000)
     throw new ServerError('GONE', 'this share link has expired, was used up, or was revoked')
   }
+  await requireOwnerEnabled(ctx, share)
   return share
+}
+
+/**
+ * A link whose owner's account an administrator disabled is suspended: `SHARE_SUSPENDED` (410), downloads in
+ * flight included, until the account is enabled again (the link then works until it expires).
+ * Its owner cannot sign in to revoke it meanwhile; an administrator can.
+ */
+async function requireOwnerEnabled(ctx: AppContext, share: ShareRecord): Promise<void> {
+  if (await ctx.store.accounts.isAccountDisabled(share.accountId)) {
+    throw new ServerError(
+      'SHARE_SUSPENDED',
+      "this share link is suspended: its owner's account has been disabled by an administrator",
+    )
+  }
+}
+
+/**
+ * Every account's share links for administrators, newest first: owner, dates, downloads and
+ * state, never the items a link was made from.
+ */
+export async function listSharesForAdmin(ctx: AppContext): Promise<AdminSharesResponse> {
+  const accounts = new Map((await ctx.store.accounts.listAccountsForAdmin()).map((a) => [a.id, a]))
+  const now = ctx.now()
+  const rows = await ctx.store.shares.listAllShares(ADMIN_LIST_LIMIT)
+  return { shares: rows.map((s) => toAdminShare(s, accounts.get(s.accountId), now)) }
+}
+
+/** An administrator revokes any account's link, as its owner would (`revokeShare`). */
+export async function revokeShareAsAdmin(ctx: AppContext, shareId: string): Promise<AdminShare> {
+  const share = await shareById(ctx, shareId)
+  await revokeShare(ctx, share)
+  const owner = (await ctx.store.accounts.listAccountsForAdmin()).find((a) => a.id === share.accountId)
+  return toAdminShare(await shareById(ctx, shareId), owner, ctx.now())
+}
+
+function toAdminShare(
+  share: ShareRecord,
+  owner: { username: string; disabled: boolean } | undefined,
+  now: number,
+): AdminShare {
+  const state = effectiveState(share, now)
+  return {
+    shareId: share.id,
+    accountId: share.accountId,
+    username: owner?.username ?? '',
+    state: state === 'active' && owner?.disabled ? 'suspended' : state,
+    createdAt: share.createdAt,
+    expiresAt: share.expiresAt,
+    maxDownloads: share.maxDownloads,
+    downloads: share.downloads,
+    files: share.blobs.length,
+    ciphertextSize: share.blobs.reduce((n, b) => n + b.size, 0),
+  }
 }
 
 /** The state people see: an active link past its expiry is expired even before gc marks it. */

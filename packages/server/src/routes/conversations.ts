@@ -51,13 +51,9 @@ export function conversationRoutes(app: FastifyInstance, ctx: AppContext): void 
   )
 
   on(app, 'setRetention', async (req) => {
+    const auth = await requireAuth(ctx, req)
     const c = await conversation(req)
-    return setRetention(
-      ctx,
-      await requireAuth(ctx, req),
-      c,
-      bodyOf(ENDPOINTS.setRetention, req.body).retentionMs,
-    )
+    return setRetention(ctx, auth, c, bodyOf(ENDPOINTS.setRetention, req.body).retentionMs)
   })
 
   on(app, 'getGroupLog', async (req) => {

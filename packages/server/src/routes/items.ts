@@ -15,11 +15,13 @@ import {
   reserveItem,
   visibleItem,
 } from '../domain/items.js'
+import { LiveSlots } from '../domain/live-slots.js'
 import { ServerError } from '../errors.js'
 import { requireAuth } from '../http/auth.js'
 import { bodyOf, on, queryOf } from '../http/endpoint.js'
 import { paramOf } from '../http/params.js'
 import { sendBlob } from '../http/range.js'
+import type { FollowedBlob } from '../storage/blob/blob-store.js'
 
 /** At most this many uploads are followed at once per server; others wait for the commit. */
 const MAX_FOLLOWING = 256
@@ -31,7 +33,7 @@ const MAX_FOLLOWING = 256
  */
 export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
   /** Live downloads in progress (GET /items/:id/live), each holding a file and a connection. */
-  let following = 0
+  const slots = new LiveSlots(MAX_FOLLOWING, ctx.config.maxLivePerAccount)
   const conversation = async (req: FastifyRequest) =>
     memberConversation(ctx, await requireAuth(ctx, req), paramOf(ENDPOINTS.listItems, 'cid', req.params))
   const itemId = (req: FastifyRequest) => paramOf(ENDPOINTS.getItem, 'id', req.params)
@@ -89,14 +91,18 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
   on(app, 'followUpload', async (req, reply) => {
     const auth = await requireAuth(ctx, req)
     const item = await visibleItem(ctx, auth, itemId(req), { uploading: true })
-    if (ctx.blobs.follow && following >= MAX_FOLLOWING) {
-      throw new ServerError('RATE_LIMITED', 'too many uploads are being followed; wait for the commit')
-    }
+    // Where the store cannot follow, followItem answers CONFLICT without holding anything.
+    const release = ctx.blobs.follow ? slots.take(auth.accountId) : () => {}
     const abort = new AbortController()
-    const live = await followItem(ctx, auth, item, req.ip, abort.signal)
+    let live: FollowedBlob
+    try {
+      live = await followItem(ctx, auth, item, req.ip, abort.signal)
+    } catch (e) {
+      release()
+      throw e
+    }
     // The status and length go out at once, before the uploader's first byte arrives.
     reply.hijack()
-    following++
     const res = reply.raw
     res.once('close', () => abort.abort())
     res.writeHead(200, {
@@ -113,7 +119,7 @@ export function itemRoutes(app: FastifyInstance, ctx: AppContext): void {
       // The upload was abandoned or stalled, or the follower left: the response breaks off short.
       res.destroy()
     } finally {
-      following--
+      release()
       await live.close()
     }
   })

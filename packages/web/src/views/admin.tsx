@@ -1,4 +1,4 @@
-import { type AdminAccount, type LabelRule, type Policy, printable } from '@airlock/core'
+import { type AdminAccount, type AdminShare, type LabelRule, type Policy, printable } from '@airlock/core'
 import { useEffect, useState } from 'preact/hooks'
 import type { ErrorInfo } from '../errors.ts'
 import { formatSize, formatTime } from '../format.ts'
@@ -12,22 +12,24 @@ const toDays = (ms: number | null) => (ms === null ? '' : String(+(ms / DAY).toF
 const fromDays = (v: string): number | null => (v.trim() === '' ? null : Math.round(Number(v) * DAY))
 
 /**
- * The Admin page (administrators only): the organisation's policy as a form, and the accounts with
- * their devices, usage, quota and a disable/enable switch. Administrators manage accounts and
- * policy; the server gives them no content.
+ * The Admin page (administrators only): the organisation's policy as a form, the accounts with
+ * their devices, usage, quota and a disable/enable switch, and every account's share links with a
+ * revoke button. Administrators manage accounts and policy; the server gives them no content.
  */
 export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
   const [policy, setPolicy] = useState<Policy | null>(null)
   const [accounts, setAccounts] = useState<AdminAccount[]>([])
+  const [shares, setShares] = useState<AdminShare[]>([])
   const [saved, setSaved] = useState(false)
   const [newLabel, setNewLabel] = useState('')
   const [invite, setInvite] = useState<WorkerResult<'invite'> | null>(null)
 
   const load = () =>
-    Promise.all([call('policy'), call('adminAccounts')]).then(
-      ([p, a]) => {
+    Promise.all([call('policy'), call('adminAccounts'), call('adminShares')]).then(
+      ([p, a, s]) => {
         setPolicy(p)
         setAccounts(a)
+        setShares(s)
       },
       (e) => onError(errorInfo(e)),
     )
@@ -52,6 +54,16 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
     try {
       const next = await call('adminUpdate', a.accountId, change)
       setAccounts((list) => list.map((x) => (x.accountId === next.accountId ? next : x)))
+      // Disabling suspends the account's share links; enabling lets them work again.
+      if (change.disabled !== undefined) setShares(await call('adminShares'))
+    } catch (e) {
+      onError(errorInfo(e))
+    }
+  }
+  const revoke = async (s: AdminShare) => {
+    try {
+      const next = await call('adminRevokeShare', s.shareId)
+      setShares((list) => list.map((x) => (x.shareId === next.shareId ? next : x)))
     } catch (e) {
       onError(errorInfo(e))
     }
@@ -232,8 +244,60 @@ export function Admin({ onError }: { onError: (e: ErrorInfo) => void }) {
           </tbody>
         </table>
       </section>
+      <section aria-labelledby="shares-h">
+        <h2 id="shares-h">Share links</h2>
+        <p>
+          Every account's links: who made them, when they expire and how often they were downloaded, never
+          what they hold. A disabled account's links are suspended until it is enabled.
+        </p>
+        {shares.length === 0 ? (
+          <p>No share links.</p>
+        ) : (
+          <table class="accounts" aria-label="Share links">
+            <thead>
+              <tr>
+                <th>Owner</th>
+                <th>Created</th>
+                <th>Expires</th>
+                <th>Downloads</th>
+                <th>State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shares.map((s) => (
+                <tr key={s.shareId} data-share={s.shareId} data-owner={s.username}>
+                  <td>{printable(s.username)}</td>
+                  <td>{formatTime(s.createdAt)}</td>
+                  <td>{formatTime(s.expiresAt)}</td>
+                  <td>
+                    {s.downloads}
+                    {s.maxDownloads === null ? '' : ` of ${s.maxDownloads}`}
+                  </td>
+                  <td>
+                    {SHARE_STATES[s.state]}{' '}
+                    {(s.state === 'active' || s.state === 'suspended' || s.state === 'uploading') && (
+                      <button type="button" class="danger" onClick={() => void revoke(s)}>
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
     </main>
   )
+}
+
+const SHARE_STATES: Record<AdminShare['state'], string> = {
+  uploading: 'Uploading',
+  active: 'Active',
+  suspended: 'Suspended (owner disabled)',
+  revoked: 'Revoked',
+  expired: 'Expired',
+  exhausted: 'Used up',
 }
 
 function AccountRow({

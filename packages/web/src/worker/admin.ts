@@ -1,7 +1,10 @@
 import {
   type AdminAccount,
+  type AdminShare,
   adminAccountSchema,
   adminAccountsResponseSchema,
+  adminShareSchema,
+  adminSharesResponseSchema,
   createInviteResponseSchema,
   InvalidInputError,
   meResponseSchema,
@@ -12,8 +15,8 @@ import {
 import type { Api } from './api.ts'
 
 /**
- * The organisation's policy (every account reads it, to offer only labels it allows) and account
- * administration for administrators. Nothing here touches content: the server answers with
+ * The organisation's policy (every account reads it, to offer only labels it allows), account
+ * administration and every account's share links for administrators. Nothing here touches content: the server answers with
  * counts and sizes only.
  */
 
@@ -45,6 +48,16 @@ export function update(
   return api.json('PATCH', `/admin/accounts/${encodeURIComponent(accountId)}`, adminAccountSchema, {
     body: change,
   })
+}
+
+/** Every account's share links, as metadata (owner, dates, downloads, state; never items). */
+export async function shares(api: Api): Promise<AdminShare[]> {
+  return (await api.json('GET', '/admin/shares', adminSharesResponseSchema)).shares
+}
+
+/** Revokes any account's share link at once. */
+export function revokeShare(api: Api, shareId: string): Promise<AdminShare> {
+  return api.json('DELETE', `/admin/shares/${encodeURIComponent(shareId)}`, adminShareSchema)
 }
 
 /** A one-time invite code for a new account (administrators, or everyone if the policy says so). */

@@ -289,7 +289,7 @@ export class Items {
     progress: (done: number, total: number) => void,
     signal: AbortSignal,
   ): Promise<PendingUpload> {
-    const { sets, deviceIds, recipients } = await this.recipients(cid)
+    const { sets, deviceIds, recipients, group } = await this.recipients(cid)
     const log = this.account.log
     const size = input.data.size
     const ciphertextSize = await itemCiphertextSize(recipients, size)
@@ -311,6 +311,7 @@ export class Items {
         },
         sender: { device: this.account.device, log },
         recipients: sets,
+        ...(group ? { group } : {}),
       })
       await opfs.writeFile(spoolName(res.itemId), item.ciphertext, (n) => progress(n, ciphertextSize), signal)
       const { sealed } = await item.finish()

@@ -296,6 +296,12 @@ const api = {
   adminUpdate(accountId: string, change: { disabled?: boolean; quotaBytes?: number | null }) {
     return admin.update(ready().account.api, accountId, change)
   },
+  adminShares() {
+    return admin.shares(ready().account.api)
+  },
+  adminRevokeShare(shareId: string) {
+    return admin.revokeShare(ready().account.api, shareId)
+  },
   createShare(itemIds: string[], opts: ShareOptions, opId: string) {
     const r = ready()
     return createShare(

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import { isServerError, NotFoundError, ServerError } from '../../errors.js'
+import { ForbiddenError, isServerError, NotFoundError, ServerError } from '../../errors.js'
 import type { SqlDialect } from './dialect.js'
 import { count, type Db, nextSeq, usage } from './rows.js'
 import type { ItemsTable } from './schema.js'
@@ -19,7 +19,9 @@ export interface ItemStore {
   /**
    * Stores the manifest and gives a reserved item the conversation's next seq, making it visible.
    * A manifest larger than the reservation declared is charged against `quotaBytes` again.
-   * Throws `ALREADY_COMMITTED`, `NOT_FOUND` or `QUOTA_EXCEEDED`.
+   * Throws `ALREADY_COMMITTED`, `NOT_FOUND`, `QUOTA_EXCEEDED`, or `FORBIDDEN` if the sender is no
+   * longer a member of the conversation (read under the conversation's lock, so a removal is
+   * either seen or ordered after the commit).
    */
   commitItem(id: string, manifest: Uint8Array, now: number, quotaBytes?: number | null): Promise<number>
   /** Committed items and tombstones with `seq > since`, ascending, at most `limit`. */
@@ -157,7 +159,16 @@ export class SqlItemStore implements ItemStore {
       ) {
         throw new ServerError('QUOTA_EXCEEDED', 'this item would exceed the storage quota')
       }
+      // Taking the seq locks the conversation's row, as a membership change does: the sender's
+      // membership is read after any removal that committed first, and none can slip in between.
       const seq = await nextSeq(trx, item.conversation_id)
+      const member = await trx
+        .selectFrom('conversation_members')
+        .select('account_id')
+        .where('conversation_id', '=', item.conversation_id)
+        .where('account_id', '=', item.sender_account_id)
+        .executeTakeFirst()
+      if (!member) throw new ForbiddenError('the sender is no longer a member of this conversation')
       await trx
         .updateTable('items')
         .set({

@@ -20,6 +20,8 @@ export interface ShareStore {
   getShareByBlob(blobId: string): Promise<ShareRecord | null>
   /** The account's shares, newest first, at most `limit`. */
   listShares(accountId: string, limit: number): Promise<ShareRecord[]>
+  /** Every account's shares, newest first, at most `limit` (for administrators). */
+  listAllShares(limit: number): Promise<ShareRecord[]>
   /** Uploading or active shares made from this item (revoked with it when it is deleted or expires). */
   liveSharesOfItem(itemId: string): Promise<string[]>
   /**
@@ -143,6 +145,17 @@ export class SqlShareStore implements ShareStore {
       .selectFrom('shares')
       .selectAll()
       .where('account_id', '=', accountId)
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .limit(limit)
+      .execute()
+    return Promise.all(rows.map((r) => withBlobs(this.db, r)))
+  }
+
+  async listAllShares(limit: number): Promise<ShareRecord[]> {
+    const rows = await this.db
+      .selectFrom('shares')
+      .selectAll()
       .orderBy('created_at', 'desc')
       .orderBy('id')
       .limit(limit)
