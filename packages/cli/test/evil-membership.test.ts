@@ -54,6 +54,8 @@ beforeAll(async () => {
   ids.mallory = await setupAccount(evil, M(), 'mallory', await invite(A()))
   groupId = (await cliJson<{ conversationId: string }>(A(), ['groups', 'create', 'team', 'bob', 'mallory']))
     .conversationId
+  // Invited members join with their own signed entry before they can send or receive.
+  for (const home of [B(), M()]) await cliJson(home, ['accept', groupId])
   // While she is a member, mallory's items reach everyone.
   earlier = (await cliJson<{ sent: { itemId: string }[] }>(M(), ['note', '--to', groupId, 'hello team']))
     .sent[0]!.itemId
@@ -114,7 +116,8 @@ describe('a removed member', () => {
     const sealed = evil.sql<{ manifest: Uint8Array }>('SELECT manifest FROM items WHERE id = ?', earlier)[0]!
       .manifest
     const { manifest } = await readManifest(sealed, bob)
-    expect(manifest.groupLog?.seq).toBe(0)
+    // Created at 0, joined by the two invited members at 1 and 2: she sent at the head, 2.
+    expect(manifest.groupLog?.seq).toBe(2)
     const head = evil.sql<{ seq: number; hash: string }>(
       'SELECT seq, hash FROM group_log WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1',
       groupId,

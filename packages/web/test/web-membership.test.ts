@@ -68,6 +68,14 @@ beforeAll(async () => {
   groupId = (
     await cliJson<{ conversationId: string }>(owner(), ['groups', 'create', 'team', 'alice', 'mallory'])
   ).conversationId
+  // Invited members join with their own signed entry: mallory on the command line, Alice in the app.
+  await cliJson(mallory(), ['accept', groupId])
+  await alice.page.reload()
+  await alice.page
+    .locator('li.request', { hasText: 'team' })
+    .getByRole('button', { name: 'Accept' })
+    .click({ timeout: 30_000 })
+  await alice.page.locator('li.request', { hasText: 'team' }).waitFor({ state: 'detached', timeout: 30_000 })
   itemId = (
     await cliJson<{ sent: { itemId: string }[] }>(mallory(), ['note', '--to', groupId, 'from mallory'])
   ).sent[0]!.itemId
@@ -122,7 +130,8 @@ describe('a former member’s group items in the browser', () => {
 
     const sealed = sql<{ manifest: Buffer }>('SELECT manifest FROM items WHERE id = ?', itemId)[0]!.manifest
     const { manifest } = await readManifest(new Uint8Array(sealed), await deviceSecrets(owner()))
-    expect(manifest.groupLog?.seq).toBe(0)
+    // Created at 0, joined by the two invited members at 1 and 2: she sent at the head, 2.
+    expect(manifest.groupLog?.seq).toBe(2)
     const head = sql<{ seq: number; hash: string }>(
       'SELECT seq, hash FROM group_log WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1',
       groupId,
